@@ -1,0 +1,82 @@
+# 民主测评系统 — two commands set everything up on a fresh machine: `make run`, `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export FLASK_APP := wsgi
+HOST ?= 127.0.0.1
+PORT ?= 5000
+
+.PHONY: run serve test test-fast lint format bench loadtest fonts browser clean help
+
+help:
+	@echo "make run       安装依赖、迁移数据库、载入示例测评，并在 http://$(HOST):$(PORT) 启动"
+	@echo "make test      安装依赖并运行全部测试（设置 TEST_DATABASE_URL 时同时测试 PostgreSQL）"
+	@echo "make serve     以生产配置运行 gunicorn（需设置 SECRET_KEY）"
+	@echo "make bench     运行性能基准"
+	@echo "make lint      ruff 与 mypy 检查"
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+# A CJK font for charts and PDF slips: Debian's fonts-wqy-microhei (5 MiB).
+fonts:
+	@if ! fc-list 2>/dev/null | grep -qi -e 'wqy' -e 'Noto Sans CJK' -e 'Source Han'; then \
+	  echo "未找到中文字体，正在安装 fonts-wqy-microhei …"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  ( $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq fonts-wqy-microhei fontconfig ) >/dev/null \
+	  || { echo "错误：无法安装中文字体。请手动运行：sudo apt-get install fonts-wqy-microhei"; exit 1; }; \
+	fi
+
+# Debian's Chromium for the browser tests (Playwright cannot download its own here).
+browser:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  echo "未找到 /usr/bin/chromium，正在安装 …"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  ( $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium ) >/dev/null \
+	  || { echo "错误：无法安装 Chromium。请手动运行：sudo apt-get install chromium"; exit 1; }; \
+	fi
+
+run: $(STAMP) fonts
+	$(BIN)/flask db upgrade
+	$(BIN)/flask setup --host $(HOST) --port $(PORT)
+	$(BIN)/gunicorn --config gunicorn.conf.py --bind $(HOST):$(PORT) --workers 2 wsgi:app
+
+serve: $(STAMP) fonts
+	$(BIN)/flask db upgrade
+	$(BIN)/gunicorn --config gunicorn.conf.py wsgi:app
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy evaluation config.py wsgi.py
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+test: $(STAMP) fonts browser lint
+	@if [ -n "$$TEST_DATABASE_URL" ]; then \
+	  echo "== 测试将在 SQLite 和 PostgreSQL（$$TEST_DATABASE_URL）上各运行一遍"; \
+	else \
+	  echo "== 未设置 TEST_DATABASE_URL：只在 SQLite 上运行，PostgreSQL 部分全部跳过"; \
+	  echo "   （例如 export TEST_DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/test）"; \
+	fi
+	$(BIN)/pytest -p no:cacheprovider -n 2 $(PYTEST_ARGS)
+	@if [ -z "$$TEST_DATABASE_URL" ]; then echo "== 注意：PostgreSQL 测试已跳过（未设置 TEST_DATABASE_URL）"; fi
+
+test-fast: $(STAMP)
+	$(BIN)/pytest -p no:cacheprovider -m "not browser and not slow" $(PYTEST_ARGS)
+
+bench: $(STAMP) fonts
+	$(BIN)/python -m benchmarks $(BENCH_ARGS)
+
+loadtest: $(STAMP)
+	$(BIN)/python -m benchmarks.loadtest $(LOADTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

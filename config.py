@@ -1,0 +1,66 @@
+"""Configuration, read from the environment.
+
+Every setting has a safe development default except ``SECRET_KEY``, which must be set
+outside development and testing (the app refuses to start without it).
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent
+INSTANCE_DIR = Path(os.environ.get("INSTANCE_DIR", BASE_DIR / "instance"))
+
+
+def _bool(name: str, default: bool = False) -> bool:
+    """Read a yes/no environment variable."""
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+class Config:
+    """Settings for every environment; ``from_env`` builds the running values."""
+
+    # Development unless told otherwise; production deployments set FLASK_ENV=production
+    # or simply provide SECRET_KEY (see README, 生产部署).
+    ENVIRONMENT = os.environ.get("EVALUATION_ENV", os.environ.get("FLASK_ENV", "development"))
+    SECRET_KEY = os.environ.get("SECRET_KEY")
+    # Key for the keyed hash of voting codes and receipts. Defaults to a key derived from
+    # SECRET_KEY; set it separately to rotate the session key without losing codes.
+    CODE_HASH_KEY = os.environ.get("CODE_HASH_KEY")
+
+    SQLALCHEMY_DATABASE_URI = os.environ.get(
+        "DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'evaluation.db'}"
+    )
+    REPORTS_DIR = os.environ.get("REPORTS_DIR", str(BASE_DIR / "reports"))
+    BALLOTS_DIR = os.environ.get("BALLOTS_DIR", str(BASE_DIR / "ballots"))
+    PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000").rstrip("/")
+    MIN_GROUP_SIZE = int(os.environ.get("MIN_GROUP_SIZE", "5"))
+    # SQLite: seconds a writer waits for the lock before failing (WAL mode is always on).
+    SQLITE_BUSY_TIMEOUT = float(os.environ.get("SQLITE_BUSY_TIMEOUT", "15"))
+
+    # Rate limits (Flask-Limiter). memory:// per process by default; production uses Redis.
+    RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
+    RATELIMIT_HEADERS_ENABLED = False
+    LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute")
+    CODE_ENTRY_RATE_LIMIT = os.environ.get("CODE_ENTRY_RATE_LIMIT", "20 per 10 minutes")
+
+    # Organiser sessions expire; voters' sessions hold only the code until they submit.
+    PERMANENT_SESSION_LIFETIME = timedelta(minutes=int(os.environ.get("SESSION_MINUTES", "60")))
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = _bool("SESSION_COOKIE_SECURE", False)
+    WTF_CSRF_TIME_LIMIT = None  # tied to the session, which itself expires
+    MAX_CONTENT_LENGTH = 8 * 1024 * 1024
+    BABEL_DEFAULT_LOCALE = "zh_CN"
+
+    TESTING = False
+
+    @classmethod
+    def from_env(cls) -> dict[str, object]:
+        """Return the configuration as a plain mapping for ``app.config.from_mapping``."""
+        return {k: getattr(cls, k) for k in dir(cls) if k.isupper()}

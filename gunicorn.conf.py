@@ -1,0 +1,19 @@
+"""gunicorn settings for `make run` and `make serve` (GUNICORN_CMD_ARGS overrides any)."""
+
+import multiprocessing
+import os
+
+bind = os.environ.get("BIND", "127.0.0.1:5000")
+# Sync workers: the vote route is CPU-bound Python (SPEC §13); 2 per core plus one.
+workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1))
+worker_class = "sync"
+timeout = 30
+graceful_timeout = 20
+keepalive = 2
+max_requests = 5000
+max_requests_jitter = 500
+accesslog = "-"
+errorlog = "-"
+# Voting codes never reach the access log: the logger redacts /v/<code> paths and referrers.
+logger_class = "evaluation.serving.RedactingLogger"
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
