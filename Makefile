@@ -8,7 +8,7 @@ export FLASK_APP := wsgi
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run serve test test-fast lint format bench loadtest fonts browser clean help
+.PHONY: run serve test test-fast lint format bench loadtest fonts browser clean help schema
 
 help:
 	@echo "make run       安装依赖、迁移数据库、载入示例测评，并在 http://$(HOST):$(PORT) 启动"
@@ -80,3 +80,8 @@ loadtest: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info
+
+# Regenerate the single initial migration from the models (pre-release: one revision).
+schema: $(STAMP)
+	rm -f migrations/versions/*.py
+	tmp=$$(mktemp -d) && INSTANCE_DIR=$$tmp $(BIN)/flask db migrate -m "initial schema" && rm -rf $$tmp
