@@ -1,0 +1,81 @@
+"""参测情况: codes issued and used per stratum — the only thing visible while a round is open."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+
+from sqlalchemy import func
+
+from evaluation.extensions import db
+from evaluation.models import Code, CodeState, Round
+
+
+@dataclass(frozen=True)
+class StratumTurnout:
+    """Issued and used codes of one stratum (void codes are not issued)."""
+
+    stratum_id: int
+    name: str
+    planned: int
+    issued: int
+    used: int
+
+    @property
+    def rate(self) -> Fraction | None:
+        """Used / issued, exact; None when nothing was issued."""
+        return Fraction(self.used, self.issued) if self.issued else None
+
+
+@dataclass(frozen=True)
+class Turnout:
+    """Turnout of a round: per stratum and overall."""
+
+    strata: tuple[StratumTurnout, ...]
+
+    @property
+    def issued(self) -> int:
+        """Codes issued in all strata."""
+        return sum(s.issued for s in self.strata)
+
+    @property
+    def used(self) -> int:
+        """Codes used in all strata (= ballots cast)."""
+        return sum(s.used for s in self.strata)
+
+    @property
+    def rate(self) -> Fraction | None:
+        """Overall used / issued; None when nothing was issued."""
+        return Fraction(self.used, self.issued) if self.issued else None
+
+    def meets(self, minimum: Fraction) -> bool:
+        """True when the overall turnout reaches ``minimum`` (a round below it is 无效)."""
+        rate = self.rate
+        return rate is not None and rate >= minimum
+
+
+def round_turnout(rnd: Round) -> Turnout:
+    """Count issued and used codes per stratum with one GROUP BY."""
+    rows = db.session.execute(
+        db.select(Code.stratum_id, Code.state, func.count())
+        .where(Code.round_id == rnd.id, Code.state != CodeState.VOID)
+        .group_by(Code.stratum_id, Code.state)
+    ).all()
+    issued: dict[int, int] = {}
+    used: dict[int, int] = {}
+    for stratum_id, state, count in rows:
+        issued[stratum_id] = issued.get(stratum_id, 0) + count
+        if state == CodeState.USED:
+            used[stratum_id] = used.get(stratum_id, 0) + count
+    return Turnout(
+        tuple(
+            StratumTurnout(
+                stratum_id=s.id,
+                name=s.name,
+                planned=s.planned,
+                issued=issued.get(s.id, 0),
+                used=used.get(s.id, 0),
+            )
+            for s in rnd.strata
+        )
+    )
