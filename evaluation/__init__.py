@@ -26,8 +26,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.from_mapping(Config.from_env())
     if config:
         app.config.update(config)
-    _check_secret_key(app)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    _check_secret_key(app)
 
     register_extensions(app)
     register_blueprints(app)
@@ -39,15 +39,34 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
 
 def _check_secret_key(app: Flask) -> None:
-    """Refuse to run outside development without a real secret key."""
+    """Refuse to run outside development without a real secret key.
+
+    In development a random key is generated once and kept in ``instance/secret_key``, so
+    sessions and issued codes survive a restart and no two installations share a key.
+    """
     if app.config.get("SECRET_KEY"):
         return
-    if app.config.get("TESTING") or app.config.get("ENVIRONMENT") == "development":
-        app.config["SECRET_KEY"] = "development-only-not-secret"
+    if app.config.get("TESTING"):
+        app.config["SECRET_KEY"] = "testing-only-not-secret"
+        return
+    if app.config.get("ENVIRONMENT") == "development":
+        app.config["SECRET_KEY"] = _development_key(Path(app.instance_path) / "secret_key")
         return
     raise RuntimeError(
         "生产环境必须设置 SECRET_KEY 环境变量（例如 export SECRET_KEY=$(openssl rand -hex 32)）"
     )
+
+
+def _development_key(path: Path) -> str:
+    import os
+    import secrets
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(32))
+    return path.read_text().strip()
 
 
 def register_extensions(app: Flask) -> None:
