@@ -188,6 +188,9 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(user_cli)
     app.cli.add_command(round_cli)
     app.cli.add_command(audit_cli)
+    from evaluation.backup import init_app as init_backup
+
+    init_backup(app)
 
 
 __all__ = ["init_app", "transactional", "InputError"]
