@@ -384,12 +384,14 @@ def open_round(rnd: Round, *, actor: str) -> None:
 def close_round(rnd: Round, *, actor: str) -> None:
     """Close an open round: final. Ballots are rewritten in random order and sealed."""
     from evaluation.anonymity import rewrite_in_random_order
+    from evaluation.seal import seal_round
 
     require_state(rnd, RoundState.OPEN, action="结束测评")
     _transition(rnd, RoundState.CLOSED, "结束测评")
     rnd.closed_at = utcnow()
     db.session.flush()
     rewrite_in_random_order(rnd)
+    seal_round(rnd)
     audit.record(actor, "round.close", round_id=rnd.id)
 
 
