@@ -249,12 +249,12 @@ def _step_for(streak: int, steps: tuple[Step, ...]) -> tuple[int, Step] | None:
     return reached[-1] if reached else None
 
 
-# Short names of the Gansu forms for flag titles; other forms use their title.
+# Short names of the Gansu forms for flag titles (as on the charts); other forms use their title.
 SHORT_FORM_NAMES = {
     "gansu-team": "领导班子",
-    "gansu-principal": "正职履责",
-    "gansu-member": "班子成员履责",
-    "gansu-discipline": "纪检监察机关",
+    "gansu-principal": "班子正职",
+    "gansu-member": "班子成员",
+    "gansu-discipline": "纪检监察",
     "gansu-integrity": "廉洁自律",
 }
 
@@ -321,21 +321,22 @@ def evaluate(
     return flags
 
 
-def latest_years(records: Iterable[Record], config: RuleConfig | None = None) -> dict[Track, int]:
-    """Each series' most recent counting year."""
+def latest_years(
+    records: Iterable[Record], config: RuleConfig | None = None
+) -> dict[SubjectKey, int]:
+    """Each subject's most recent year with a counting result under any rule."""
     config = config or RuleConfig()
-    latest: dict[Track, int] = {}
+    latest: dict[SubjectKey, int] = {}
     for track, recs in _tracks(records, config).items():
         counted = counting_records(recs)
         if counted:
-            latest[track] = max(counted)
+            latest[track.subject] = max(latest.get(track.subject, 0), max(counted))
     return latest
 
 
-def is_current(flag: Flag, latest: Mapping[Track, int]) -> bool:
-    """True when ``flag`` was raised by its series' most recent counting year (still in force)."""
-    track = Track(flag.rule, flag.subject, flag.form_id if flag.rule == TRUST else "")
-    return latest.get(track) == flag.year
+def is_current(flag: Flag, latest: Mapping[SubjectKey, int]) -> bool:
+    """True when ``flag`` was raised in its subject's most recent counting year (in force)."""
+    return latest.get(flag.subject) == flag.year
 
 
 def current_flags(
@@ -343,7 +344,7 @@ def current_flags(
     config: RuleConfig | None = None,
     form_titles: Mapping[str, str] | None = None,
 ) -> list[Flag]:
-    """Flags raised by each series' most recent counting year (what is still in force)."""
+    """Flags raised in each subject's most recent counting year (what is still in force)."""
     records = list(records)
     latest = latest_years(records, config)
     return [f for f in evaluate(records, config, form_titles) if is_current(f, latest)]

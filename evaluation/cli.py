@@ -191,6 +191,9 @@ def init_app(app: Flask) -> None:
     from evaluation.backup import init_app as init_backup
 
     init_backup(app)
+    from evaluation.archive_export import init_app as init_archive
+
+    init_archive(app)
 
 
 __all__ = ["init_app", "transactional", "InputError"]

@@ -396,11 +396,14 @@ def close_round(rnd: Round, *, actor: str) -> None:
 
 
 def archive_round(rnd: Round, *, actor: str) -> None:
-    """Move a closed round to archived (the archive module appends the entries)."""
+    """Move a closed round to archived and append its sealed figures to the 廉政档案."""
+    from evaluation.archive import append_round
+
     require_state(rnd, RoundState.CLOSED, action="归档")
     _transition(rnd, RoundState.ARCHIVED, "归档")
     db.session.flush()
     audit.record(actor, "round.archive", round_id=rnd.id)
+    append_round(rnd, actor=actor)
 
 
 def void_round(rnd: Round, *, actor: str, reason: str) -> None:

@@ -244,7 +244,7 @@ def test_trust_below_half_asks_for_a_review_per_form() -> None:
         ]
     )
     assert [(f.rule, f.form_id, f.label) for f in flags] == [(TRUST, "gansu-principal", "责任追究")]
-    assert flags[0].title == "正职履责测评信任率低于 1/2"
+    assert flags[0].title == "班子正职测评信任率低于 1/2"
 
 
 def test_trust_rule_ignores_team_forms_and_invalid_rounds() -> None:
@@ -269,6 +269,16 @@ def test_current_flags_are_those_of_the_latest_counting_year() -> None:
     # an invalid later round does not lift a flag: the last counting year is still 2026
     still.append(rec(2027, satisfaction=OK, valid=False))
     assert [(f.year, f.level) for f in current_flags(still)] == [(2026, 2)]
+
+
+def test_an_old_flag_of_another_form_is_not_current_after_a_later_year() -> None:
+    records = [
+        rec(2024, form="gansu-member", trust=Fraction(1, 3)),
+        rec(2025, satisfaction=OK),
+        rec(2026, satisfaction=LOW),
+    ]
+    assert [(f.rule, f.year) for f in evaluate(records)] == [(TRUST, 2024), (INTEGRITY, 2026)]
+    assert [(f.rule, f.year) for f in current_flags(records)] == [(INTEGRITY, 2026)]
 
 
 def test_counted_entries_leave_out_invalid_and_superseded_rounds() -> None:

@@ -1,0 +1,525 @@
+"""廉政档案: archive entries appended when a round is archived, annotations, timelines, flags.
+
+Archiving a closed round appends one entry per subject to its person's or unit's archive, with
+the figures read from the tally sealed at close (``Round.sealed_result``): the archive says
+exactly what was sealed. It happens once per round; entries are never edited or deleted
+(the ORM refuses to), and a correction is an annotation with its author and reason, recorded
+in the audit log.
+
+A person keeps their archive when they move (跟踪追究): entries hang on the ``Person`` row and
+keep the unit the subject belonged to at the time. Scoping: an entry is visible to a user when
+it was made in one of the user's units or belongs to a cadre now in one of them.
+
+The pages live in ``evaluation.archive_views``; the accountability rules in
+``evaluation.archive_rules`` (pure).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from fractions import Fraction
+from typing import Any
+
+from flask import Blueprint, current_app
+from sqlalchemy import event, func, or_
+from sqlalchemy.orm import aliased, selectinload
+
+from evaluation import audit
+from evaluation.archive_rules import (
+    Flag,
+    Record,
+    RuleConfig,
+    RuleConfigError,
+    counted_entry_ids,
+    evaluate,
+    is_current,
+    latest_years,
+)
+from evaluation.errors import DomainError, InputError, NotFound, StateError
+from evaluation.extensions import db
+from evaluation.models import (
+    ArchiveAnnotation,
+    ArchiveEntry,
+    Person,
+    Role,
+    Round,
+    RoundState,
+    Subject,
+    Unit,
+    User,
+)
+from evaluation.units import subtree_clause
+
+MAX_REASON = 2000
+
+
+def __getattr__(name: str) -> Blueprint:
+    """``bp``: the pages, defined in ``archive_views`` (the app factory looks for it here).
+
+    Resolved on first access so that ``archive_views`` may import this module.
+    """
+    if name == "bp":
+        from evaluation.archive_views import bp
+
+        return bp
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+# --- entries are append-only -------------------------------------------------------------------
+
+
+class ArchiveImmutable(DomainError):
+    """Someone tried to change or delete an archive entry."""
+
+    status = 409
+    title = "档案记录不可修改"
+
+
+@event.listens_for(ArchiveEntry, "before_update")
+def _refuse_update(_mapper: Any, _connection: Any, entry: ArchiveEntry) -> None:
+    raise ArchiveImmutable("档案记录一经归档不可修改；如需更正，请添加更正说明。")
+
+
+@event.listens_for(ArchiveEntry, "before_delete")
+def _refuse_delete(_mapper: Any, _connection: Any, entry: ArchiveEntry) -> None:
+    raise ArchiveImmutable("档案记录不可删除；如需更正，请添加更正说明。")
+
+
+# --- configuration -----------------------------------------------------------------------------
+
+
+def rule_config() -> RuleConfig:
+    """The rules configured for this app (``ARCHIVE_*`` keys, see config.py)."""
+    try:
+        return RuleConfig.from_mapping(current_app.config)
+    except RuleConfigError as exc:
+        raise InputError(f"责任追究规则配置有误：{exc}") from None
+
+
+# --- appending ---------------------------------------------------------------------------------
+
+
+def _fraction_text(value: Any) -> str | None:
+    """The sealed "p/q" text as it is (None stays None); refuses anything that is not exact."""
+    if value is None:
+        return None
+    text = str(value)
+    try:
+        Fraction(text)
+    except (ValueError, ZeroDivisionError):
+        raise StateError(f"封存的计票结果中有无法识别的比例“{text}”，不能归档") from None
+    return text
+
+
+def entry_figures(rnd: Round, subject: Subject, result: dict[str, Any]) -> dict[str, Any]:
+    """The figures an archive entry keeps for ``subject``, read from the sealed tally."""
+    from evaluation.ballot_forms import BallotForm
+
+    form = BallotForm.from_dict(rnd.forms[subject.form_id])
+    sealed = _sealed_subject(result, subject)
+    counts_by_key = sealed.get("counts") or {}
+    labels = [g.label for g in form.grades]
+    counts = {
+        g.label: int(counts_by_key.get(g.key, counts_by_key.get(g.label, 0))) for g in form.grades
+    }
+    turnout = result.get("turnout") or {}
+    closed = rnd.closed_at
+    return {
+        "round_title": rnd.title,
+        "round_kind": rnd.kind,
+        "round_mode": rnd.mode,
+        "closed_at": _iso(closed) if closed else None,
+        "form_title": form.title,
+        "grade_labels": labels,
+        "counts": counts,
+        "abstentions": int(sealed.get("abstentions", 0)),
+        "valid": int(sealed.get("valid", 0)),
+        "excellent_rate": _fraction_text(sealed.get("excellent_rate")),
+        "satisfaction_rate": _fraction_text(sealed.get("satisfaction_rate")),
+        "trust_rate": _fraction_text(sealed.get("trust_rate")),
+        "score": _fraction_text(sealed.get("score")),
+        "weighted": bool(result.get("weighted", False)),
+        "turnout": _fraction_text(turnout.get("rate")),
+        "turnout_valid": bool(result.get("valid", turnout.get("valid", False))),
+    }
+
+
+def _sealed_subject(result: dict[str, Any], subject: Subject) -> dict[str, Any]:
+    for row in result.get("subjects", []):
+        if row.get("subject_id") == subject.id or row.get("id") == subject.id:
+            found: dict[str, Any] = row
+            return found
+    raise StateError(f"封存的计票结果中没有测评对象“{subject.name}”，不能归档")
+
+
+def _iso(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat()
+
+
+def append_round(rnd: Round, *, actor: str) -> list[ArchiveEntry]:
+    """Append each subject's sealed figures to its archive; once per round, never again."""
+    if rnd.state != RoundState.ARCHIVED:
+        raise StateError(f"测评活动“{rnd.title}”尚未归档，不能写入廉政档案")
+    already = db.session.execute(
+        db.select(func.count()).select_from(ArchiveEntry).where(ArchiveEntry.round_id == rnd.id)
+    ).scalar_one()
+    if already:
+        raise StateError(f"测评活动“{rnd.title}”已写入廉政档案（每个测评活动只归档一次）")
+    if not rnd.seal or not rnd.sealed_result:
+        raise StateError(f"测评活动“{rnd.title}”没有封存的计票结果，不能归档")
+    result = rnd.sealed_result
+    entries = []
+    for subject in rnd.subjects:
+        figures = entry_figures(rnd, subject, result)
+        sealed = _sealed_subject(result, subject)
+        entry = ArchiveEntry(
+            round_id=rnd.id,
+            subject_id=subject.id,
+            person_id=subject.person_id,
+            unit_id=subject.unit_id,
+            year=rnd.year,
+            subject_name=subject.name,
+            form_id=subject.form_id,
+            figures=figures,
+            grade=sealed.get("grade_label") or sealed.get("grade"),
+            rank=sealed.get("rank"),
+            valid_round=figures["turnout_valid"],
+            seal=rnd.seal,
+        )
+        db.session.add(entry)
+        entries.append(entry)
+    db.session.flush()
+    audit.record(actor, "archive.append", round_id=rnd.id, title=rnd.title, entries=len(entries))
+    return entries
+
+
+def annotate(entry: ArchiveEntry, *, author: str, reason: str) -> ArchiveAnnotation:
+    """Append a correction or remark to an entry (the entry itself is never changed)."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise InputError("更正说明不能为空：请写明更正的内容和理由")
+    if len(reason) > MAX_REASON:
+        raise InputError(f"更正说明不能超过 {MAX_REASON} 字")
+    note = ArchiveAnnotation(entry_id=entry.id, author=author, reason=reason)
+    db.session.add(note)
+    db.session.flush()
+    audit.record(
+        author,
+        "archive.annotate",
+        entry_id=entry.id,
+        round_id=entry.round_id,
+        subject=entry.subject_name,
+        year=entry.year,
+        reason=reason,
+    )
+    return note
+
+
+# --- scoping -----------------------------------------------------------------------------------
+
+
+def user_root(user: User) -> Unit | None:
+    """The unit whose tree the user sees; None for an admin of the whole tree."""
+    if user.unit is None and user.role != Role.ADMIN:
+        raise NotFound("您的账号没有所属单位，无法查看廉政档案")
+    return user.unit
+
+
+def in_scope(unit: Unit, root: Unit | None) -> bool:
+    """True when ``unit`` is ``root`` or beneath it (None: everything)."""
+    return root is None or unit.path == root.path or unit.path.startswith(root.path + "/")
+
+
+def _entries_query(*trees: Unit | None) -> Any:
+    """Entries made in each of ``trees`` or belonging to a cadre now in it (None: everywhere)."""
+    entry_unit = aliased(Unit)
+    person_unit = aliased(Unit)
+    query = (
+        db.select(ArchiveEntry)
+        .join(entry_unit, ArchiveEntry.unit_id == entry_unit.id)
+        .outerjoin(Person, ArchiveEntry.person_id == Person.id)
+        .outerjoin(person_unit, Person.unit_id == person_unit.id)
+        .join(Round, ArchiveEntry.round_id == Round.id)
+        .options(
+            selectinload(ArchiveEntry.annotations),
+            selectinload(ArchiveEntry.round),
+            selectinload(ArchiveEntry.unit),
+            selectinload(ArchiveEntry.person).selectinload(Person.unit),
+        )
+    )
+    for tree in trees:
+        if tree is not None:
+            query = query.where(
+                or_(subtree_clause(entry_unit.path, tree), subtree_clause(person_unit.path, tree))
+            )
+    return query.order_by(
+        ArchiveEntry.year, Round.closed_at, ArchiveEntry.round_id, ArchiveEntry.id
+    )
+
+
+def visible_entries(
+    root: Unit | None, *, person: Person | None = None, tree: Unit | None = None
+) -> list[ArchiveEntry]:
+    """Entries in scope; optionally of one person, or under one unit's tree (with its cadres)."""
+    query = _entries_query(root, tree)
+    if person is not None:
+        query = query.where(ArchiveEntry.person_id == person.id)
+    return list(db.session.execute(query).scalars())
+
+
+def get_entry(entry_id: int, root: Unit | None) -> ArchiveEntry:
+    """One entry in scope; NotFound otherwise."""
+    entry = db.session.execute(
+        _entries_query(root).where(ArchiveEntry.id == entry_id)
+    ).scalar_one_or_none()
+    if entry is None:
+        raise NotFound(f"档案记录 {entry_id} 不存在或不在您的管辖范围内")
+    return entry
+
+
+def get_person(person_id: int, root: Unit | None) -> Person:
+    """The person, if they are in scope now or have an entry in scope; NotFound otherwise."""
+    person = db.session.get(Person, person_id)
+    if person is not None and (in_scope(person.unit, root) or visible_entries(root, person=person)):
+        return person
+    raise NotFound(f"干部 {person_id} 不存在或不在您的管辖范围内")
+
+
+def get_unit(unit_id: int, root: Unit | None) -> Unit:
+    """The unit, if it is in scope; NotFound otherwise."""
+    unit = db.session.get(Unit, unit_id)
+    if unit is None or not in_scope(unit, root):
+        raise NotFound(f"单位 {unit_id} 不存在或不在您的管辖范围内")
+    return unit
+
+
+# --- reading entries ---------------------------------------------------------------------------
+
+
+def share(entry: ArchiveEntry, key: str) -> Fraction | None:
+    """An exact share from the entry's figures ("p/q" text), or None."""
+    value = (entry.figures or {}).get(key)
+    return None if value is None else Fraction(value)
+
+
+def closed_at(entry: ArchiveEntry) -> datetime | None:
+    """When the entry's round closed (UTC)."""
+    text = (entry.figures or {}).get("closed_at")
+    moment = datetime.fromisoformat(text) if text else entry.round.closed_at
+    if moment is not None and moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment
+
+
+def subject_key(entry: ArchiveEntry) -> tuple[str, int]:
+    """("person", id) for a cadre, ("unit", id) for a team or discipline organ."""
+    if entry.person_id is not None:
+        return ("person", entry.person_id)
+    return ("unit", entry.unit_id)
+
+
+def subject_label(entry: ArchiveEntry) -> str:
+    """How flags name the subject: the cadre's name (and staff number), or the unit's path."""
+    if entry.person is not None:
+        person = entry.person
+        return f"{person.name}（{person.staff_no}）" if person.staff_no else person.name
+    return entry.unit.path
+
+
+def to_record(entry: ArchiveEntry) -> Record:
+    """The plain data the rules need from an entry."""
+    return Record(
+        entry_id=entry.id,
+        subject=subject_key(entry),
+        subject_name=subject_label(entry),
+        year=entry.year,
+        form_id=entry.form_id,
+        valid_round=entry.valid_round,
+        round_id=entry.round_id,
+        closed_at=closed_at(entry),
+        satisfaction=share(entry, "satisfaction_rate"),
+        trust=share(entry, "trust_rate"),
+        grade=entry.grade,
+    )
+
+
+def form_titles(entries: Iterable[ArchiveEntry]) -> dict[str, str]:
+    """Form id → title, from the entries' own figures."""
+    return {e.form_id: (e.figures or {}).get("form_title", e.form_id) for e in entries}
+
+
+@dataclass
+class Timeline:
+    """A person's or unit's entries with the rules applied."""
+
+    entries: list[ArchiveEntry]
+    flags: list[Flag]
+    current: list[Flag]
+    counted: set[int]
+    restricted: bool = False
+    years: list[int] = field(default_factory=list)
+
+    def flags_for(self, entry: ArchiveEntry) -> list[Flag]:
+        """Flags an entry contributes to, raised in its own year."""
+        return [f for f in self.flags if f.entry_ids and f.entry_ids[-1] == entry.id]
+
+
+def build_timeline(entries: Sequence[ArchiveEntry], *, restricted: bool = False) -> Timeline:
+    """Apply the configured rules to ``entries``."""
+    config = rule_config()
+    records = [to_record(e) for e in entries]
+    flags = evaluate(records, config, form_titles(entries))
+    latest = latest_years(records, config)
+    return Timeline(
+        entries=list(entries),
+        flags=flags,
+        current=[f for f in flags if is_current(f, latest)],
+        counted=counted_entry_ids(records, config),
+        restricted=restricted,
+        years=sorted({e.year for e in entries}),
+    )
+
+
+def person_timeline(person: Person, root: Unit | None) -> Timeline:
+    """Every year's entries of a cadre, across the units they served in."""
+    entries = visible_entries(root, person=person)
+    restricted = not in_scope(person.unit, root)
+    timeline = build_timeline(entries, restricted=restricted)
+    if restricted:
+        # Only part of the history is visible here: what is in force is for the new unit to say.
+        timeline.current = []
+    return timeline
+
+
+def unit_timeline(unit: Unit, root: Unit | None) -> Timeline:
+    """The entries of a unit's own team and discipline organ."""
+    entries = [
+        e for e in visible_entries(root, tree=unit) if e.person_id is None and e.unit_id == unit.id
+    ]
+    return build_timeline(entries)
+
+
+@dataclass(frozen=True)
+class Cadre:
+    """A cadre listed on a unit's page."""
+
+    person: Person
+    current: bool
+    years: tuple[int, ...]
+
+
+def unit_cadres(unit: Unit, root: Unit | None) -> list[Cadre]:
+    """Cadres now in the unit, and those evaluated there before they moved."""
+    entries = [e for e in visible_entries(root, tree=unit) if e.person is not None]
+    years: dict[int, set[int]] = {}
+    people: dict[int, Person] = {}
+    for e in entries:
+        assert e.person is not None
+        if e.unit_id == unit.id or e.person.unit_id == unit.id:
+            people[e.person.id] = e.person
+            if e.unit_id == unit.id:
+                years.setdefault(e.person.id, set()).add(e.year)
+    for person in db.session.execute(db.select(Person).where(Person.unit_id == unit.id)).scalars():
+        people.setdefault(person.id, person)
+    return sorted(
+        (
+            Cadre(person=p, current=p.unit_id == unit.id, years=tuple(sorted(years.get(p.id, ()))))
+            for p in people.values()
+        ),
+        key=lambda c: (not c.current, c.person.name, c.person.id),
+    )
+
+
+def flags_overview(root: Unit | None, tree: Unit | None = None) -> list[tuple[Flag, ArchiveEntry]]:
+    """All flags still in force for subjects now under ``tree`` (default: the user's scope).
+
+    The rules run over everything the user may see, so a cadre who moved in brings the years
+    served elsewhere with them; a cadre who moved away is judged by their new unit.
+    """
+    entries = visible_entries(root)
+    timeline = build_timeline(entries)
+    by_id = {e.id: e for e in entries}
+    where = tree if tree is not None else root
+    out = []
+    for flag in timeline.current:
+        entry = by_id[flag.entry_ids[-1]]
+        now = entry.person.unit if entry.person is not None else entry.unit
+        if in_scope(now, where) and in_scope(now, root):
+            out.append((flag, entry))
+    return out
+
+
+# --- search ------------------------------------------------------------------------------------
+
+
+@dataclass
+class SearchResult:
+    """Cadres and units matching a search."""
+
+    people: list[Person]
+    units: list[Unit]
+
+
+def _like(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def search(root: Unit | None, query: str, limit: int = 100) -> SearchResult:
+    """Cadres by name or staff number, units by name or path, within the user's scope."""
+    query = (query or "").strip()
+    units_q = db.select(Unit).order_by(Unit.path)
+    if root is not None:
+        units_q = units_q.where(subtree_clause(Unit.path, root))
+    if query:
+        units_q = units_q.where(Unit.path.like(_like(query), escape="\\"))
+    units = list(db.session.execute(units_q.limit(limit)).scalars())
+    if not query:
+        return SearchResult(people=[], units=units)
+    person_unit = aliased(Unit)
+    people_q = (
+        db.select(Person)
+        .join(person_unit, Person.unit_id == person_unit.id)
+        .where(
+            or_(
+                Person.name.like(_like(query), escape="\\"),
+                Person.staff_no == query,
+                Person.staff_no.like(_like(query), escape="\\"),
+                person_unit.path.like(_like(query), escape="\\"),
+            )
+        )
+        .order_by(Person.name, Person.id)
+    )
+    if root is not None:
+        entry_unit = aliased(Unit)
+        had_entry_here = (
+            db.select(ArchiveEntry.id)
+            .join(entry_unit, ArchiveEntry.unit_id == entry_unit.id)
+            .where(ArchiveEntry.person_id == Person.id, subtree_clause(entry_unit.path, root))
+            .exists()
+        )
+        people_q = people_q.where(or_(subtree_clause(person_unit.path, root), had_entry_here))
+    people = list(db.session.execute(people_q.limit(limit)).scalars())
+    return SearchResult(people=people, units=units)
+
+
+def feedback_years(unit: Unit, root: Unit | None) -> list[int]:
+    """Years in which cadres of ``unit`` have archived results, newest first."""
+    years = {
+        e.year for e in visible_entries(root, tree=unit) if e.person_id and e.unit_id == unit.id
+    }
+    return sorted(years, reverse=True)
+
+
+def find_person_by_staff_no(staff_no: str) -> Person:
+    """The person with this staff number; NotFound otherwise."""
+    person = db.session.execute(
+        db.select(Person).where(Person.staff_no == staff_no.strip())
+    ).scalar_one_or_none()
+    if person is None:
+        raise NotFound(f"工号“{staff_no}”的干部不存在")
+    return person
