@@ -1,0 +1,314 @@
+"""Voting pages (SPEC §6): scan or type a code, fill in the ballot on a phone, get a receipt.
+
+``GET /v/<code>`` checks the code (never uses it up: link previewers open URLs on their own),
+keeps it in the voter's session and redirects to ``/ballot`` so it leaves the address bar.
+Only ``POST /ballot`` consumes a code, in one transaction that marks it used — a conditional
+``UPDATE … WHERE state = 'unused'`` with the round open — and stores the ballot, its answers
+and a receipt. The ballot row carries no time, sequence, client data or code reference.
+
+Failed code entries (unknown codes) are counted per client address and throttled; valid codes
+never are, since a whole meeting hall may share one address.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_limiter.util import get_remote_address
+from limits import parse
+from sqlalchemy import exists, insert, select, text, update
+
+from evaluation import codes, rounds
+from evaluation.accounts import roles_required, visible_round
+from evaluation.ballot_form import (
+    ballot_layout,
+    collect_answers,
+    make_ballot_form,
+    missing_subjects,
+)
+from evaluation.errors import (
+    CodeAlreadyUsed,
+    CodeUnknown,
+    DomainError,
+    InputError,
+    RoundClosed,
+    RoundNotOpen,
+)
+from evaluation.extensions import db, limiter
+from evaluation.models import (
+    Answer,
+    Ballot,
+    Code,
+    CodeState,
+    Receipt,
+    Role,
+    Round,
+    RoundState,
+    Stratum,
+)
+from evaluation.transactions import begin_write
+
+bp = Blueprint("voting", __name__)
+
+SESSION_CODE = "voting_code"
+SESSION_RECEIPT = "voting_receipt"
+SESSION_RECEIPT_ROUND = "voting_receipt_round"
+
+# Voting pages load nothing from anywhere but this server, run no script, and leak no referrer.
+VOTING_CSP = (
+    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
+
+
+class TooManyFailedEntries(DomainError):
+    """Too many unknown codes from one client address."""
+
+    status = 429
+    title = "尝试次数过多"
+
+
+@bp.after_request
+def _voting_headers(response: Response) -> Response:
+    """Strict headers on every voting page, refusals included (SPEC §5.6)."""
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"
+    response.headers["Content-Security-Policy"] = VOTING_CSP
+    return response
+
+
+# --- checking a code ---------------------------------------------------------------------------
+
+
+def _count_failed_entry() -> None:
+    """Count an unknown code against the client's address; 429 once over the limit."""
+    limit = parse(str(current_app.config["CODE_ENTRY_RATE_LIMIT"]))
+    if not limiter.limiter.hit(limit, "code-entry-failed", get_remote_address()):
+        raise TooManyFailedEntries(
+            "您输入的无效测评码次数过多，请稍后再试。请核对测评码（不区分大小写，可不输入短横线）。"
+        )
+
+
+def _round_for_voting(rnd: Round) -> Round:
+    """Apply the round's schedule, then refuse unless it is open."""
+    if rounds.apply_schedule(rnd):
+        db.session.commit()
+        if rnd.state == RoundState.CLOSED:
+            from evaluation.anonymity import scrub_dead_rows
+
+            scrub_dead_rows()
+    if rnd.state == RoundState.DRAFT:
+        raise RoundNotOpen(f"“{rnd.title}”尚未开始投票，请在组织者宣布开始后再扫码。")
+    if rnd.state != RoundState.OPEN:
+        raise RoundClosed(f"“{rnd.title}”已经结束，不能再投票。")
+    return rnd
+
+
+def check_code(typed: str) -> tuple[Code, Round]:
+    """The code and its open round; CodeUnknown / RoundNotOpen / RoundClosed / CodeAlreadyUsed."""
+    if not codes.looks_like_code(typed):
+        _count_failed_entry()
+        raise CodeUnknown("测评码不正确。请核对后重新输入（不区分大小写，可不输入短横线）。")
+    code = db.session.execute(
+        select(Code).where(Code.digest == codes.code_digest(typed))
+    ).scalar_one_or_none()
+    if code is None or code.state == CodeState.VOID:
+        _count_failed_entry()
+        raise CodeUnknown("测评码不存在或已作废。请核对后重新输入，或向组织者领取新的测评码。")
+    rnd = _round_for_voting(db.session.get_one(Round, code.round_id))
+    if code.state == CodeState.USED:
+        raise CodeAlreadyUsed("此测评码已经投过票，每个测评码只能使用一次。")
+    return code, rnd
+
+
+def _code_in_session() -> str:
+    code = session.get(SESSION_CODE)
+    if not code:
+        raise InputError("没有找到您的测评码（可能已提交或页面已过期）。请重新扫码或输入测评码。")
+    return str(code)
+
+
+# --- pages -------------------------------------------------------------------------------------
+
+
+@bp.route("/v", methods=["GET", "POST"])
+def enter() -> Any:
+    """A page for typing a code; POST checks it like ``/v/<code>``."""
+    if request.method == "POST":  # CSRFProtect has checked the token already
+        typed = request.form.get("code", "")
+        try:
+            check_code(typed)
+        except CodeUnknown as exc:
+            return render_template("voting/enter.html", error=exc.message), exc.status
+        session[SESSION_CODE] = codes.normalise(typed)
+        return redirect(url_for("voting.ballot"))
+    return render_template("voting/enter.html", error=None)
+
+
+@bp.route("/v/<code>")
+def scan(code: str) -> Any:
+    """What the QR code opens: check the code, keep it in the session, go to the ballot."""
+    check_code(code)
+    session[SESSION_CODE] = codes.normalise(code)
+    session.pop(SESSION_RECEIPT, None)
+    return redirect(url_for("voting.ballot"))
+
+
+def _render_ballot(
+    rnd: Round,
+    stratum: Stratum | None,
+    layout: list[Any],
+    form: Any,
+    *,
+    preview: bool = False,
+    status: int = 200,
+) -> Any:
+    errors = form.errors if not preview else {}
+    return (
+        render_template(
+            "voting/ballot.html",
+            rnd=rnd,
+            stratum=stratum,
+            layout=layout,
+            form=form,
+            errors=errors,
+            missing=missing_subjects(layout, errors),
+            preview=preview,
+        ),
+        status,
+    )
+
+
+@bp.route("/ballot", methods=["GET", "POST"])
+def ballot() -> Any:
+    """Show the ballot; on POST validate it and cast it in one transaction."""
+    if request.method == "GET" and not session.get(SESSION_CODE):
+        return redirect(url_for("voting.enter"))
+    typed = _code_in_session()
+    code, rnd = check_code(typed)
+    stratum = db.session.get_one(Stratum, code.stratum_id)
+    layout = ballot_layout(rnd)
+    form = make_ballot_form(layout)()
+    if request.method == "GET":
+        return _render_ballot(rnd, stratum, layout, form)
+    if not form.validate():
+        return _render_ballot(rnd, stratum, layout, form, status=400)
+    answers = collect_answers(layout, {k: form[k].data for k in form._fields})
+    receipt = cast_ballot(code.digest, rnd.id, stratum.id, answers)
+    session.pop(SESSION_CODE, None)
+    session[SESSION_RECEIPT] = receipt
+    session[SESSION_RECEIPT_ROUND] = rnd.title
+    return redirect(url_for("voting.thanks"))
+
+
+def cast_ballot(
+    digest: str, round_id: int, stratum_id: int, answers: list[tuple[int, str, str | None]]
+) -> str:
+    """Mark the code used and store the ballot and a receipt, all in one transaction.
+
+    The write is conditional: the code must still be unused and the round open, else nothing
+    is stored (CodeAlreadyUsed / RoundClosed). Returns the receipt code (plaintext, shown once).
+    """
+    begin_write()
+    try:
+        if db.engine.dialect.name == "postgresql":
+            # A share lock on the round: a concurrent close waits for cast ballots to commit,
+            # and a ballot cast after a close sees the round closed (SQLite: BEGIN IMMEDIATE).
+            db.session.execute(text("SELECT 1 FROM round WHERE id = :r FOR SHARE"), {"r": round_id})
+        round_open = exists().where(Round.id == Code.round_id, Round.state == RoundState.OPEN)
+        result = db.session.execute(
+            update(Code)
+            .where(Code.digest == digest, Code.state == CodeState.UNUSED, round_open)
+            .values(state=CodeState.USED)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            state = db.session.execute(select(Round.state).where(Round.id == round_id)).scalar_one()
+            if state != RoundState.OPEN:
+                raise RoundClosed("测评已经结束，您的选票没有被记录。")
+            raise CodeAlreadyUsed("此测评码已经投过票，每个测评码只能使用一次。")
+        ballot_id = uuid.uuid4()
+        db.session.execute(
+            insert(Ballot), [{"id": ballot_id, "round_id": round_id, "stratum_id": stratum_id}]
+        )
+        db.session.execute(
+            insert(Answer),
+            [
+                {
+                    "ballot_id": ballot_id,
+                    "subject_id": subject_id,
+                    "item": item,
+                    "stratum_id": stratum_id,
+                    "grade": grade,
+                }
+                for subject_id, item, grade in answers
+            ],
+        )
+        receipt = codes.new_receipt()
+        db.session.execute(
+            insert(Receipt), [{"digest": codes.receipt_digest(receipt), "round_id": round_id}]
+        )
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        raise
+    return receipt
+
+
+@bp.route("/thanks")
+def thanks() -> Any:
+    """The thanks page with the receipt code (``id="receipt"``)."""
+    receipt = session.get(SESSION_RECEIPT)
+    if not receipt:
+        return redirect(url_for("voting.enter"))
+    return render_template(
+        "voting/thanks.html",
+        receipt=str(receipt),
+        round_title=session.get(SESSION_RECEIPT_ROUND, ""),
+    )
+
+
+@bp.route("/receipt", methods=["GET", "POST"])
+def receipt() -> Any:
+    """Check a receipt after close: counted or not found — never what the ballot said."""
+    if request.method == "GET":
+        return render_template("voting/receipt.html", outcome=None, typed="")
+    typed = request.form.get("receipt", "")
+    found = None
+    if codes.normalise(typed):
+        found = db.session.execute(
+            select(Receipt.round_id).where(Receipt.digest == codes.receipt_digest(typed))
+        ).scalar_one_or_none()
+    if found is None:
+        _count_failed_entry()
+        return render_template("voting/receipt.html", outcome="unknown", typed=typed), 404
+    rnd = db.session.get_one(Round, found)
+    if rnd.state == RoundState.OPEN:
+        outcome = "pending"
+    elif rnd.state == RoundState.VOID:
+        outcome = "void"
+    else:
+        outcome = "counted"
+    return render_template("voting/receipt.html", outcome=outcome, typed=typed, rnd=rnd)
+
+
+@bp.route("/rounds/<int:round_id>/preview")
+@roles_required(Role.ORGANISER, Role.ADMIN)
+def preview(round_id: int) -> Any:
+    """The ballot exactly as voters see it, read-only, for the organiser."""
+    rnd = visible_round(round_id)
+    layout = ballot_layout(rnd)
+    form = make_ballot_form(layout)(formdata=None)
+    return _render_ballot(rnd, None, layout, form, preview=True)
