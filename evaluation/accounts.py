@@ -27,7 +27,9 @@ ROLE_LABELS = {Role.ADMIN: "管理员", Role.ORGANISER: "组织者", Role.VIEWER
 
 @login_manager.user_loader
 def _load_user(user_id: str) -> User | None:
-    return db.session.get(User, int(user_id))
+    # A deactivated account loses its open sessions at once, not when they expire.
+    user = db.session.get(User, int(user_id))
+    return user if user is not None and user.active else None
 
 
 # --- operations --------------------------------------------------------------------------------
@@ -67,6 +69,44 @@ def create_user(
         role=role_value.value,
         unit=unit.path if unit else None,
     )
+    return user
+
+
+def set_user_active(user: User, active: bool, *, actor: User) -> None:
+    """Deactivate or reactivate an account (never one's own, never the last active admin)."""
+    if user.active == active:
+        return
+    if not active:
+        if user.id == actor.id:
+            raise InputError("不能停用自己的账号。")
+        if user.role == Role.ADMIN and _active_admins() <= 1:
+            raise InputError("这是最后一个可用的管理员账号，不能停用。")
+    user.active = active
+    db.session.flush()
+    audit.record(
+        actor.username, "user.reactivate" if active else "user.deactivate", username=user.username
+    )
+
+
+def _active_admins() -> int:
+    rows = db.session.execute(
+        db.select(User.id).where(User.role == Role.ADMIN, User.active.is_(True))
+    ).all()
+    return len(rows)
+
+
+def list_users() -> list[User]:
+    """Every account, admins first, then by username."""
+    users = db.session.execute(db.select(User).order_by(User.username)).scalars()
+    order = {Role.ADMIN: 0, Role.ORGANISER: 1, Role.VIEWER: 2}
+    return sorted(users, key=lambda u: (order[u.role], u.username))
+
+
+def get_user(user_id: int) -> User:
+    """The account with this id; NotFound otherwise."""
+    user = db.session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"账号 {user_id} 不存在")
     return user
 
 
