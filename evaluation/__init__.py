@@ -122,6 +122,7 @@ def register_blueprints(app: Flask) -> None:
 
     app.register_blueprint(accounts_bp)
     app.register_blueprint(organiser_bp)
+    app.register_blueprint(__import__("evaluation.issuing", fromlist=["bp"]).bp)
     for name in ("voting", "results", "archive"):
         try:
             module = __import__(f"evaluation.{name}", fromlist=["bp"])

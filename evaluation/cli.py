@@ -194,6 +194,9 @@ def init_app(app: Flask) -> None:
     from evaluation.archive_export import init_app as init_archive
 
     init_archive(app)
+    from evaluation.issuing import init_app as init_issuing
+
+    init_issuing(app)
 
 
 __all__ = ["init_app", "transactional", "InputError"]
