@@ -46,6 +46,11 @@ class Config:
     # Rate limits (Flask-Limiter). memory:// per process by default; production uses Redis.
     RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
     RATELIMIT_HEADERS_ENABLED = False
+    # If Redis is unreachable, count in each process's memory rather than fail the request.
+    RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
+    # Reverse proxies in front of the app (nginx = 1). Their X-Forwarded-For/-Proto are trusted
+    # so rate limits count real client addresses; 0 when clients connect directly.
+    TRUSTED_PROXIES = int(os.environ.get("TRUSTED_PROXIES", "0"))
     LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute")
     CODE_ENTRY_RATE_LIMIT = os.environ.get("CODE_ENTRY_RATE_LIMIT", "20 per 10 minutes")
 

@@ -35,6 +35,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     register_commands(app)
     register_security_headers(app)
     register_template_helpers(app)
+    from evaluation.serving import trust_proxies
+
+    trust_proxies(app)
     return app
 
 

@@ -143,31 +143,41 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(Exception)
     def _unexpected(error: Exception):  # type: ignore[no-untyped-def]
         from evaluation.extensions import db
-
-        db.session.rollback()
-        # The path alone: a form body could hold a code or a choice (SPEC §5.4).
         from evaluation.logfilter import redact
 
-        log.error(
-            "未处理的错误 %s %s: %s", request.method, redact(request.path), type(error).__name__
-        )
-        status = 500
+        try:
+            db.session.rollback()
+        except Exception:  # noqa: BLE001 - the connection may be gone; the page must still render
+            db.session.remove()
+        # The path alone: a form body could hold a code or a choice (SPEC §5.4).
+        path = redact(request.path)
         if _is_database_down(error):
-            status = 503
-        title, message = HTTP_MESSAGES[status]
-        return render_template(
-            "errors/error.html", status=status, title=title, message=message
-        ), status
+            log.warning("数据库暂时不可用 %s %s: %s", request.method, path, type(error).__name__)
+            # The page must not reach for the database again (the header shows the user).
+            from flask import g
+
+            from evaluation.extensions import login_manager
+
+            g._login_user = login_manager.anonymous_user()
+            title, message = HTTP_MESSAGES[503]
+            page = render_template("errors/error.html", status=503, title=title, message=message)
+            return page, 503, {"Retry-After": "5"}
+        log.error("未处理的错误 %s %s: %s", request.method, path, type(error).__name__)
+        title, message = HTTP_MESSAGES[500]
+        return render_template("errors/error.html", status=500, title=title, message=message), 500
 
 
 def _is_database_down(error: Exception) -> bool:
-    from sqlalchemy.exc import DBAPIError
+    """True for errors that mean "the database cannot serve now", not a bug.
 
-    return (
-        isinstance(error, DBAPIError)
-        and bool(error.connection_invalidated)
-        or (isinstance(error, DBAPIError) and "connect" in str(error.orig).lower())
-    )
+    Connection refused or lost, the server shutting down, SQLite's lock wait running out: all
+    are DBAPI ``OperationalError``/``InterfaceError`` (or a connection SQLAlchemy invalidated).
+    """
+    from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+    if isinstance(error, OperationalError | InterfaceError):
+        return True
+    return isinstance(error, DBAPIError) and bool(error.connection_invalidated)
 
 
 HTTP_MESSAGES: dict[int, tuple[str, str]] = {

@@ -30,7 +30,11 @@ class Base(DeclarativeBase):
 
 db = SQLAlchemy(
     model_class=Base,
-    engine_options={"json_serializer": lambda o: json.dumps(o, ensure_ascii=False)},
+    engine_options={
+        "json_serializer": lambda o: json.dumps(o, ensure_ascii=False),
+        # A restarted PostgreSQL leaves dead connections in the pool: test each before use.
+        "pool_pre_ping": True,
+    },
 )
 migrate = Migrate()
 login_manager = LoginManager()
