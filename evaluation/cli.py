@@ -197,6 +197,9 @@ def init_app(app: Flask) -> None:
     from evaluation.issuing import init_app as init_issuing
 
     init_issuing(app)
+    from evaluation.report_cli import init_app as init_report
+
+    init_report(app)
 
 
 __all__ = ["init_app", "transactional", "InputError"]

@@ -27,7 +27,7 @@ from typing import Any
 from evaluation.errors import StateError
 from evaluation.extensions import db
 from evaluation.models import Answer, Ballot, Round
-from evaluation.tally import to_json
+from evaluation.tally import TallyResult, to_json
 from evaluation.tally_db import require_results, tally_round
 
 ALGORITHM = "SHA-256"
@@ -102,6 +102,19 @@ def seal_round(rnd: Round) -> None:
     rnd.seal = compute_seal(rnd)
     rnd.sealed_result = to_json(tally_round(rnd))
     db.session.flush()
+
+
+def sealed_matches(rnd: Round, result: TallyResult) -> bool | None:
+    """Whether a recount equals the tally sealed at close (None when nothing was sealed).
+
+    The recount must use the sealed minimum group size for the comparison to be fair.
+    """
+    stored = rnd.sealed_result
+    if not rnd.seal or not isinstance(stored, dict):
+        return None
+    if stored.get("min_group_size") != result.min_group_size:
+        result = tally_round(rnd, min_group_size=stored.get("min_group_size"))
+    return not diff(stored, to_json(result))
 
 
 # --- verification ------------------------------------------------------------------------------
@@ -198,6 +211,8 @@ def _show(value: Any) -> str:
         return "是" if value else "否"
     if isinstance(value, dict | list):
         return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, str) and value.endswith("/1") and value[:-2].isdigit():
+        return value[:-2]
     return str(value)
 
 
