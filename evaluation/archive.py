@@ -23,7 +23,7 @@ from fractions import Fraction
 from typing import Any
 
 from flask import Blueprint, current_app
-from sqlalchemy import event, func, or_
+from sqlalchemy import and_, event, func, or_
 from sqlalchemy.orm import aliased, selectinload
 
 from evaluation import audit
@@ -234,8 +234,11 @@ def in_scope(unit: Unit, root: Unit | None) -> bool:
     return root is None or unit.path == root.path or unit.path.startswith(root.path + "/")
 
 
-def _entries_query(*trees: Unit | None) -> Any:
-    """Entries made in each of ``trees`` or belonging to a cadre now in it (None: everywhere)."""
+def _entries_query(*trees: Unit | None, subjects_now_in: Unit | None = None) -> Any:
+    """Entries made in each of ``trees`` or belonging to a cadre now in it (None: everywhere).
+
+    ``subjects_now_in`` keeps only the entries of units in that tree and of cadres now in it.
+    """
     entry_unit = aliased(Unit)
     person_unit = aliased(Unit)
     query = (
@@ -256,6 +259,16 @@ def _entries_query(*trees: Unit | None) -> Any:
             query = query.where(
                 or_(subtree_clause(entry_unit.path, tree), subtree_clause(person_unit.path, tree))
             )
+    if subjects_now_in is not None:
+        query = query.where(
+            or_(
+                and_(
+                    ArchiveEntry.person_id.is_(None),
+                    subtree_clause(entry_unit.path, subjects_now_in),
+                ),
+                subtree_clause(person_unit.path, subjects_now_in),
+            )
+        )
     return query.order_by(
         ArchiveEntry.year, Round.closed_at, ArchiveEntry.round_id, ArchiveEntry.id
     )
@@ -437,20 +450,15 @@ def unit_cadres(unit: Unit, root: Unit | None) -> list[Cadre]:
 def flags_overview(root: Unit | None, tree: Unit | None = None) -> list[tuple[Flag, ArchiveEntry]]:
     """All flags still in force for subjects now under ``tree`` (default: the user's scope).
 
-    The rules run over everything the user may see, so a cadre who moved in brings the years
-    served elsewhere with them; a cadre who moved away is judged by their new unit.
+    The rules run over each subject's whole visible history, so a cadre who moved in brings the
+    years served elsewhere with them; a cadre who moved away is judged by their new unit.
     """
-    entries = visible_entries(root)
+    where = tree if tree is not None else root
+    query = _entries_query(root, subjects_now_in=where)
+    entries = list(db.session.execute(query).scalars())
     timeline = build_timeline(entries)
     by_id = {e.id: e for e in entries}
-    where = tree if tree is not None else root
-    out = []
-    for flag in timeline.current:
-        entry = by_id[flag.entry_ids[-1]]
-        now = entry.person.unit if entry.person is not None else entry.unit
-        if in_scope(now, where) and in_scope(now, root):
-            out.append((flag, entry))
-    return out
+    return [(f, by_id[f.entry_ids[-1]]) for f in timeline.current]
 
 
 # --- search ------------------------------------------------------------------------------------
@@ -487,8 +495,7 @@ def search(root: Unit | None, query: str, limit: int = 100) -> SearchResult:
         .where(
             or_(
                 Person.name.like(_like(query), escape="\\"),
-                Person.staff_no == query,
-                Person.staff_no.like(_like(query), escape="\\"),
+                Person.staff_no.ilike(_like(query), escape="\\"),
                 person_unit.path.like(_like(query), escape="\\"),
             )
         )

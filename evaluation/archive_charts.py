@@ -45,10 +45,10 @@ def trend_chart_png(timeline: Timeline, *, title: str, config: RuleConfig) -> by
     """The PNG bytes of the trend chart (an empty chart says so when there is nothing yet)."""
     font = FontProperties(family=matplotlib_font_family())
     small = FontProperties(family=matplotlib_font_family(), size=8.5)
-    fig = Figure(figsize=(8.4, 3.9), dpi=110)
+    fig = Figure(figsize=(8.4, 4.2), dpi=110, facecolor="white")
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
-    fig.subplots_adjust(left=0.08, right=0.73, top=0.88, bottom=0.17)
+    fig.subplots_adjust(left=0.08, right=0.97, top=0.9, bottom=0.26)
     ax.set_title(title, fontproperties=FontProperties(family=font.get_family(), size=13))
     series = _series(timeline)
     years = sorted({y for by_year in series.values() for y in by_year})
@@ -94,7 +94,10 @@ def trend_chart_png(timeline: Timeline, *, title: str, config: RuleConfig) -> by
     ax.set_xticklabels(_year_labels(timeline, span), fontproperties=font)
     ax.grid(axis="y", color="#d8dde3", lw=0.8)
     ax.spines[["top", "right"]].set_visible(False)
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), prop=small, frameon=False)
+    columns = min(4, 2 * len(series))
+    ax.legend(
+        loc="upper center", bbox_to_anchor=(0.5, -0.17), ncol=columns, prop=small, frameon=False
+    )
     fig.text(
         0.01,
         0.01,

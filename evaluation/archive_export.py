@@ -6,19 +6,29 @@ format, text from users never turned into a formula (the shared writer neutralis
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
+from xml.sax.saxutils import escape
 
 import click
 from flask import Flask
 from flask.cli import AppGroup
 
 from evaluation import audit
-from evaluation.archive import build_timeline, find_person_by_staff_no, share, visible_entries
-from evaluation.errors import InputError
-from evaluation.models import ArchiveEntry
+from evaluation.archive import (
+    Timeline,
+    build_timeline,
+    find_person_by_staff_no,
+    share,
+    visible_entries,
+)
+from evaluation.archive_rules import SHORT_FORM_NAMES
+from evaluation.errors import InputError, NotFound
+from evaluation.models import ArchiveEntry, Unit
+from evaluation.spreadsheets import Sheet, Styled, decimal_cell, new_workbook, percent_cell
 from evaluation.tally import decimal_text, percent
 from evaluation.units import get_unit
 
@@ -53,7 +63,11 @@ CHECK_COLUMNS = (
     "封存摘要",
     "更正说明",
 )
-PERCENT_COLUMNS = {ENTRY_SHEET: ("满意率", "信任率"), CHECK_SHEET: ("参测率", "优秀率")}
+WIDTHS = {
+    ENTRY_SHEET: (12, 22, 7, 34, 34, 8, 10, 10, 10),
+    FLAG_SHEET: (22, 46, 18, 60),
+    CHECK_SHEET: (12, 22, 7, 34, 22, 12, 10, 10, 10, 6, 30, 50),
+}
 
 
 def percent_text(value: str | None) -> str:
@@ -64,10 +78,6 @@ def percent_text(value: str | None) -> str:
 def score_text(value: str | None) -> str:
     """An exact "p/q" score rounded half up to two decimals, or "—"."""
     return decimal_text(None if value is None else Fraction(value))
-
-
-def _number(value: Fraction | None) -> float | None:
-    return None if value is None else float(value)
 
 
 def person_or_subject_name(entry: ArchiveEntry) -> str:
@@ -85,25 +95,28 @@ def entry_rows(entries: Sequence[ArchiveEntry]) -> list[list[Any]]:
             e.figures.get("round_title", ""),
             e.figures.get("form_title", e.form_id),
             int(e.figures.get("valid", 0)),
-            _number(share(e, "satisfaction_rate")),
-            _number(share(e, "trust_rate")),
+            percent_cell(share(e, "satisfaction_rate")),
+            percent_cell(share(e, "trust_rate")),
             e.grade or "—",
         ]
         for e in entries
     ]
 
 
-def flag_rows(entries: Sequence[ArchiveEntry]) -> list[list[Any]]:
+def flag_rows(entries: Sequence[ArchiveEntry], timeline: Timeline | None = None) -> list[list[Any]]:
     """Rows of sheet 预警: every flag the rules raise over ``entries``."""
-    timeline = build_timeline(entries)
+    timeline = timeline or build_timeline(entries)
     return [
-        [f.subject_name, f"{f.title}：{f.label}", f.years_text, f.action] for f in timeline.flags
+        [f.subject_name, f"{f.title}：{f.label}", f.years_text, Styled(f.action, wrap=True)]
+        for f in timeline.flags
     ]
 
 
-def check_rows(entries: Sequence[ArchiveEntry]) -> list[list[Any]]:
+def check_rows(
+    entries: Sequence[ArchiveEntry], timeline: Timeline | None = None
+) -> list[list[Any]]:
     """Rows of sheet 核验: validity, counting, seal and correction notes of each entry."""
-    counted = build_timeline(entries).counted
+    counted = (timeline or build_timeline(entries)).counted
     rows = []
     for e in entries:
         notes = "；".join(
@@ -117,12 +130,12 @@ def check_rows(entries: Sequence[ArchiveEntry]) -> list[list[Any]]:
                 e.figures.get("round_title", ""),
                 "有效" if e.valid_round else "无效（参测率低于最低要求）",
                 "是" if e.id in counted else "否",
-                _number(share(e, "turnout")),
-                _number(share(e, "excellent_rate")),
-                _number(share(e, "score")),
+                percent_cell(share(e, "turnout")),
+                percent_cell(share(e, "excellent_rate")),
+                decimal_cell(share(e, "score")),
                 e.rank,
                 e.seal,
-                notes,
+                Styled(notes, wrap=True),
             ]
         )
     return rows
@@ -130,10 +143,11 @@ def check_rows(entries: Sequence[ArchiveEntry]) -> list[list[Any]]:
 
 def sheets(entries: Sequence[ArchiveEntry]) -> list[tuple[str, Sequence[str], list[list[Any]]]]:
     """The workbook's sheets as (name, header, rows)."""
+    timeline = build_timeline(entries)
     return [
         (ENTRY_SHEET, ENTRY_COLUMNS, entry_rows(entries)),
-        (FLAG_SHEET, FLAG_COLUMNS, flag_rows(entries)),
-        (CHECK_SHEET, CHECK_COLUMNS, check_rows(entries)),
+        (FLAG_SHEET, FLAG_COLUMNS, flag_rows(entries, timeline)),
+        (CHECK_SHEET, CHECK_COLUMNS, check_rows(entries, timeline)),
     ]
 
 
@@ -143,31 +157,142 @@ def workbook_bytes(entries: Sequence[ArchiveEntry]) -> bytes:
 
 
 def _write(book: list[tuple[str, Sequence[str], list[list[Any]]]]) -> bytes:
-    """Write the sheets with openpyxl: header row, percent-formatted rates, safe text."""
-    import io
-
-    from openpyxl import Workbook
-
-    workbook = Workbook()
-    workbook.remove(workbook.active)
+    """Write the sheets with the shared writer (header row, percent formats, safe text)."""
+    workbook = new_workbook()
     for name, header, rows in book:
-        sheet = workbook.create_sheet(name)
-        sheet.append(list(header))
-        percent = {header.index(c) for c in PERCENT_COLUMNS.get(name, ())}
+        sheet = Sheet(workbook, name, widths=WIDTHS.get(name, ()), page_title=f"廉政档案 · {name}")
+        sheet.header(header)
         for row in rows:
-            sheet.append([_safe(v) for v in row])
-            for index in percent:
-                sheet.cell(row=sheet.max_row, column=index + 1).number_format = "0.00%"
-        sheet.freeze_panes = "A2"
+            sheet.row(row)
     buffer = io.BytesIO()
     workbook.save(buffer)
     return buffer.getvalue()
 
 
-def _safe(value: Any) -> Any:
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
-        return "'" + value
-    return value
+# --- feedback for the first responsible person (004 §五.2) -----------------------------------
+
+
+def unit_feedback_pdf(unit: Unit, year: int, root: Unit | None) -> bytes:
+    """One PDF for the unit's 第一责任人: a summary page, then each cadre's feedback sheets."""
+    from reportlab.lib import colors
+    from reportlab.lib.pagesizes import A4
+    from reportlab.lib.styles import ParagraphStyle
+    from reportlab.platypus import (
+        PageBreak,
+        Paragraph,
+        SimpleDocTemplate,
+        Spacer,
+        Table,
+        TableStyle,
+    )
+
+    from evaluation import feedback
+    from evaluation.fonts import pdf_font_name
+    from evaluation.tally_db import tally_round
+
+    entries = [
+        e
+        for e in visible_entries(root, tree=unit)
+        if e.person_id is not None and e.unit_id == unit.id and e.year == year
+    ]
+    if not entries:
+        raise NotFound(f"{unit.path} {year} 年度没有干部的归档测评结果")
+    people = {e.person_id for e in entries}
+    history = [e for e in visible_entries(root) if e.person_id in people]
+    raised: dict[int, list[str]] = {}
+    for flag in build_timeline(history).flags:
+        raised.setdefault(flag.entry_ids[-1], []).append(flag.label)
+
+    font = pdf_font_name()
+    base = ParagraphStyle("archive-base", fontName=font, fontSize=9.5, leading=14, wordWrap="CJK")
+    small = ParagraphStyle("archive-small", parent=base, fontSize=8, leading=11)
+    title = ParagraphStyle("archive-title", parent=base, fontSize=17, leading=24, alignment=1)
+    sub = ParagraphStyle("archive-sub", parent=base, fontSize=10.5, alignment=1)
+
+    def para(text: str, style: ParagraphStyle) -> Paragraph:
+        return Paragraph(escape(text), style)
+
+    rows: list[list[object]] = [
+        ["姓名", "测评表", "测评活动", "有效票", "满意率", "信任率", "测评等次", "预警"]
+    ]
+    for e in entries:
+        assert e.person is not None
+        rows.append(
+            [
+                para(e.person.name, small),
+                para(
+                    SHORT_FORM_NAMES.get(e.form_id, e.figures.get("form_title", "")),
+                    small,
+                ),
+                para(
+                    e.figures.get("round_title", "") + ("" if e.valid_round else "（无效）"),
+                    small,
+                ),
+                str(e.figures.get("valid", 0)),
+                percent_text(e.figures.get("satisfaction_rate")),
+                percent_text(e.figures.get("trust_rate")),
+                e.grade or "—",
+                para("、".join(raised.get(e.id, [])) or "—", small),
+            ]
+        )
+    width = feedback.FRAME_W
+    table = Table(
+        rows,
+        colWidths=[w * width for w in (0.1, 0.1, 0.26, 0.08, 0.1, 0.1, 0.1, 0.16)],
+        repeatRows=1,
+    )
+    table.setStyle(
+        TableStyle(
+            [
+                ("FONTNAME", (0, 0), (-1, -1), pdf_font_name()),
+                ("FONTSIZE", (0, 0), (-1, -1), 8.5),
+                ("GRID", (0, 0), (-1, -1), 0.5, colors.HexColor("#8a939e")),
+                ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#f0f2f5")),
+                ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
+            ]
+        )
+    )
+    story: list[object] = [
+        para(f"{year}年度干部民主测评结果反馈汇总", title),
+        para(f"{unit.path} · 送班子第一责任人", sub),
+        Spacer(1, 6),
+        para(
+            f"本汇总收录 {len(entries)} 份反馈单（本单位干部 {len(people)} 人），"
+            "其后逐页附各反馈单。"
+            "根据民主测评制度第五条第2款，班子成员、领导干部的测评结果除反馈给本人外，"
+            "应向班子“第一责任人”反馈，并归入领导干部廉政档案。预警依据廉政档案中的历年结果。",
+            base,
+        ),
+        Spacer(1, 6),
+        table,
+    ]
+    rounds_in_order: dict[int, list[ArchiveEntry]] = {}
+    for e in entries:
+        rounds_in_order.setdefault(e.round_id, []).append(e)
+    for round_entries in rounds_in_order.values():
+        rnd = round_entries[0].round
+        result = tally_round(rnd)
+        subjects = {s.id: s for s in rnd.subjects}
+        for e in round_entries:
+            story.append(PageBreak())
+            story.extend(
+                feedback.subject_page(
+                    rnd, result, result.subject(e.subject_id), subjects.get(e.subject_id)
+                )
+            )
+    buffer = io.BytesIO()
+    doc = SimpleDocTemplate(
+        buffer,
+        pagesize=A4,
+        leftMargin=feedback.MARGIN,
+        rightMargin=feedback.MARGIN,
+        topMargin=feedback.MARGIN,
+        bottomMargin=feedback.MARGIN,
+        title=f"{year}年度{unit.name}干部民主测评结果反馈汇总",
+        author="民主测评系统",
+    )
+    doc.build(story)  # type: ignore[arg-type]
+    return buffer.getvalue()
 
 
 # --- command line ------------------------------------------------------------------------------

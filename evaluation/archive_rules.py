@@ -28,6 +28,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from fractions import Fraction
+from functools import cached_property
 from typing import Any
 
 INTEGRITY = "integrity"
@@ -169,7 +170,7 @@ class Record:
     trust: Fraction | None
     grade: str | None
 
-    @property
+    @cached_property
     def order(self) -> tuple[str, int, int]:
         """Later rounds sort last: by close time, then round id, then entry id."""
         when = self.closed_at.strftime("%Y-%m-%dT%H:%M:%S.%f") if self.closed_at else ""

@@ -15,7 +15,7 @@ from flask_wtf import FlaskForm
 from wtforms import SelectField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
-from evaluation import archive, archive_export, archive_rules
+from evaluation import archive, archive_export, archive_rules, audit
 from evaluation.accounts import roles_required
 from evaluation.archive_charts import trend_chart_png
 from evaluation.errors import NotFound
@@ -255,12 +255,30 @@ def export() -> Response:
         person = archive.get_person(int(request.args["person"]), root)
     entries = archive.visible_entries(root, person=person, tree=tree)
     data = archive_export.workbook_bytes(entries)
+    audit.record(
+        current_user.username,
+        "archive.export",
+        unit=tree.path if tree else None,
+        person_id=person.id if person else None,
+        entries=len(entries),
+    )
+    db.session.commit()
     name = "廉政档案.xlsx"
     if person is not None:
         name = f"廉政档案-{person.name}.xlsx"
     elif tree is not None:
         name = f"廉政档案-{tree.name}.xlsx"
     return _download(data, name, archive_export.XLSX_MIME)
+
+
+@bp.route("/unit/<int:unit_id>/feedback/<int:year>")
+@login_required
+def unit_feedback(unit_id: int, year: int) -> Response:
+    """One PDF with the feedback sheets of all the unit's cadres for a year (第一责任人)."""
+    root = _root()
+    unit = archive.get_unit(unit_id, root)
+    data = archive_export.unit_feedback_pdf(unit, year, root)
+    return _download(data, f"{year}年度{unit.name}干部测评结果反馈汇总.pdf", "application/pdf")
 
 
 def _png(data: bytes) -> Response:

@@ -19,6 +19,7 @@ rows), the round is closed (shuffled and sealed) and archived. The history:
 from __future__ import annotations
 
 import io
+import re
 import secrets
 import uuid
 from datetime import UTC, datetime
@@ -481,7 +482,7 @@ def test_search_by_name_staff_number_and_unit(app, client, auth, users) -> None:
     auth.login("viewer")
     by_name = client.get("/archive?q=李四").get_data(as_text=True)
     assert "李四" in by_name and "A002" in by_name
-    by_number = client.get("/archive?q=A003").get_data(as_text=True)
+    by_number = client.get("/archive?q=a003").get_data(as_text=True)
     assert "王五" in by_number
     by_unit = client.get("/archive?q=兰州").get_data(as_text=True)
     assert LANZHOU in by_unit
@@ -638,3 +639,35 @@ def test_web_export_is_scoped(app, client, auth, users) -> None:  # type: ignore
     assert response.mimetype.endswith("spreadsheetml.sheet")
     rows = _sheet_rows(response.data, "档案记录")[1:]
     assert {r[0] for r in rows} == {"张三"} and len(rows) == 4
+    last = (
+        db.session.execute(db.select(AuditEntry).order_by(AuditEntry.id.desc())).scalars().first()
+    )
+    assert last is not None and (last.actor, last.action) == ("other", "archive.export")
+
+
+# --- feedback to the first responsible person --------------------------------------------------
+
+
+def _pages(pdf: bytes) -> int:
+    return len(re.findall(rb"/Type /Page[^s]", pdf))
+
+
+def test_unit_feedback_file_holds_every_cadre_of_the_year(app, client, auth, users) -> None:  # type: ignore[no-untyped-def]
+    build_history()
+    lanzhou = ensure_unit(LANZHOU)
+    db.session.commit()
+    auth.login("viewer")
+    page = client.get(f"/archive/unit/{lanzhou.id}").get_data(as_text=True)
+    for year in (2024, 2025, 2026):
+        assert f"/archive/unit/{lanzhou.id}/feedback/{year}" in page
+    response = client.get(f"/archive/unit/{lanzhou.id}/feedback/2024")
+    assert response.status_code == 200 and response.data[:5] == b"%PDF-"
+    assert response.mimetype == "application/pdf"
+    # a summary page, then 张三 ×2, 李四 ×2, 王五 ×2 (the team's sheet is not a cadre's)
+    assert _pages(response.data) == 1 + 6
+    # 2025: 张三 was still in 兰州 then; the invalid round's sheet is included (marked 无效)
+    assert _pages(client.get(f"/archive/unit/{lanzhou.id}/feedback/2025").data) == 1 + 4
+    assert client.get(f"/archive/unit/{lanzhou.id}/feedback/2019").status_code == 404
+    auth.logout()
+    auth.login("other")
+    assert client.get(f"/archive/unit/{lanzhou.id}/feedback/2024").status_code == 404
