@@ -1,0 +1,626 @@
+"""Shared machinery for the load test, the fault test and the submission benchmark.
+
+A fresh database (SQLite file or a dedicated PostgreSQL database), a round with codes issued
+by ``evaluation.codes``, gunicorn started with the project's ``gunicorn.conf.py`` on a loopback
+port in its own process group (always killed in ``finally``), and simulated phones that go
+through the real pages: ``GET /v/<code>`` → ``GET /ballot`` → ``POST /ballot`` → ``GET /thanks``.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import random
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+SECRET = "benchmark-secret-not-for-production"
+LOOPBACK = "127.0.0.1"
+
+HALL_ROUND = """
+title = "压力测试：全体大会民主测评"
+unit = "甘肃省局/压测市局"
+year = 2026
+mode = "集中"
+min_turnout = "2/3"
+
+[[strata]]
+name = "全体参会人员"
+codes = {voters}
+
+[[subjects]]
+name = "市局领导班子"
+form = "gansu-team"
+
+[[subjects]]
+name = "市局纪检组"
+form = "gansu-discipline"
+
+[[subjects]]
+name = "张三"
+form = "gansu-principal"
+post = "局长"
+staff_no = "LOAD-A001"
+
+[[subjects]]
+name = "李四"
+form = "gansu-member"
+post = "副局长"
+staff_no = "LOAD-A002"
+
+[[subjects]]
+name = "张三（廉洁自律）"
+form = "gansu-integrity"
+staff_no = "LOAD-A001"
+
+[forms.gansu-integrity]
+items = ["严格执行中央八项规定精神", "管好配偶子女和身边工作人员"]
+"""
+
+
+# --- databases --------------------------------------------------------------------------------
+
+
+def bench_postgres_url() -> str | None:
+    """BENCH_DATABASE_URL: a PostgreSQL database used only for benchmarks (it is wiped)."""
+    url = os.environ.get("BENCH_DATABASE_URL", "").strip()
+    if not url:
+        return None
+    from sqlalchemy.engine import make_url
+
+    name = make_url(url).database or ""
+    if "bench" not in name:
+        raise SystemExit(
+            f"BENCH_DATABASE_URL 的库名“{name}”不含 bench：基准测试会清空该库，"
+            "为防误删，请使用专用的库（如 createdb bench）"
+        )
+    return url
+
+
+def app_config(url: str, workdir: Path) -> dict[str, Any]:
+    """The settings the benchmark's own process and its servers share."""
+    return {
+        "SQLALCHEMY_DATABASE_URI": url,
+        "SECRET_KEY": SECRET,
+        "CODE_HASH_KEY": None,
+        "ENVIRONMENT": "production",
+        "REPORTS_DIR": str(workdir / "reports"),
+        "PUBLIC_BASE_URL": f"http://{LOOPBACK}",
+        "RATELIMIT_STORAGE_URI": "memory://",
+    }
+
+
+def server_env(url: str, workdir: Path) -> dict[str, str]:
+    """Environment for a gunicorn started on ``url`` (same keys as ``app_config``)."""
+    env = dict(os.environ)
+    for key in ("CODE_HASH_KEY", "GUNICORN_CMD_ARGS", "WEB_CONCURRENCY", "BIND"):
+        env.pop(key, None)
+    env.update(
+        DATABASE_URL=url,
+        SECRET_KEY=SECRET,
+        EVALUATION_ENV="production",
+        REPORTS_DIR=str(workdir / "reports"),
+        PUBLIC_BASE_URL=f"http://{LOOPBACK}",
+        RATELIMIT_STORAGE_URI="memory://",
+        INSTANCE_DIR=str(workdir / "instance"),
+        FLASK_APP="wsgi",
+        PYTHONPATH=str(ROOT),
+    )
+    return env
+
+
+def fresh_database(engine: str, workdir: Path, pg_url: str | None = None) -> str:
+    """An empty database with the project's migrations applied; returns its URL.
+
+    PostgreSQL: ``pg_url`` or BENCH_DATABASE_URL, whose public schema is dropped first.
+    """
+    from sqlalchemy import create_engine, text
+
+    if engine == "sqlite":
+        url = f"sqlite:///{workdir / 'bench.db'}"
+    else:
+        pg = pg_url or bench_postgres_url()
+        if pg is None:
+            raise SystemExit("PostgreSQL 需要 BENCH_DATABASE_URL（专用于基准测试的库）")
+        url = pg
+        wipe = create_engine(url)
+        with wipe.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+        wipe.dispose()
+    from flask_migrate import upgrade
+
+    from evaluation import create_app
+    from evaluation.extensions import db
+
+    app = create_app(app_config(url, workdir))
+    with app.app_context():
+        upgrade(directory=str(ROOT / "migrations"))
+        db.engine.dispose()
+    return url
+
+
+@contextmanager
+def app_context(url: str, workdir: Path) -> Iterator[Any]:
+    """An app context on ``url`` with the servers' keys (for setup and checks)."""
+    import logging
+
+    from evaluation import create_app
+    from evaluation.extensions import db
+
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    app = create_app(app_config(url, workdir))
+    with app.app_context():
+        try:
+            yield app
+        finally:
+            db.session.remove()
+            db.engine.dispose()
+
+
+def open_hall_round(url: str, workdir: Path, voters: int) -> tuple[int, list[str]]:
+    """Import the hall round, issue ``voters`` codes with ``evaluation.codes``, open it."""
+    from evaluation import codes, rounds
+    from evaluation.extensions import db
+    from evaluation.round_file import import_round, parse_round_text
+
+    with app_context(url, workdir):
+        rnd = import_round(parse_round_text(HALL_ROUND.format(voters=voters)), actor="压力测试")
+        stratum = rnd.strata[0]
+        issued = codes.issue_batch(rnd, stratum, voters, actor="压力测试")
+        rounds.open_round(rnd, actor="压力测试")
+        db.session.commit()
+        return rnd.id, list(issued.codes)
+
+
+# --- gunicorn ---------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    """A free TCP port on the loopback interface."""
+    with socket.socket() as probe:
+        probe.bind((LOOPBACK, 0))
+        return int(probe.getsockname()[1])
+
+
+class Server:
+    """gunicorn on a loopback port, in its own process group; ``stop``/``kill`` end it all."""
+
+    def __init__(
+        self,
+        url: str,
+        workdir: Path,
+        *,
+        app: str = "wsgi:app",
+        workers: int | None = None,
+        port: int | None = None,
+    ) -> None:
+        self.url = url
+        self.workdir = workdir
+        self.app = app
+        self.workers = workers
+        self.port = port or free_port()
+        self.log_path = workdir / f"gunicorn-{self.port}.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 60.0) -> Server:
+        """Start gunicorn and wait until it answers."""
+        (self.workdir / "instance").mkdir(exist_ok=True)
+        command = [
+            str(BIN / "gunicorn"),
+            "--config",
+            str(ROOT / "gunicorn.conf.py"),
+            "--bind",
+            f"{LOOPBACK}:{self.port}",
+            # No recycling mid-measurement.
+            "--max-requests",
+            "0",
+        ]
+        if self.workers:
+            command += ["--workers", str(self.workers)]
+        command.append(self.app)
+        log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child process
+        try:
+            self.process = subprocess.Popen(
+                command,
+                cwd=ROOT,
+                env=server_env(self.url, self.workdir),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        finally:
+            log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"gunicorn 启动失败，见 {self.log_path}")
+            try:
+                status = request("GET", LOOPBACK, self.port, "/login", timeout=5).status
+                if status == 200:
+                    return self
+            except OSError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"gunicorn 在 {timeout:.0f} 秒内没有就绪，见 {self.log_path}")
+
+    def _signal_group(self, sig: int) -> None:
+        if self.process is None:
+            return
+        try:
+            os.killpg(self.process.pid, sig)
+        except ProcessLookupError:
+            pass
+
+    def kill(self) -> None:
+        """SIGKILL the master and every worker at once (a crash, not a shutdown)."""
+        self._signal_group(signal.SIGKILL)
+        if self.process is not None:
+            self.process.wait(timeout=30)
+
+    def stop(self) -> None:
+        """Graceful stop, then SIGKILL whatever is left of the process group."""
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self._signal_group(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                pass
+        self._signal_group(signal.SIGKILL)
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            pass
+
+    def log_text(self) -> str:
+        """Everything gunicorn and the app wrote (access log included)."""
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def __enter__(self) -> Server:
+        return self.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+
+# --- HTTP, like a phone -----------------------------------------------------------------------
+
+
+@dataclass
+class Reply:
+    """One HTTP response."""
+
+    status: int
+    headers: dict[str, str]
+    body: str
+    seconds: float
+
+
+def request(
+    method: str,
+    host: str,
+    port: int,
+    path: str,
+    *,
+    body: str | None = None,
+    cookie: str | None = None,
+    timeout: float = 30.0,
+) -> Reply:
+    """One request on a fresh connection (sync workers close each connection anyway)."""
+    if host not in (LOOPBACK, "localhost", "::1"):
+        raise ValueError("benchmarks talk to loopback addresses only")
+    headers = {"Connection": "close", "User-Agent": "evaluation-loadtest"}
+    if cookie:
+        headers["Cookie"] = cookie
+    if body is not None:
+        headers["Content-Type"] = "application/x-www-form-urlencoded"
+    started = time.perf_counter()
+    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        conn.request(method, path, body=body, headers=headers)
+        response = conn.getresponse()
+        text = response.read().decode("utf-8", errors="replace")
+        found = {k.lower(): v for k, v in response.getheaders()}
+    finally:
+        conn.close()
+    return Reply(response.status, found, text, time.perf_counter() - started)
+
+
+_TOKEN = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+_RADIO = re.compile(r'<input type="radio"[^>]*name="([^"]+)" value="([^"]+)"')
+_RECEIPT = re.compile(r'id="receipt">\s*([^<\s]+)')
+
+
+class Refused(Exception):
+    """The server answered something a voter should not see (or did not answer)."""
+
+    def __init__(self, step: str, detail: str, *, maybe_counted: bool = False) -> None:
+        super().__init__(f"{step}: {detail}")
+        self.step = step
+        self.maybe_counted = maybe_counted
+
+
+@dataclass
+class VoterOutcome:
+    """What one simulated voter saw."""
+
+    code: str
+    receipt: str | None = None
+    error: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    attempts: int = 0
+    already_used: bool = False
+
+
+class Phone:
+    """One voter's phone: a cookie jar and the four steps of voting."""
+
+    def __init__(self, port: int, timeout: float = 30.0, rng: random.Random | None = None) -> None:
+        self.port = port
+        self.timeout = timeout
+        self.cookie: str | None = None
+        self.rng = rng or random.Random()
+
+    def _call(self, step: str, method: str, path: str, body: str | None = None) -> Reply:
+        try:
+            reply = request(
+                method,
+                LOOPBACK,
+                self.port,
+                path,
+                body=body,
+                cookie=self.cookie,
+                timeout=self.timeout,
+            )
+        except (OSError, http.client.HTTPException) as exc:
+            raise Refused(step, type(exc).__name__, maybe_counted=(step == "submit")) from None
+        set_cookie = reply.headers.get("set-cookie")
+        if set_cookie:
+            self.cookie = set_cookie.split(";", 1)[0]
+        return reply
+
+    def vote(self, code: str, outcome: VoterOutcome) -> None:
+        """Scan, read the ballot, submit a full ballot, read the receipt on the thanks page."""
+        scan = self._call("scan", "GET", f"/v/{code}")
+        if scan.status == 409:
+            outcome.already_used = True
+            raise Refused("scan", "409 测评码已使用")
+        if scan.status != 302 or not scan.headers.get("location", "").endswith("/ballot"):
+            raise Refused("scan", f"HTTP {scan.status}")
+        page = self._call("ballot", "GET", "/ballot")
+        if page.status != 200:
+            raise Refused("ballot", f"HTTP {page.status}")
+        token = _TOKEN.search(page.body)
+        choices: dict[str, list[str]] = {}
+        for name, value in _RADIO.findall(page.body):
+            choices.setdefault(name, []).append(value)
+        if token is None or not choices:
+            raise Refused("ballot", "选票页缺少表单")
+        answers = {name: self.rng.choice(values) for name, values in choices.items()}
+        body = urllib.parse.urlencode({**answers, "csrf_token": token.group(1)})
+        submit = self._call("submit", "POST", "/ballot", body)
+        if submit.status != 302 or not submit.headers.get("location", "").endswith("/thanks"):
+            raise Refused("submit", f"HTTP {submit.status}", maybe_counted=submit.status >= 500)
+        thanks = self._call("thanks", "GET", "/thanks")
+        receipt = _RECEIPT.search(thanks.body)
+        if thanks.status != 200 or receipt is None:
+            raise Refused("thanks", f"HTTP {thanks.status}")
+        outcome.timings = {
+            "scan": scan.seconds,
+            "ballot": page.seconds,
+            "submit": submit.seconds,
+            "thanks": thanks.seconds,
+        }
+        outcome.receipt = receipt.group(1)
+
+
+@dataclass
+class LoadResult:
+    """Everything a run of simulated voters saw."""
+
+    outcomes: list[VoterOutcome]
+    seconds: float
+
+    @property
+    def thanked(self) -> list[VoterOutcome]:
+        """Voters who saw the thanks page with a receipt."""
+        return [o for o in self.outcomes if o.receipt]
+
+    @property
+    def errors(self) -> list[VoterOutcome]:
+        """Voters who did not get to the thanks page."""
+        return [o for o in self.outcomes if not o.receipt]
+
+    def step_latencies(self, step: str) -> list[float]:
+        """Seconds per request of one step, over every voter that finished."""
+        return [o.timings[step] for o in self.thanked if step in o.timings]
+
+    def flow_latencies(self) -> list[float]:
+        """Seconds from scan to thanks (sum of the four requests) per voter."""
+        return [sum(o.timings.values()) for o in self.thanked]
+
+
+def drive_voters(
+    port: int,
+    codes: list[str],
+    *,
+    concurrency: int,
+    deadline_seconds: float,
+    retry_until: float | None = None,
+    seed: int = 7,
+    on_progress: Any = None,
+) -> LoadResult:
+    """Every code votes once, ``concurrency`` at a time, within ``deadline_seconds``.
+
+    With ``retry_until`` set (the fault test), a voter whose request failed — the server was
+    killed — tries again like a person would: scan the code again until the deadline; a code
+    that answers 409 was counted before the crash, without its voter seeing the thanks page.
+    """
+    started = time.perf_counter()
+    hard_stop = time.monotonic() + deadline_seconds
+    done = 0
+    lock = threading.Lock()
+
+    def one(index: int) -> VoterOutcome:
+        nonlocal done
+        code = codes[index]
+        outcome = VoterOutcome(code)
+        rng = random.Random(seed * 100003 + index)
+        while True:
+            outcome.attempts += 1
+            if time.monotonic() > hard_stop:
+                outcome.error = outcome.error or "deadline: 未在时限内完成"
+                break
+            try:
+                Phone(
+                    port, timeout=min(30.0, max(1.0, hard_stop - time.monotonic())), rng=rng
+                ).vote(code, outcome)
+                outcome.error = None
+                break
+            except Refused as exc:
+                outcome.error = str(exc)
+                if outcome.already_used or retry_until is None or time.monotonic() > retry_until:
+                    break
+                time.sleep(0.2)
+        with lock:
+            done += 1
+            if on_progress is not None:
+                on_progress(done)
+        return outcome
+
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        outcomes = list(pool.map(one, range(len(codes))))
+    return LoadResult(outcomes, time.perf_counter() - started)
+
+
+# --- figures and invariants -----------------------------------------------------------------
+
+
+def percentile(values: list[float], share: float) -> float:
+    """Nearest-rank percentile (share in 0..1); 0 for no values."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), int(round(share * len(ordered) + 0.5))))
+    return ordered[rank - 1]
+
+
+def latency_summary(values: list[float]) -> dict[str, float]:
+    """p50/p95/p99/max in milliseconds."""
+    return {
+        "p50": percentile(values, 0.50) * 1000,
+        "p95": percentile(values, 0.95) * 1000,
+        "p99": percentile(values, 0.99) * 1000,
+        "max": (max(values) if values else 0.0) * 1000,
+    }
+
+
+@dataclass
+class Ledger:
+    """What the database holds for a round after the load."""
+
+    ballots: int
+    used_codes: int
+    unused_codes: int
+    receipts: int
+    answers: int
+    questions_per_ballot: int
+    receipts_missing: int
+
+
+def ledger(url: str, workdir: Path, round_id: int, receipts_seen: list[str]) -> Ledger:
+    """Count ballots, codes, receipts; check that every receipt a voter saw is stored."""
+    from sqlalchemy import func, select
+
+    from evaluation import codes
+    from evaluation.ballot_form import ballot_layout
+    from evaluation.extensions import db
+    from evaluation.models import Answer, Ballot, Code, CodeState, Receipt, Round
+
+    def count(query: Any) -> int:
+        return int(db.session.execute(query).scalar_one())
+
+    with app_context(url, workdir):
+        rnd = db.session.get_one(Round, round_id)
+        questions = sum(len(s.questions) for s in ballot_layout(rnd))
+        stored = set(
+            db.session.execute(select(Receipt.digest).where(Receipt.round_id == round_id)).scalars()
+        )
+        missing = sum(1 for r in receipts_seen if codes.receipt_digest(r) not in stored)
+        per_state = dict(
+            db.session.execute(
+                select(Code.state, func.count())
+                .where(Code.round_id == round_id)
+                .group_by(Code.state)
+            ).all()
+        )
+        return Ledger(
+            ballots=count(
+                select(func.count()).select_from(Ballot).where(Ballot.round_id == round_id)
+            ),
+            used_codes=int(per_state.get(CodeState.USED, 0)),
+            unused_codes=int(per_state.get(CodeState.UNUSED, 0)),
+            receipts=len(stored),
+            answers=count(
+                select(func.count())
+                .select_from(Answer)
+                .join(Ballot, Ballot.id == Answer.ballot_id)
+                .where(Ballot.round_id == round_id)
+            ),
+            questions_per_ballot=questions,
+            receipts_missing=missing,
+        )
+
+
+def close_and_verify(url: str, workdir: Path, round_id: int) -> tuple[bool, str]:
+    """Close the round (shuffle + seal) in-process, then run ``flask verify ID`` as a user would."""
+    from evaluation import rounds
+    from evaluation.anonymity import scrub_dead_rows
+    from evaluation.extensions import db
+    from evaluation.models import Round
+
+    with app_context(url, workdir):
+        rnd = db.session.get_one(Round, round_id)
+        rounds.close_round(rnd, actor="压力测试")
+        db.session.commit()
+        scrub_dead_rows()
+        sealed = bool(rnd.seal)
+    done = subprocess.run(
+        [str(BIN / "flask"), "verify", str(round_id)],
+        cwd=ROOT,
+        env=server_env(url, workdir),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    output = (done.stdout + done.stderr).strip().splitlines()
+    last = output[-1] if output else ""
+    return (
+        sealed and done.returncode == 0,
+        f"flask verify {round_id} → 退出码 {done.returncode}：{last}",
+    )
+
+
+def codes_in_log(log: str, plaintexts: list[str]) -> int:
+    """How many codes appear in a log, in any spelling (grouped or not)."""
+    from evaluation.codes import normalise
+
+    flat = log.upper()
+    return sum(1 for c in plaintexts if c.upper() in flat or normalise(c) in flat)

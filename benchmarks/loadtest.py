@@ -1,0 +1,171 @@
+"""Load test (`make loadtest`): a hall of 500 phones voting within the same two minutes.
+
+For each engine (SQLite; PostgreSQL when BENCH_DATABASE_URL names a dedicated database) it
+builds a fresh database, issues the codes with ``evaluation.codes``, starts gunicorn with the
+project's settings on a loopback port, and drives every voter through the real pages
+(scan → ballot → submit → thanks), ``--concurrency`` at a time. Then it checks:
+
+* zero errors: every voter saw the thanks page with a receipt;
+* ballots == used codes == receipts == thanks pages seen, and no receipt a voter saw is missing;
+* every ballot has all its answers;
+* no code appears in the server's access log;
+* after close, the round is sealed and ``flask verify`` passes.
+
+It prints throughput and p50/p95/p99 per step, and exits non-zero if any check fails. Bounded:
+``--deadline`` seconds per engine (default 120), one request per step per voter, loopback only,
+the server's process group killed in ``finally``.
+
+    python -m benchmarks.loadtest [--voters 500] [--concurrency 64] [--engines sqlite,postgresql]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from benchmarks import harness
+
+STEPS = ("scan", "ballot", "submit", "thanks")
+
+
+@dataclass
+class EngineReport:
+    """One engine's figures and the checks that failed (empty = passed)."""
+
+    engine: str
+    voters: int
+    concurrency: int
+    seconds: float
+    thanked: int
+    ledger: harness.Ledger | None
+    latencies: dict[str, dict[str, float]]
+    failures: list[str]
+    verify: str
+
+    @property
+    def voters_per_second(self) -> float:
+        """Completed voters (four requests each) per second of wall time."""
+        return self.thanked / self.seconds if self.seconds else 0.0
+
+
+def run_engine(engine: str, voters: int, concurrency: int, deadline: float) -> EngineReport:
+    """The whole load test on one engine."""
+    workdir = Path(tempfile.mkdtemp(prefix=f"loadtest-{engine}-"))
+    failures: list[str] = []
+    try:
+        url = harness.fresh_database(engine, workdir)
+        round_id, plaintexts = harness.open_hall_round(url, workdir, voters)
+        server = harness.Server(url, workdir)
+        try:
+            server.start()
+            result = harness.drive_voters(
+                server.port, plaintexts, concurrency=concurrency, deadline_seconds=deadline
+            )
+            log = server.log_text()
+        finally:
+            server.stop()
+        receipts = [o.receipt for o in result.thanked if o.receipt]
+        book = harness.ledger(url, workdir, round_id, receipts)
+        if result.errors:
+            sample = "；".join(f"{o.code[:4]}…: {o.error}" for o in result.errors[:3])
+            failures.append(f"{len(result.errors)} 位测评人未看到感谢页（{sample}）")
+        if not (book.ballots == book.used_codes == book.receipts == len(receipts)):
+            failures.append(
+                f"选票 {book.ballots}、已用测评码 {book.used_codes}、回执 {book.receipts}、"
+                f"感谢页 {len(receipts)} 不相等"
+            )
+        if book.receipts_missing:
+            failures.append(f"{book.receipts_missing} 张测评人看到的回执不在数据库中")
+        if book.answers != book.ballots * book.questions_per_ballot:
+            failures.append(
+                f"答案 {book.answers} ≠ 选票 {book.ballots} × 每票 {book.questions_per_ballot} 题"
+            )
+        leaked = harness.codes_in_log(log, plaintexts)
+        if leaked:
+            failures.append(f"访问日志中出现了 {leaked} 个测评码")
+        if "Traceback" in log:
+            failures.append("服务器日志中有 Python 调用栈")
+        verified, verify = harness.close_and_verify(url, workdir, round_id)
+        if not verified:
+            failures.append(f"结束后核验未通过：{verify}")
+        latencies = {step: harness.latency_summary(result.step_latencies(step)) for step in STEPS}
+        latencies["whole"] = harness.latency_summary(result.flow_latencies())
+        return EngineReport(
+            engine,
+            voters,
+            concurrency,
+            result.seconds,
+            len(receipts),
+            book,
+            latencies,
+            failures,
+            verify,
+        )
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def print_report(report: EngineReport) -> None:
+    """The figures of one engine, in Chinese."""
+    print(f"\n== {report.engine}：{report.voters} 位测评人，并发 {report.concurrency} ==")
+    print(
+        f"用时 {report.seconds:.1f} 秒；完成 {report.thanked} 人；"
+        f"吞吐 {report.voters_per_second:.1f} 人/秒（{report.voters_per_second * 4:.0f} 请求/秒）"
+    )
+    if report.ledger is not None:
+        book = report.ledger
+        print(
+            f"选票 {book.ballots} = 已用测评码 {book.used_codes} = 回执 {book.receipts} = "
+            f"感谢页 {report.thanked}；未用 {book.unused_codes}；答案 {book.answers}"
+        )
+    print(f"{'步骤':<8}{'p50 ms':>10}{'p95 ms':>10}{'p99 ms':>10}{'max ms':>10}")
+    for step, figures in report.latencies.items():
+        print(
+            f"{step:<10}{figures['p50']:>10.1f}{figures['p95']:>10.1f}"
+            f"{figures['p99']:>10.1f}{figures['max']:>10.1f}"
+        )
+    print(report.verify)
+    if report.failures:
+        for failure in report.failures:
+            print(f"失败：{failure}")
+    else:
+        print("通过：零错误，选票数 = 已用测评码数 = 看到感谢页的人数")
+
+
+def engines_from(arg: str | None) -> list[str]:
+    """The engines to run: as asked, else SQLite plus PostgreSQL when BENCH_DATABASE_URL is set."""
+    if arg:
+        return [e.strip() for e in arg.split(",") if e.strip()]
+    engines = ["sqlite"]
+    if harness.bench_postgres_url():
+        engines.append("postgresql")
+    else:
+        print("未设置 BENCH_DATABASE_URL：只测 SQLite（PostgreSQL 需要一个专用库，它会被清空）")
+    return engines
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the load test; exit status 1 if any check failed."""
+    parser = argparse.ArgumentParser(description="500 位测评人同时投票的压力测试")
+    parser.add_argument("--voters", type=int, default=500)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--deadline", type=float, default=120.0, help="每种数据库的时限（秒）")
+    parser.add_argument("--engines", default=None, help="sqlite,postgresql")
+    args = parser.parse_args(argv)
+    reports: list[Any] = []
+    for engine in engines_from(args.engines):
+        report = run_engine(engine, args.voters, args.concurrency, args.deadline)
+        print_report(report)
+        reports.append(report)
+    failed = [r for r in reports if r.failures]
+    print("\n压力测试" + ("未通过" if failed else "通过"))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
