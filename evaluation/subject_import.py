@@ -259,8 +259,7 @@ def template_workbook(forms: dict[str, BallotForm]) -> bytes:
         ws.column_dimensions[letter].width = width
     ws.freeze_panes = "A2"
     # Staff numbers are text (leading zeros matter).
-    for row in range(2, 502):
-        ws.cell(row=row, column=4).number_format = "@"
+    ws.column_dimensions["D"].number_format = "@"
 
     help_ws = wb.create_sheet(HELP_SHEET)
     help_ws.append(["测评表编号", "测评表名称", "测评对象类型", "说明"])

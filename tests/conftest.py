@@ -138,6 +138,17 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 def app(db_url: str, tmp_path: Path) -> Iterator[Flask]:
     """The application bound to an empty database."""
     application = create_app(_config(db_url, tmp_path))
+
+    @application.before_request
+    def _fresh_request_globals() -> None:
+        # This fixture's app context outlives every request, so ``g`` is shared between
+        # requests (and clients); without this, Flask-Login's cached user and Flask-WTF's
+        # CSRF token would leak from one request or client into the next.
+        from flask import g
+
+        g.pop("_login_user", None)
+        g.pop("csrf_token", None)
+
     with application.app_context():
         yield application
         db.session.remove()
