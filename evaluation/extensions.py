@@ -34,6 +34,9 @@ db = SQLAlchemy(
         "json_serializer": lambda o: json.dumps(o, ensure_ascii=False),
         # A restarted PostgreSQL leaves dead connections in the pool: test each before use.
         "pool_pre_ping": True,
+        # Statement parameters (code digests, grades) never reach a log line or an error
+        # message, even with SQL logging switched on (SPEC §5.4).
+        "hide_parameters": True,
     },
 )
 migrate = Migrate()
