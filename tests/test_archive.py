@@ -85,38 +85,49 @@ def run_round(
     subjects: list[dict[str, Any]],
     issued: int | None = None,
     closed_at: datetime,
+    strata: list[tuple[str, str | None, int]] | None = None,
 ) -> Round:
-    """Import, issue codes, vote, close (seal) and archive a round; return it."""
+    """Import, issue codes, vote, close (seal) and archive a round; return it.
+
+    ``strata`` lists (name, weight, ballots); the votes are taken in that order. Without it,
+    one stratum casts every ballot, with ``issued`` codes (default: one per ballot).
+    """
     ballots = len(next(iter(votes.values())))
+    strata = strata or [("全体干部", None, ballots)]
     data = {
         "title": title,
         "unit": unit,
         "year": year,
         "min_turnout": "2/3",
-        "strata": [{"name": "全体干部", "codes": issued or ballots}],
+        "strata": [
+            {"name": name, "codes": n, **({"weight": w} if w else {})} for name, w, n in strata
+        ],
         "subjects": subjects,
         "forms": {"gansu-integrity": {"items": ["严格执行中央八项规定精神"]}},
     }
     rnd = import_round(data, actor="test")
-    stratum = rnd.strata[0]
-    batch = CodeBatch(round_id=rnd.id, stratum_id=stratum.id, count=issued or ballots)
-    db.session.add(batch)
-    db.session.flush()
-    for i in range(issued or ballots):
-        state = CodeState.USED if i < ballots else CodeState.UNUSED
-        db.session.add(
-            Code(
-                round_id=rnd.id,
-                stratum_id=stratum.id,
-                batch_id=batch.id,
-                digest=secrets.token_hex(32),
-                state=state,
+    voters = []  # the stratum of each ballot, in the order of the vote lists
+    for stratum, (_, _, cast) in zip(rnd.strata, strata, strict=True):
+        codes = issued if issued is not None and len(strata) == 1 else cast
+        batch = CodeBatch(round_id=rnd.id, stratum_id=stratum.id, count=codes)
+        db.session.add(batch)
+        db.session.flush()
+        for i in range(codes):
+            db.session.add(
+                Code(
+                    round_id=rnd.id,
+                    stratum_id=stratum.id,
+                    batch_id=batch.id,
+                    digest=secrets.token_hex(32),
+                    state=CodeState.USED if i < cast else CodeState.UNUSED,
+                )
             )
-        )
+        voters += [stratum.id] * cast
+    assert len(voters) == ballots
     rounds.open_round(rnd, actor="test")
     by_name = {s.name: s for s in rnd.subjects}
-    for i in range(ballots):
-        ballot = Ballot(id=uuid.uuid4(), round_id=rnd.id, stratum_id=stratum.id)
+    for i, stratum_id in enumerate(voters):
+        ballot = Ballot(id=uuid.uuid4(), round_id=rnd.id, stratum_id=stratum_id)
         db.session.add(ballot)
         for name, grades in votes.items():
             db.session.add(
@@ -124,7 +135,7 @@ def run_round(
                     ballot_id=ballot.id,
                     subject_id=by_name[name].id,
                     item="",
-                    stratum_id=stratum.id,
+                    stratum_id=stratum_id,
                     grade=grades[i],
                 )
             )
@@ -282,6 +293,48 @@ def test_archive_entries_carry_the_sealed_figures(app) -> None:  # type: ignore[
     ).scalars()
     for entry in invalid:
         assert entry.valid_round is False and entry.figures["turnout"] == "3/10"
+
+
+def test_every_entry_says_exactly_what_was_sealed(app) -> None:  # type: ignore[no-untyped-def]
+    for rnd in build_history()["rounds"]:
+        sealed = {row["subject_id"]: row for row in rnd.sealed_result["subjects"]}
+        entries = list(
+            db.session.execute(
+                db.select(ArchiveEntry).where(ArchiveEntry.round_id == rnd.id)
+            ).scalars()
+        )
+        assert len(entries) == len(rnd.subjects)
+        for entry in entries:
+            row = sealed[entry.subject_id]
+            for key in ("excellent_rate", "satisfaction_rate", "trust_rate", "score"):
+                assert entry.figures[key] == row[key]
+            assert (entry.grade, entry.rank) == (row["grade_label"], row["rank"])
+            assert entry.figures["valid"] == row["valid"]
+            assert entry.figures["abstentions"] == row["abstentions"]
+            assert entry.figures["turnout"] == rnd.sealed_result["turnout"]["rate"]
+            assert entry.valid_round is rnd.sealed_result["valid"]
+            assert entry.seal == rnd.seal
+
+
+def test_weighted_figures_are_archived_and_judged(app) -> None:  # type: ignore[no-untyped-def]
+    # 班子成员 (weight 1/4) all say 好, 一般干部 (weight 3/4) all say 中:
+    # unweighted 满意率 would be 4/8 = 1/2; weighted it is 1/4, below 1/3.
+    rnd = run_round(
+        title="2026年度加权测评",
+        unit=LANZHOU,
+        year=2026,
+        closed_at=datetime(2026, 12, 1, tzinfo=UTC),
+        strata=[("班子成员", "1/4", 4), ("一般干部", "3/4", 4)],
+        subjects=[subject("孙七（廉洁自律）", "gansu-integrity", "A007")],
+        votes={"孙七（廉洁自律）": [G, G, G, G, F, F, F, F]},
+    )
+    entry = db.session.execute(
+        db.select(ArchiveEntry).where(ArchiveEntry.round_id == rnd.id)
+    ).scalar_one()
+    assert entry.figures["weighted"] is True
+    assert entry.figures["satisfaction_rate"] == "1/4"
+    assert entry.figures["counts"] == {"好": 4, "中": 4, "差": 0}
+    assert flags_of(entry.person) == [("integrity", 2026, 1, "基本称职")]  # type: ignore[arg-type]
 
 
 def test_a_round_is_archived_once_and_entries_never_change(app, runner) -> None:  # type: ignore[no-untyped-def]
