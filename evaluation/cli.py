@@ -107,6 +107,9 @@ def round_close(round_id: int) -> None:
 
     @transactional
     def _close() -> Any:
+        from evaluation.transactions import begin_write
+
+        begin_write()  # voters may be writing: take the lock before reading the round
         rnd = _round(round_id)
         rounds.close_round(rnd, actor=ACTOR)
         return rnd

@@ -182,9 +182,9 @@ def state_name(rnd: Round) -> str:
 @roles_required(Role.ORGANISER, Role.ADMIN, Role.VIEWER)
 def turnout(round_id: int) -> Any:
     """Live turnout per stratum (refreshes itself); never anything about the votes."""
-    rnd = visible_round(round_id)
-    if rounds.apply_schedule(rnd):
-        db.session.commit()
+    from evaluation.voting import apply_schedule_now
+
+    rnd = apply_schedule_now(visible_round(round_id))
     return render_template(
         "issuing/turnout.html",
         rnd=rnd,

@@ -13,6 +13,7 @@ never are, since a whole meeting hall may share one address.
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import (
@@ -101,14 +102,41 @@ def _count_failed_entry() -> None:
         )
 
 
-def _round_for_voting(rnd: Round) -> Round:
-    """Apply the round's schedule, then refuse unless it is open."""
+def _schedule_due(rnd: Round, now: datetime) -> bool:
+    """True when a scheduled open or close of the round has come (a cheap read-only test)."""
+
+    def passed(moment: datetime | None) -> bool:
+        if moment is None:
+            return False
+        return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)) <= now
+
+    return (rnd.state == RoundState.DRAFT and passed(rnd.opens_at)) or (
+        rnd.state == RoundState.OPEN and passed(rnd.closes_at)
+    )
+
+
+def apply_schedule_now(rnd: Round) -> Round:
+    """Let a scheduled open or close take effect, as a writer; return the fresh round."""
+    if not _schedule_due(rnd, datetime.now(UTC)):
+        return rnd
+    round_id = rnd.id
+    # Take the write lock before reading what to change (SQLite cannot upgrade a reader).
+    begin_write()
+    rnd = db.session.get_one(Round, round_id)
     if rounds.apply_schedule(rnd):
         db.session.commit()
         if rnd.state == RoundState.CLOSED:
             from evaluation.anonymity import scrub_dead_rows
 
             scrub_dead_rows()
+    else:
+        db.session.rollback()
+    return db.session.get_one(Round, round_id)
+
+
+def _round_for_voting(rnd: Round) -> Round:
+    """Apply the round's schedule, then refuse unless it is open."""
+    rnd = apply_schedule_now(rnd)
     if rnd.state == RoundState.DRAFT:
         raise RoundNotOpen(f"“{rnd.title}”尚未开始投票，请在组织者宣布开始后再扫码。")
     if rnd.state != RoundState.OPEN:
