@@ -183,6 +183,9 @@ def setup_command(host: str, port: int) -> None:
         click.echo(f"  密码：  {password}")
         click.echo("=" * 60)
     click.echo(f"登录：http://{host}:{port}/login")
+    from evaluation.demo import load_demo_if_empty
+
+    load_demo_if_empty(actor=ACTOR)
 
 
 def init_app(app: Flask) -> None:
@@ -200,6 +203,9 @@ def init_app(app: Flask) -> None:
     from evaluation.issuing import init_app as init_issuing
 
     init_issuing(app)
+    from evaluation.demo import init_app as init_demo
+
+    init_demo(app)
     from evaluation.report_cli import init_app as init_report
 
     init_report(app)

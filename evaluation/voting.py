@@ -332,6 +332,12 @@ def receipt() -> Any:
     return render_template("voting/receipt.html", outcome=outcome, typed=typed, rnd=rnd)
 
 
+@bp.route("/healthz")
+def healthz() -> Any:
+    """A bare route for load balancers (and the submission benchmark's baseline)."""
+    return Response("ok", mimetype="text/plain")
+
+
 @bp.route("/rounds/<int:round_id>/preview")
 @roles_required(Role.ORGANISER, Role.ADMIN)
 def preview(round_id: int) -> Any:

@@ -6,6 +6,7 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from flask import Flask
 
 from evaluation import codes, rounds
 from evaluation.ballot_form import ABSTAIN, ballot_layout, field_name
@@ -453,3 +454,41 @@ def test_layout_follows_the_round(app, sample_round) -> None:
     assert [s.name for s in layout] == [s.name for s in sample_round.subjects]
     integrity = next(s for s in layout if s.form.id == "gansu-integrity")
     assert [c.label for c in integrity.overall.choices] == ["好", "中", "差", "弃权"]
+
+
+# --- demo and first run ------------------------------------------------------------------------
+
+
+def test_flask_demo_creates_an_open_round_ready_to_vote(app: Flask, client, runner) -> None:
+    from evaluation.models import Round
+
+    result = runner.invoke(args=["demo"])
+    assert result.exit_code == 0, result.output
+    rnd = db.session.execute(db.select(Round)).scalar_one()
+    assert rnd.state == RoundState.OPEN
+    assert sorted(rnd.forms) == sorted(
+        ["gansu-team", "gansu-discipline", "gansu-principal", "gansu-member", "gansu-integrity"]
+    )
+    assert len(rnd.strata) == 3
+    assert count(Code) == sum(s.planned for s in rnd.strata)
+    urls = re.findall(r"https://ceping\.example\.gov\.cn/v/\S+", result.output)
+    assert len(urls) == 3
+    code = urls[0].rsplit("/", 1)[1]
+    assert Voter(client).vote(code, full_answers(rnd)).status_code == 302
+
+
+def test_setup_loads_the_demo_only_into_an_empty_database(app: Flask, runner) -> None:
+    from evaluation.models import Round, User
+
+    first = runner.invoke(args=["setup"])
+    assert first.exit_code == 0, first.output
+    assert "用户名：admin" in first.output and "/v/" in first.output
+    assert count(Round) == 1 and count(User) == 1
+    second = runner.invoke(args=["setup"])
+    assert second.exit_code == 0 and "/v/" not in second.output
+    assert count(Round) == 1
+
+
+def test_healthz_is_a_bare_route(client, app) -> None:
+    response = client.get("/healthz")
+    assert response.status_code == 200 and response.get_data(as_text=True) == "ok"
