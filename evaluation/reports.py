@@ -16,6 +16,7 @@ from typing import IO, Any
 
 from flask import current_app
 from PIL import Image as PILImage
+from sqlalchemy import String, cast, select
 
 from evaluation import charts
 from evaluation.extensions import db
@@ -304,13 +305,15 @@ def raw_stratum_labels(result: TallyResult) -> dict[int, str]:
 
 def raw_ballots(rnd: Round) -> Iterator[tuple[int, dict[tuple[int, str], str | None]]]:
     """Stream every ballot of the round (stratum, answers), ordered by its random key."""
-    rows = db.session.execute(
-        db.select(Ballot.id, Ballot.stratum_id, Answer.subject_id, Answer.item, Answer.grade)
+    stmt = (
+        select(
+            cast(Ballot.id, String), Ballot.stratum_id, Answer.subject_id, Answer.item, Answer.grade
+        )
         .outerjoin(Answer, Answer.ballot_id == Ballot.id)
         .where(Ballot.round_id == rnd.id)
         .order_by(Ballot.id)
-        .execution_options(yield_per=5000)
     )
+    rows = db.session.connection().execute(stmt.execution_options(yield_per=5000))
     current: Any = None
     stratum = 0
     answers: dict[tuple[int, str], str | None] = {}

@@ -24,6 +24,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import String, cast, select
+
 from evaluation.errors import StateError
 from evaluation.extensions import db
 from evaluation.models import Answer, Ballot, Round
@@ -64,9 +66,10 @@ def seal_digest(round_id: int, lines: Iterable[str]) -> str:
 
 def canonical_lines(rnd: Round) -> Iterator[str]:
     """Stream the round's ballots from the database as canonical lines."""
-    rows = db.session.execute(
-        db.select(
-            Ballot.id,
+    # Core, not the ORM, and the key as plain text: this pass touches every answer.
+    stmt = (
+        select(
+            cast(Ballot.id, String),
             Ballot.stratum_id,
             Answer.subject_id,
             Answer.item,
@@ -76,8 +79,8 @@ def canonical_lines(rnd: Round) -> Iterator[str]:
         .outerjoin(Answer, Answer.ballot_id == Ballot.id)
         .where(Ballot.round_id == rnd.id)
         .order_by(Ballot.id)
-        .execution_options(yield_per=5000)
     )
+    rows = db.session.connection().execute(stmt.execution_options(yield_per=5000))
     current: Any = None
     stratum = 0
     answers: list[tuple[int, str, int, str | None]] = []
