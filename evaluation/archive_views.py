@@ -35,7 +35,13 @@ RULE_LABELS = {
 class AnnotationForm(FlaskForm):
     """添加更正说明: which entry, and why."""
 
-    entry_id = SelectField("档案记录", coerce=int, validators=[DataRequired("请选择档案记录")])
+    entry_id = SelectField(
+        "档案记录",
+        coerce=int,
+        validators=[DataRequired("请选择档案记录")],
+        invalid_value_message="请选择本页列出的档案记录",
+        invalid_choice_message="请选择本页列出的档案记录",
+    )
     reason = TextAreaField(
         "更正说明（写明更正内容和理由）",
         validators=[

@@ -37,6 +37,7 @@ from evaluation.errors import StateError
 from evaluation.extensions import db
 from evaluation.models import (
     Answer,
+    ArchiveAnnotation,
     ArchiveEntry,
     AuditEntry,
     Ballot,
@@ -511,6 +512,26 @@ def test_annotations_are_appended_and_audited(app, client, auth, users) -> None:
     )
     assert bad.status_code == 400 and "请填写更正说明" in bad.get_data(as_text=True)
     assert len(db.session.get(ArchiveEntry, entry.id).annotations) == 1  # type: ignore[union-attr]
+    # an entry that is not this person's is refused in Chinese
+    other_entry = archive.person_timeline(people["A003"], None).entries[0]
+    for value, message in ((other_entry.id, "请选择本页列出的档案记录"), ("x", "请选择档案记录")):
+        wrong = client.post(
+            f"{url}/annotate", data={"csrf_token": token, "entry_id": value, "reason": "更正"}
+        )
+        assert wrong.status_code == 400 and message in wrong.get_data(as_text=True)
+    # a unit's team entry is annotated from the unit page
+    lanzhou = ensure_unit(LANZHOU)
+    team_entry = archive.unit_timeline(lanzhou, None).entries[0]
+    unit_url = f"/archive/unit/{lanzhou.id}"
+    response = client.post(
+        f"{unit_url}/annotate",
+        data={"csrf_token": token, "entry_id": team_entry.id, "reason": "班子测评表版本说明"},
+    )
+    assert response.status_code == 302
+    assert "班子测评表版本说明" in client.get(unit_url).get_data(as_text=True)
+    assert (
+        db.session.execute(db.select(db.func.count()).select_from(ArchiveAnnotation)).scalar() == 2
+    )
 
 
 def test_viewers_cannot_annotate(app, client, auth, users) -> None:  # type: ignore[no-untyped-def]
