@@ -14,7 +14,8 @@ help:
 	@echo "make run       安装依赖、迁移数据库、载入示例测评，并在 http://$(HOST):$(PORT) 启动"
 	@echo "make test      安装依赖并运行全部测试（设置 TEST_DATABASE_URL 时同时测试 PostgreSQL）"
 	@echo "make serve     以生产配置运行 gunicorn（需设置 SECRET_KEY）"
-	@echo "make bench     运行性能基准"
+	@echo "make bench     运行全部性能基准，打印一张表（PostgreSQL 列需要 BENCH_DATABASE_URL）"
+	@echo "make loadtest  500 位测评人同时投票的压力测试（SQLite；设置 BENCH_DATABASE_URL 时加测 PostgreSQL）"
 	@echo "make lint      ruff 与 mypy 检查"
 
 $(STAMP): pyproject.toml
@@ -46,9 +47,13 @@ run: $(STAMP) fonts
 	$(BIN)/flask setup --host $(HOST) --port $(PORT)
 	$(BIN)/gunicorn --config gunicorn.conf.py --bind $(HOST):$(PORT) --workers 2 wsgi:app
 
+# Production: EVALUATION_ENV=production makes SECRET_KEY mandatory (checked here first for a
+# clear message). DATABASE_URL, RATELIMIT_STORAGE_URI, BIND, WEB_CONCURRENCY, TRUSTED_PROXIES
+# come from the environment (README: 生产部署).
 serve: $(STAMP) fonts
-	$(BIN)/flask db upgrade
-	$(BIN)/gunicorn --config gunicorn.conf.py wsgi:app
+	@test -n "$$SECRET_KEY" || { echo "错误：make serve 以生产配置运行，必须设置 SECRET_KEY（例如 export SECRET_KEY=\$$(openssl rand -hex 32)）"; exit 1; }
+	EVALUATION_ENV=production $(BIN)/flask db upgrade
+	EVALUATION_ENV=production $(BIN)/gunicorn --config gunicorn.conf.py wsgi:app
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

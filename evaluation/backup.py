@@ -11,9 +11,11 @@ then loads it into an empty migrated database in one transaction: a refused or f
 leaves the database as it was. PostgreSQL sequences are moved past the restored ids. It works
 between engines (SQLite → PostgreSQL and back).
 
-Anonymity (SPEC §5): the backup holds exactly what the database holds and nothing more: codes
-only as keyed hashes, ballots with no time or reference. Ballots, answers and receipts are
-dumped and restored in their stored order (random after close), never in an order of their own.
+Anonymity (SPEC §5): the backup holds what the database holds and nothing more: codes only as
+keyed hashes, ballots with no time or reference. Ballots, answers and receipts of closed rounds
+are dumped and restored in their stored order (random since the close). Those of rounds still
+open are stored in submission order, which the close will erase from the database but a backup
+file would keep for ever: they are written in a fresh random order instead.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import secrets
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -37,7 +40,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from evaluation import audit
 from evaluation.errors import DomainError, InputError
 from evaluation.extensions import db
+from evaluation.models import Round, RoundState
 from evaluation.transactions import begin_write
+
+_random = secrets.SystemRandom()
 
 FORMAT = "evaluation-backup"
 VERSION = 1
@@ -167,6 +173,40 @@ def _rows(conn: Connection, table: Table) -> Iterator[Any]:
         pending = later
 
 
+def _open_rounds_shuffled(
+    name: str, rows: Iterator[Any], open_rounds: set[int], ballot_order: list[Any]
+) -> Iterator[Any]:
+    """Rows of open rounds in random order, the rest as stored.
+
+    While a round is open its ballots, answers and receipts are stored in submission order
+    (the close rewrites them at random). A database forgets that order at close; a backup
+    file would keep it for ever, so it never holds it: those rows go out shuffled, answers
+    grouped by ballot in the ballots' new order. ``ballot_order`` carries that order from the
+    ballot table to the answer table.
+    """
+    if name == "answer":
+        by_ballot: dict[Any, list[Any]] = {ballot_id: [] for ballot_id in ballot_order}
+        for row in rows:
+            held_answers = by_ballot.get(row._mapping["ballot_id"])
+            if held_answers is None:
+                yield row
+            else:
+                held_answers.append(row)
+        for ballot_id in ballot_order:
+            yield from by_ballot[ballot_id]
+        return
+    held: list[Any] = []
+    for row in rows:
+        if row._mapping["round_id"] in open_rounds:
+            held.append(row)
+        else:
+            yield row
+    _random.shuffle(held)
+    if name == "ballot":
+        ballot_order[:] = [row._mapping["id"] for row in held]
+    yield from held
+
+
 def _line(obj: Any) -> bytes:
     return (json.dumps(obj, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
 
@@ -200,10 +240,17 @@ def write_backup(out: IO[bytes]) -> BackupSummary:
                 "tables": [t.name for t in tables()],
             }
         )
+        open_rounds = set(
+            conn.execute(select(Round.id).where(Round.state == RoundState.OPEN)).scalars()
+        )
+        shuffled_ballots: list[Any] = []
         for table in tables():
             emit({"table": table.name, "columns": [c.name for c in table.columns]})
             count = 0
-            for row in _rows(conn, table):
+            rows = _rows(conn, table)
+            if open_rounds and table.name in STORED_ORDER:
+                rows = _open_rounds_shuffled(table.name, rows, open_rounds, shuffled_ballots)
+            for row in rows:
                 emit(_encode(table, row))
                 count += 1
             summary.counts[table.name] = count

@@ -399,3 +399,62 @@ def test_datetimes_round_trip_to_the_microsecond(app, users, target, tmp_path) -
         restored = db.session.execute(select(User).where(User.username == "admin")).scalar_one()
         assert _normal(restored.created_at) == moment
         assert isinstance(User.__table__.c.created_at.type, DateTime)
+
+
+def test_open_rounds_are_written_in_random_order_not_submission_order(  # type: ignore[no-untyped-def]
+    app, users, sample_round, target, tmp_path
+) -> None:
+    """A backup outlives the close that erases submission order: it never records that order."""
+    rnd = sample_round
+    rounds.open_round(rnd, actor="test")
+    db.session.commit()
+    for number in range(40):
+        ballot = Ballot(round_id=rnd.id, stratum_id=rnd.strata[number % 3].id)
+        db.session.add(ballot)
+        db.session.flush()
+        for subject in rnd.subjects:
+            db.session.add(
+                Answer(
+                    ballot_id=ballot.id,
+                    subject_id=subject.id,
+                    item="",
+                    stratum_id=ballot.stratum_id,
+                    grade=None,
+                )
+            )
+        db.session.add(Receipt(digest=f"{number:064d}", round_id=rnd.id))
+        db.session.commit()
+    submitted = stored_ballot_order()
+    receipt_order = list(
+        db.session.execute(
+            select(Receipt.digest).order_by(
+                literal_column("rowid" if db.engine.dialect.name == "sqlite" else "ctid")
+            )
+        ).scalars()
+    )
+    path = tmp_path / "open.jsonl"
+    _backup(app, path)
+
+    lines = [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines()]
+
+    def section(name: str) -> list[list[Any]]:
+        start = lines.index(
+            next(x for x in lines if isinstance(x, dict) and x.get("table") == name)
+        )
+        rows = []
+        for item in lines[start + 1 :]:
+            if not isinstance(item, list):
+                break
+            rows.append(item)
+        return rows
+
+    written = [uuid.UUID(row[0]) for row in section("ballot")]
+    assert sorted(written) == sorted(submitted) and written != submitted
+    answer_ballots = [uuid.UUID(row[0]) for row in section("answer")]
+    assert answer_ballots == [b for b in written for _ in rnd.subjects]
+    receipts = [row[0] for row in section("receipt")]
+    assert sorted(receipts) == sorted(receipt_order) and receipts != receipt_order
+
+    assert _restore(target, path).exit_code == 0
+    with target.app_context():
+        assert stored_ballot_order() == written
