@@ -13,6 +13,7 @@ Structure (strata, subjects, forms) is editable only in draft; close is final.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from fractions import Fraction
@@ -272,16 +273,25 @@ def set_form_items(rnd: Round, form_id: str, items: list[str], *, actor: str) ->
     audit.record(actor, "form.items", round_id=rnd.id, form=form_id, items=len(texts))
 
 
+# "张三（廉洁自律）": a subject name may qualify the cadre's name for a second form.
+_QUALIFIER = re.compile(r"\s*[（(][^（()）]*[）)]\s*$")
+
+
+def person_name(subject_name: str) -> str:
+    """The cadre's own name in a subject name: "张三（廉洁自律）" → "张三"."""
+    return _QUALIFIER.sub("", subject_name).strip() or subject_name.strip()
+
+
 def resolve_person(*, name: str, unit: Unit, staff_no: str | None = None, post: str = "") -> Person:
     """Find the cadre by staff number, else by name within the unit, else create them."""
     staff_no = (staff_no or "").strip() or None
+    name = person_name(name)
     person: Person | None = None
     if staff_no:
         person = db.session.execute(
             db.select(Person).where(Person.staff_no == staff_no)
         ).scalar_one_or_none()
-        # The subject may be named "张三（廉洁自律）" for the same person's second form.
-        if person is not None and person.name not in name:
+        if person is not None and person.name != name:
             raise InputError(f"工号 {staff_no} 已属于“{person.name}”，与“{name}”不符，请核对工号")
     if person is None:
         matches = list(

@@ -131,3 +131,25 @@ def test_cli_bad_file_is_one_line(app, runner, tmp_path: Path) -> None:  # type:
     assert "TOML" in result.output and "Traceback" not in result.output
     missing = runner.invoke(args=["round", "import", str(tmp_path / "nope.toml")])
     assert missing.exit_code != 0 and "找不到文件" in missing.output
+
+
+def test_qualified_subject_name_resolves_to_the_cadre(app) -> None:  # type: ignore[no-untyped-def]
+    text = SAMPLE_ROUND.replace(
+        '[[subjects]]\nname = "张三"\nform = "gansu-principal"\npost = "局长"\nstaff_no = "A001"\n',
+        "",
+    )
+    rnd = import_round(parse_round_text(text), actor="test")
+    integrity = next(s for s in rnd.subjects if s.form_id == "gansu-integrity")
+    assert integrity.name == "张三（廉洁自律）"
+    assert integrity.person is not None and integrity.person.name == "张三"
+    assert rounds.person_name("王五(廉洁自律)") == "王五"
+    assert rounds.person_name("（空）") == "（空）"
+
+
+def test_staff_number_of_someone_else_is_refused(app) -> None:  # type: ignore[no-untyped-def]
+    text = SAMPLE_ROUND.replace(
+        'name = "李四"\nform = "gansu-member"\npost = "副局长"\nstaff_no = "A002"',
+        'name = "李四"\nform = "gansu-member"\npost = "副局长"\nstaff_no = "A001"',
+    )
+    with pytest.raises(InputError, match="A001"):
+        import_round(parse_round_text(text), actor="test")
