@@ -346,12 +346,14 @@ def local_time(moment: datetime | None) -> str:
 
 @bp.app_context_processor
 def _helpers() -> dict[str, Any]:
-    def round_link(endpoint: str, rnd: Round) -> str | None:
-        """A page another area provides for a round, when that area is installed."""
-        try:
-            return url_for(endpoint, round_id=rnd.id)
-        except BuildError:
-            return None
+    def round_link(endpoints: str | list[str], rnd: Round) -> str | None:
+        """A page another area provides for a round (first endpoint installed), or None."""
+        for endpoint in [endpoints] if isinstance(endpoints, str) else endpoints:
+            try:
+                return url_for(endpoint, round_id=rnd.id)
+            except BuildError:
+                continue
+        return None
 
     may_edit = bool(current_user.is_authenticated and current_user.role in EDITORS)
     return {"may_edit": may_edit, "round_link": round_link, "role_labels": ROLE_LABELS}

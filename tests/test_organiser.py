@@ -16,7 +16,7 @@ from flask.testing import FlaskClient
 
 from evaluation import rounds
 from evaluation.extensions import db
-from evaluation.models import AuditEntry, Round, RoundState, Stratum, Subject
+from evaluation.models import ArchiveEntry, AuditEntry, Round, RoundState, Stratum, Subject
 from tests.conftest import SAMPLE_ROUND, AuthActions, csrf_token
 
 
@@ -545,15 +545,10 @@ def test_open_close_archive_through_the_pages(
     assert _actions("round.close")[0].actor == "organiser"
     page = _page(client.get(f"/rounds/{rid}"))
     assert "已结束" in page and "归档" in page
-    # The archive's figures come from the sealed result (evaluation.archive); here only the
-    # state change through the page is under test.
-    appended: list[int] = []
-    monkeypatch.setattr(
-        "evaluation.archive.append_round", lambda r, actor: appended.append(r.id) or []
-    )
     response = client.post(f"/rounds/{rid}/archive", data={"csrf_token": token})
     assert response.status_code == 303
-    assert appended == [rid]
+    entries = db.session.execute(db.select(ArchiveEntry).where(ArchiveEntry.round_id == rid)).all()
+    assert len(entries) == 5  # one 廉政档案 entry per subject
     assert _round(rid).state == RoundState.ARCHIVED
     assert _actions("round.archive")[0].actor == "organiser"
     assert "作废" not in _page(client.get(f"/rounds/{rid}")).split("</header>")[1]
@@ -603,19 +598,32 @@ def test_export_round_file_round_trips(
     assert copy.forms["gansu-integrity"]["items"] == sample_round.forms["gansu-integrity"]["items"]
 
 
-def test_links_to_other_areas_appear_when_they_exist(
+def test_links_to_other_areas_follow_the_state(
     app: Flask, client: FlaskClient, auth: AuthActions, users: Any, sample_round: Round
 ) -> None:
-    _login(auth, client)
-    page = _page(client.get(f"/rounds/{sample_round.id}"))
-    for endpoint, label in (
-        ("voting.preview", "预览选票"),
-        ("issuing.codes", "测评码"),
-        ("issuing.turnout", "参测情况"),
-        ("results.round_results", "测评结果"),
-    ):
-        if endpoint in app.view_functions:
-            assert label in page, label
+    token = _login(auth, client)
+    rid = sample_round.id
+    installed = set(app.view_functions)
+
+    def shown(page: str) -> set[str]:
+        links = {
+            "voting.preview": f'href="/rounds/{rid}/preview"',
+            "issuing.codes_page": f'href="/rounds/{rid}/codes"',
+            "issuing.turnout": f'href="/rounds/{rid}/turnout"',
+            "results.round_results": f'href="/rounds/{rid}/results"',
+        }
+        return {endpoint for endpoint, href in links.items() if href in page}
+
+    draft = _page(client.get(f"/rounds/{rid}"))
+    assert shown(draft) == {"voting.preview", "issuing.codes_page"} & installed
+    client.post(f"/rounds/{rid}/open", data={"csrf_token": token})
+    opened = _page(client.get(f"/rounds/{rid}"))
+    assert shown(opened) == {"voting.preview", "issuing.codes_page", "issuing.turnout"} & installed
+    client.post(f"/rounds/{rid}/close", data={"csrf_token": token})
+    closed = _page(client.get(f"/rounds/{rid}"))
+    assert (
+        shown(closed) == {"voting.preview", "issuing.turnout", "results.round_results"} & installed
+    )
 
 
 # --- CSRF and error pages ----------------------------------------------------------------------
