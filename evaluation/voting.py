@@ -30,7 +30,7 @@ from flask_limiter.util import get_remote_address
 from limits import parse
 from sqlalchemy import exists, insert, select, text, update
 
-from evaluation import codes, rounds
+from evaluation import codes, ratelimits, rounds
 from evaluation.accounts import roles_required, visible_round
 from evaluation.ballot_form import (
     ballot_layout,
@@ -46,7 +46,7 @@ from evaluation.errors import (
     RoundClosed,
     RoundNotOpen,
 )
-from evaluation.extensions import db, limiter
+from evaluation.extensions import db
 from evaluation.models import (
     Answer,
     Ballot,
@@ -96,7 +96,7 @@ def _voting_headers(response: Response) -> Response:
 def _count_failed_entry() -> None:
     """Count an unknown code against the client's address; 429 once over the limit."""
     limit = parse(str(current_app.config["CODE_ENTRY_RATE_LIMIT"]))
-    if not limiter.limiter.hit(limit, "code-entry-failed", get_remote_address()):
+    if not ratelimits.hit(limit, "code-entry-failed", get_remote_address()):
         raise TooManyFailedEntries(
             "您输入的无效测评码次数过多，请稍后再试。请核对测评码（不区分大小写，可不输入短横线）。"
         )

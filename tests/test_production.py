@@ -394,3 +394,25 @@ def test_serve_settings_keep_codes_out_of_the_access_log() -> None:
     line = " ".join(str(v) for v in atoms.values())
     assert "SECRETCODE123" not in line and "/v/[已隐藏]" in line
     assert re.search(r"10\.0\.0\.5", line)
+
+
+def test_redis_down_limits_still_count_and_nothing_fails(tmp_path: Path, sqlite_template) -> None:  # type: ignore[no-untyped-def]
+    """With the counter store unreachable, each process counts on its own: no 500, limits hold."""
+    nowhere = f"redis://127.0.0.1:{_free_port()}/0"
+    config = _limited_config(
+        tmp_path, sqlite_template, nowhere, uuid.uuid4().hex, CODE_ENTRY_RATE_LIMIT="3 per minute"
+    )
+    application = create_app(config)
+    client = application.test_client()
+    address = {"REMOTE_ADDR": f"10.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}.7"}
+    statuses = [client.get("/v/not-a-code", environ_base=address).status_code for _ in range(4)]
+    assert statuses == [404, 404, 404, 429]
+    token = csrf_token(client, "/login")
+    response = client.post(
+        "/login",
+        data={"username": "nobody", "password": "wrong-password", "csrf_token": token},
+        environ_base=address,
+    )
+    assert response.status_code == 401
+    with application.app_context():
+        db.engine.dispose()
