@@ -8,7 +8,7 @@ export FLASK_APP := wsgi
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run serve test test-fast lint format bench loadtest fonts browser clean help schema
+.PHONY: run serve test test-fast lint format bench loadtest fonts browser pdftools clean help schema
 
 help:
 	@echo "make run       安装依赖、迁移数据库、载入示例测评，并在 http://$(HOST):$(PORT) 启动"
@@ -42,6 +42,16 @@ browser:
 	  || { echo "错误：无法安装 Chromium。请手动运行：sudo apt-get install chromium"; exit 1; }; \
 	fi
 
+# poppler-utils (pdftotext, pdftoppm) and zbar-tools (zbarimg) let the tests read the printed
+# slips back: their text, and their QR codes scanned by a real decoder.
+pdftools:
+	@if ! command -v pdftoppm >/dev/null || ! command -v zbarimg >/dev/null; then \
+	  echo "正在安装 poppler-utils 和 zbar-tools（测试用于读取 PDF 和识别二维码）…"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  ( $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq poppler-utils zbar-tools ) >/dev/null \
+	  || { echo "错误：无法安装。请手动运行：sudo apt-get install poppler-utils zbar-tools"; exit 1; }; \
+	fi
+
 run: $(STAMP) fonts
 	$(BIN)/flask db upgrade
 	$(BIN)/flask setup --host $(HOST) --port $(PORT)
@@ -64,7 +74,7 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: $(STAMP) fonts browser lint
+test: $(STAMP) fonts browser pdftools lint
 	@if [ -n "$$TEST_DATABASE_URL" ]; then \
 	  echo "== 测试将在 SQLite 和 PostgreSQL（$$TEST_DATABASE_URL）上各运行一遍"; \
 	else \

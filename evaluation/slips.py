@@ -4,8 +4,9 @@ Each slip carries the QR code of the voting link, the typed code, the round's ti
 stratum and a one-line instruction. Speed matters (5,000 slips must take seconds, not
 minutes), so:
 
-* every QR code of a batch has the same version and a fixed mask pattern, which skips
-  ``qrcode``'s trial of all eight masks (the links all have the same length);
+* every QR code of a batch has the same version and a fixed mask pattern (any mask scans;
+  ``qrcode`` would try all eight), so the codes are an affine function of the link's bits and
+  ``BatchQR`` builds each one from a precomputed template with a few integer XORs;
 * QR modules are drawn as PDF rectangles, one per horizontal run of dark modules — no image per
   code;
 * the text and lines that are the same on every slip are drawn once into a form XObject and
@@ -15,10 +16,13 @@ minutes), so:
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Callable, Sequence
 
 import qrcode
 from qrcode.constants import ERROR_CORRECT_M
+from qrcode.util import MODE_8BIT_BYTE, QRData
+from reportlab import rl_config
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import mm
 from reportlab.pdfbase.pdfmetrics import stringWidth
@@ -37,50 +41,95 @@ MASK_PATTERN = 2
 CODE_FONT = "Courier-Bold"
 
 
-def qr_matrix(data: str, version: int | None = None) -> list[list[bool | None]]:
-    """The QR modules of ``data`` (no quiet zone): True = dark."""
+def _qr(data: bytes, version: int | None) -> qrcode.QRCode:  # type: ignore[type-arg]
     qr = qrcode.QRCode(
-        version=version,
-        error_correction=ERROR_CORRECT_M,
-        border=0,
-        mask_pattern=MASK_PATTERN,
+        version=version, error_correction=ERROR_CORRECT_M, border=0, mask_pattern=MASK_PATTERN
     )
-    qr.add_data(data, optimize=0)
+    # Always byte mode: the encoding must not change with the text (see BatchQR).
+    qr.add_data(QRData(data, mode=MODE_8BIT_BYTE))
     qr.make(fit=version is None)
-    return qr.modules  # type: ignore[no-any-return]
+    return qr
 
 
 def qr_version(data: str) -> int:
     """The smallest QR version that holds ``data`` at level M."""
-    qr = qrcode.QRCode(error_correction=ERROR_CORRECT_M, border=0, mask_pattern=MASK_PATTERN)
-    qr.add_data(data, optimize=0)
-    qr.make(fit=True)
-    return int(qr.version)
+    return int(_qr(data.encode("utf-8"), None).version)
 
 
-def qr_path_operators(
-    matrix: Sequence[Sequence[bool | None]], x: float, y: float, size: float
-) -> str:
-    """PDF path operators filling the dark runs of ``matrix`` in a square at (x, y)."""
-    n = len(matrix)
+def qr_rows(data: str, version: int | None = None) -> list[str]:
+    """The QR modules of ``data`` (no quiet zone), one string of "1" (dark) / "0" per row."""
+    modules = _qr(data.encode("utf-8"), version).modules
+    return ["".join("1" if m else "0" for m in row) for row in modules]
+
+
+class BatchQR:
+    """QR codes for many texts of one length, each in a few big-integer XORs.
+
+    With a fixed version, level, mask and byte mode, the modules are an affine function over
+    GF(2) of the input bits (Reed–Solomon is linear, masking is an XOR). So a batch computes
+    the code of one template text, and the change each single input bit makes, once; the code
+    of any text of the same length is the template's XOR the changes of the bits that differ.
+    ``tests/test_codes.py`` checks the result against ``qrcode`` for many texts.
+    """
+
+    def __init__(self, template: str) -> None:
+        self.template = template.encode("utf-8")
+        self.version = qr_version(template)
+        self.size = len(qr_rows(template, self.version))
+        self.base = self._bits(self.template)
+        # The change of one flipped input bit, computed when first needed (the links' common
+        # prefix never is).
+        self._delta: dict[tuple[int, int], int] = {}
+
+    def _flip(self, index: int, bit: int) -> int:
+        key = (index, bit)
+        if key not in self._delta:
+            flipped = bytearray(self.template)
+            flipped[index] ^= 1 << bit
+            self._delta[key] = self._bits(bytes(flipped)) ^ self.base
+        return self._delta[key]
+
+    def _bits(self, data: bytes) -> int:
+        rows = ["".join("1" if m else "0" for m in row) for row in _qr(data, self.version).modules]
+        return int("".join(rows), 2)
+
+    def rows(self, text: str) -> list[str]:
+        """The modules of ``text`` (same byte length as the template), as ``qr_rows`` gives."""
+        data = text.encode("utf-8")
+        if len(data) != len(self.template):
+            return qr_rows(text, None)
+        value = self.base
+        for index, (byte, base_byte) in enumerate(zip(data, self.template, strict=True)):
+            diff = byte ^ base_byte
+            bit = 0
+            while diff:
+                if diff & 1:
+                    value ^= self._flip(index, bit)
+                diff >>= 1
+                bit += 1
+        n = self.size
+        flat = format(value, f"0{n * n}b")
+        return [flat[r * n : (r + 1) * n] for r in range(n)]
+
+
+_DARK_RUN = re.compile("1+")
+
+
+def qr_path_operators(rows: Sequence[str], x: float, y: float, size: float) -> str:
+    """PDF operators filling the dark runs of ``rows`` in a square at (x, y).
+
+    The square is scaled to one unit per module, so every rectangle has integer coordinates;
+    rows are a hair taller than one unit so no viewer shows seams between them.
+    """
+    n = len(rows)
     cell = size / n
-    # Coordinates are formatted once per call, not once per module.
-    xs = [f"{x + c * cell:.2f}" for c in range(n)]
-    widths = [f"{k * cell:.2f}" for k in range(n + 1)]
-    height = f"{cell + 0.1:.2f}"  # a hair of overlap: no white seams between rows
-    parts: list[str] = []
-    for r, row in enumerate(matrix):
-        top = f"{y + size - (r + 1) * cell - 0.05:.2f}"
-        c = 0
-        while c < n:
-            if row[c]:
-                start = c
-                while c < n and row[c]:
-                    c += 1
-                parts.append(f"{xs[start]} {top} {widths[c - start]} {height} re")
-            else:
-                c += 1
-    parts.append("f")
+    parts = [f"q {cell:.4f} 0 0 {cell:.4f} {x:.2f} {y:.2f} cm"]
+    for r, row in enumerate(rows):
+        bottom = n - 1 - r
+        for run in _DARK_RUN.finditer(row):
+            start = run.start()
+            parts.append(f"{start} {bottom} {run.end() - start} 1.03 re")
+    parts.append("f Q")
     return "\n".join(parts)
 
 
@@ -120,7 +169,7 @@ def render_slips(
     page_w, page_h = A4
     slip_w = (page_w - 2 * MARGIN_X) / COLUMNS
     slip_h = (page_h - 2 * MARGIN_Y) / ROWS
-    pad = 4 * mm
+    pad = 5 * mm  # with the QR code's own margin: a quiet zone of four modules or more
     text_x = pad + QR_SIZE + 4 * mm
     text_w = slip_w - text_x - pad
     qr_y = (slip_h - QR_SIZE) / 2
@@ -151,7 +200,7 @@ def render_slips(
     canvas.setFont("Helvetica", 7)
     canvas.drawString(text_x, pad + 1, entry)
     canvas.setFont(font, 7)
-    canvas.drawString(text_x, pad + 30, "测评码（每码限用一次，投票不记名）")
+    canvas.drawString(text_x, pad + 38, "测评码（每码限用一次，投票不记名）")
     canvas.endForm()
 
     # Cut lines and crop marks, drawn once per page.
@@ -179,7 +228,7 @@ def render_slips(
         canvas.line(page_w - 1 * mm - mark, y, page_w - 1 * mm, y)
     canvas.endForm()
 
-    version = qr_version(urls[0]) if urls else 1
+    batch_qr = BatchQR(urls[0]) if urls else None
     total = len(codes)
     code_size = 12.5
     while code_size > 8 and stringWidth(codes[0] if codes else "", CODE_FONT, code_size) > text_w:
@@ -205,9 +254,10 @@ def render_slips(
         canvas.saveState()
         canvas.translate(ox, oy)
         canvas.doForm("slip")
-        canvas._code.append(qr_path_operators(qr_matrix(url, version), pad, qr_y, QR_SIZE))
+        assert batch_qr is not None
+        canvas._code.append(qr_path_operators(batch_qr.rows(url), pad, qr_y, QR_SIZE))
         canvas.setFont(CODE_FONT, code_size)
-        canvas.drawString(text_x, pad + 17, code)
+        canvas.drawString(text_x, pad + 23, code)
         canvas.restoreState()
         if progress is not None and (index + 1) % 250 == 0:
             progress(index + 1, total)
@@ -215,5 +265,11 @@ def render_slips(
         canvas.setFont(font, 12)
         canvas.drawString(MARGIN_X, page_h / 2, "（没有测评码）")
     canvas.showPage()
-    canvas.save()
+    # Binary (zlib) streams: ReportLab's pure-Python ASCII85 step would double the time.
+    previous = rl_config.useA85
+    rl_config.useA85 = 0
+    try:
+        canvas.save()
+    finally:
+        rl_config.useA85 = previous
     return buf.getvalue()

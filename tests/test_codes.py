@@ -68,20 +68,29 @@ def test_hash_key_comes_from_config_or_secret_key(app: Flask) -> None:
     )
 
 
+def test_batch_qr_equals_qrcode_for_many_links() -> None:
+    template = "https://ceping.example.gov.cn/v/" + codes.new_code()
+    batch = slips.BatchQR(template)
+    for _ in range(150):
+        url = "https://ceping.example.gov.cn/v/" + codes.new_code()
+        assert batch.rows(url) == slips.qr_rows(url, batch.version)
+    other_length = "https://ceping.example.gov.cn/v/SHORT"
+    assert batch.rows(other_length) == slips.qr_rows(other_length)
+
+
 def test_qr_rectangles_reproduce_the_qr_matrix() -> None:
     url = "https://ceping.example.gov.cn/v/K7QM-4XPA-R9TW-HC3N-8WZE"
-    matrix = slips.qr_matrix(url, slips.qr_version(url))
-    n = len(matrix)
-    ops = slips.qr_path_operators(matrix, 0.0, 0.0, float(n))
-    drawn = [[False] * n for _ in range(n)]
-    for line in ops.splitlines()[:-1]:
+    rows = slips.qr_rows(url)
+    n = len(rows)
+    ops = slips.qr_path_operators(rows, 10.0, 20.0, 99.0).splitlines()
+    assert ops[0] == f"q {99 / n:.4f} 0 0 {99 / n:.4f} 10.00 20.00 cm" and ops[-1] == "f Q"
+    drawn = [["0"] * n for _ in range(n)]
+    for line in ops[1:-1]:
         x, y, w, _h, op = line.split()
         assert op == "re"
-        row = n - 1 - round(float(y) + 0.05)
-        for col in range(round(float(x)), round(float(x) + float(w))):
-            drawn[row][col] = True
-    assert drawn == [[bool(m) for m in r] for r in matrix]
-    assert ops.endswith("f")
+        for col in range(int(x), int(x) + int(w)):
+            drawn[n - 1 - int(y)][col] = "1"
+    assert ["".join(r) for r in drawn] == rows
 
 
 # --- batches -----------------------------------------------------------------------------------
@@ -190,6 +199,29 @@ def test_slips_text_holds_code_title_stratum_instruction(app, sample_round, tmp_
     assert "班子成员" in text
     assert "民主测评" in text
     assert "扫码" in text
+
+
+def test_slips_qr_codes_scan_to_their_links(app, sample_round, tmp_path) -> None:
+    """Print-resolution raster of a page, read back by a real QR decoder (zbarimg)."""
+    import shutil
+    import subprocess
+
+    assert shutil.which("pdftoppm") and shutil.which("zbarimg"), "make test installs them"
+    issued = codes.issue_batch(sample_round, sample_round.strata[0], 10, actor="t")
+    pdf = tmp_path / "slips.pdf"
+    pdf.write_bytes(
+        slips.render_slips(
+            round_title=issued.round_title,
+            stratum_name=issued.stratum_name,
+            codes=issued.codes,
+            urls=issued.urls(),
+            entry_url="https://ceping.example.gov.cn/v",
+        )
+    )
+    subprocess.run(["pdftoppm", "-png", "-r", "100", str(pdf), str(tmp_path / "page")], check=True)
+    page = next(tmp_path.glob("page*.png"))
+    out = subprocess.run(["zbarimg", "-q", "--raw", str(page)], capture_output=True, check=True)
+    assert set(out.stdout.decode().split()) == set(issued.urls())
 
 
 # --- the command line --------------------------------------------------------------------------
