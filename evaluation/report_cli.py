@@ -23,11 +23,14 @@ from evaluation.cli import ACTOR, transactional
 @transactional
 def report_command(round_id: int, out: Path | None) -> None:
     """Write the workbook, charts and feedback sheets of a closed round; print each path."""
+    from evaluation.fonts import FontMissing
     from evaluation.reports import write_report
 
     rnd = rounds.get_round(round_id)
     try:
         paths = write_report(rnd, out)
+    except FontMissing as exc:
+        raise click.ClickException(str(exc)) from None
     except OSError as exc:
         raise click.ClickException(f"无法写入输出目录：{exc.strerror or exc}") from None
     audit.record(ACTOR, "report.write", round_id=rnd.id, files=len(paths))

@@ -14,13 +14,19 @@ from flask import Blueprint, Response, abort, render_template, send_file
 from flask_login import login_required
 
 from evaluation.accounts import visible_round
-from evaluation.charts import ROUND_CHARTS, item_profile_png, round_chart, subject_png
+from evaluation.charts import (
+    ROUND_CHARTS,
+    item_profile_png,
+    round_chart,
+    short_form_name,
+    subject_png,
+)
 from evaluation.errors import NotFound
 from evaluation.feedback import feedback_pdf
+from evaluation.fonts import FontMissing
 from evaluation.models import Round
 from evaluation.reports import (
     WORKBOOK_NAME,
-    grade_columns,
     rules_text,
     suppression_text,
     validity_text,
@@ -32,6 +38,15 @@ from evaluation.tally import SubjectResult, TallyResult, decimal_text, fraction_
 from evaluation.tally_db import require_results, tally_round
 
 bp = Blueprint("results", __name__)
+
+
+@bp.errorhandler(FontMissing)
+def _font_missing(error: FontMissing) -> Any:
+    """No CJK font on the server: say so, with the fix, instead of drawing boxes."""
+    return (
+        render_template("errors/error.html", status=503, title="缺少中文字体", message=str(error)),
+        503,
+    )
 
 
 def _closed(round_id: int) -> tuple[Round, TallyResult]:
@@ -49,6 +64,7 @@ def _subject(result: TallyResult, subject_id: int) -> SubjectResult:
 
 
 def _png(data: bytes) -> Response:
+    """A chart response (charts are drawn per request from the sealed round's ballots)."""
     response = Response(data, mimetype="image/png")
     response.headers["Cache-Control"] = "private, no-store"
     return response
@@ -60,6 +76,7 @@ def _helpers() -> dict[str, Any]:
         "percent": percent,
         "fraction_text": fraction_text,
         "decimal_text": decimal_text,
+        "short_form_name": short_form_name,
     }
 
 
@@ -72,7 +89,6 @@ def round_results(round_id: int) -> Any:
         "results/round.html",
         rnd=rnd,
         result=result,
-        labels=grade_columns(result),
         charts=[(name, title) for name, (title, _) in ROUND_CHARTS.items()],
         validity=validity_text(result),
         weighting=weighting_text(result),

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import io
 
-from flask.testing import FlaskClient
+import pytest
+from flask.testing import FlaskClient, FlaskCliRunner
 from openpyxl import load_workbook
 
 from evaluation.models import Round
@@ -106,3 +107,28 @@ def test_results_page_fits_a_phone(
     assert 'name="viewport"' in page
     # wide tables scroll inside their own box instead of widening the page
     assert page.count('class="table-wrap"') >= 2
+
+
+def test_missing_font_is_a_clear_refusal_with_the_fix(
+    client: FlaskClient,
+    auth: AuthActions,
+    users: dict,
+    sample_round: Round,
+    runner: FlaskCliRunner,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from evaluation import charts
+    from evaluation.fonts import FIX, FontMissing
+
+    def missing() -> str:
+        raise FontMissing(FIX)
+
+    monkeypatch.setattr(charts, "matplotlib_font_family", missing)
+    vote(sample_round)
+    auth.login("viewer")
+    res = client.get(f"/rounds/{sample_round.id}/results/charts/grades.png")
+    assert res.status_code == 503
+    assert "apt-get install fonts-wqy-microhei" in res.get_data(as_text=True)
+    res = runner.invoke(args=["report", str(sample_round.id)])
+    assert res.exit_code != 0 and "fonts-wqy-microhei" in res.output
+    assert "Traceback" not in res.output
