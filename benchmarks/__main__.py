@@ -1,20 +1,364 @@
-"""Run every benchmark module that exists, in order (`make bench`)."""
+"""`make bench`: every benchmark, then one table with a SQLite and a PostgreSQL column.
+
+Each figure stands beside a baseline measured in the same run, on the same machine, so the
+ratio means something even on a shared machine whose absolute speed varies:
+
+* ballot submission — the whole path a voter takes (scan → ballot → submit → thanks, through
+  the real pages on gunicorn) against a route that only marks a code used and inserts one row
+  (``benchmarks.minimal``), interleaved on the same server; 64 concurrent voters;
+* tally of 10⁴/10⁵/10⁶ answers (``benchmarks.tally``) against a bare ``count(*)`` of the rows;
+* 5,000 codes with their PDF (``benchmarks.codes``) against drawing the bare QR codes;
+* the workbook of a 100,000-ballot round against openpyxl writing as many plain cells, with
+  peak memory at 10,000 and 100,000 ballots.
+
+PostgreSQL needs BENCH_DATABASE_URL (a database used only for benchmarks: it is wiped).
+
+    python -m benchmarks [--quick] [--only submission,tally,codes,workbook] [--markdown FILE]
+"""
 
 from __future__ import annotations
 
-import importlib
+import argparse
+import functools
+import io
+import logging
+import platform
+import random
+import shutil
+import subprocess
 import sys
+import tempfile
+import time
+import tracemalloc
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
-MODULES = ("submission", "tally", "codes", "workbook")
+from benchmarks import harness
+
+SECTIONS = ("submission", "tally", "codes", "workbook")
+
+
+@dataclass
+class Row:
+    """One line of the table: what, the target, and a cell per engine."""
+
+    label: str
+    target: str
+    cells: dict[str, str] = field(default_factory=dict)
+    verdicts: dict[str, bool | None] = field(default_factory=dict)
+
+
+@dataclass
+class Sizes:
+    """How big each benchmark is (``--quick`` shrinks them for a smoke run)."""
+
+    voters: int = 400
+    minimal_requests: int = 1600
+    concurrency: int = 64
+    tally: tuple[int, ...] = (10_000, 100_000, 1_000_000)
+    codes: int = 5_000
+    qr_sample: int = 1_000
+    workbook: tuple[int, ...] = (10_000, 100_000)
+
+
+QUICK = Sizes(
+    voters=100,
+    minimal_requests=400,
+    concurrency=16,
+    tally=(10_000, 100_000),
+    codes=1_000,
+    qr_sample=200,
+    workbook=(1_000, 10_000),
+)
+
+
+def _say(text: str) -> None:
+    print(text, flush=True)
+
+
+# --- submission ------------------------------------------------------------------------------
+
+
+def submission_rows(engines: list[str], sizes: Sizes) -> list[Row]:
+    """Whole voting path vs the minimal route, and the latency at ``sizes.concurrency``."""
+    from benchmarks.minimal import compare_on_server
+
+    throughput = Row("投票吞吐：整条路径（扫码→选票→提交→感谢页）÷ 最简路由", "≥ 0.6×")
+    requests = Row("　同上，按 HTTP 请求计（每位测评人 4 个请求）÷ 最简路由", "—")
+    submit = Row(f"提交 POST /ballot 延迟（{sizes.concurrency} 人同时）", "p99 < 150 ms")
+    every = Row(f"投票页面任一请求延迟（{sizes.concurrency} 人同时）", "—")
+    errors = Row("错误（测评人 / 最简路由）", "0")
+    client = Row("压测客户端自身占用（测评人 / 最简路由；同一台机器）", "—")
+    for engine in engines:
+        _say(f"[投票] {engine}：{sizes.voters} 位测评人 + {sizes.minimal_requests} 次最简路由 …")
+        r = compare_on_server(
+            engine,
+            voters=sizes.voters,
+            minimal_requests=sizes.minimal_requests,
+            concurrency=sizes.concurrency,
+        )
+        base = r["minimal_rps"]
+        throughput.cells[engine] = (
+            f"{r['voters_ps']:.0f} 人/秒 ÷ 基线 {base:.0f} 次/秒 = **{r['ratio']:.2f}×**"
+        )
+        throughput.verdicts[engine] = r["ratio"] >= 0.6
+        requests.cells[engine] = (
+            f"{r['requests_ps']:.0f} 请求/秒 ÷ {base:.0f} = {r['requests_ps'] / base:.2f}×"
+            if base
+            else "—"
+        )
+        submit.cells[engine] = (
+            f"p50 {r['submit']['p50']:.0f} / p95 {r['submit']['p95']:.0f} / "
+            f"**p99 {r['submit']['p99']:.0f} ms**（基线路由 p99 {r['minimal']['p99']:.0f} ms）"
+        )
+        submit.verdicts[engine] = r["submit"]["p99"] < 150
+        every.cells[engine] = (
+            f"p50 {r['request']['p50']:.0f} / p95 {r['request']['p95']:.0f} / "
+            f"p99 {r['request']['p99']:.0f} ms；整条路径 p99 {r['whole']['p99']:.0f} ms"
+        )
+        errors.cells[engine] = f"{r['voter_errors']} / {r['minimal_errors']}"
+        client.cells[engine] = (
+            f"{r['client_cpu_share_voters']:.0%} / {r['client_cpu_share_minimal']:.0%} 个核"
+        )
+        errors.verdicts[engine] = r["voter_errors"] == 0 and r["minimal_errors"] == 0
+        _say(f"    {throughput.cells[engine]}；{submit.cells[engine]}")
+    return [throughput, requests, submit, every, errors, client]
+
+
+# --- tally -----------------------------------------------------------------------------------
+
+
+def tally_rows(engines: list[str], sizes: Sizes) -> list[Row]:
+    """Tally time and peak memory per size, beside a bare count(*) of the same rows."""
+    from benchmarks import tally
+
+    rows = {n: Row(f"计票 {n:,} 条答案", "< 2 s（10⁶）") for n in sizes.tally}
+    memory = Row("计票峰值内存（Python，tracemalloc）随选票数", "不随选票增长")
+    for engine in engines:
+        _say(f"[计票] {engine}：{', '.join(f'{n:,}' for n in sizes.tally)} 条答案 …")
+        measured = tally.run_engine(engine, sizes.tally)
+        peaks = []
+        for target, r in zip(sizes.tally, measured, strict=True):
+            rows[target].cells[engine] = (
+                f"**{r['tally_s']:.3f} s**（基线 count(*) {r['baseline_s']:.3f} s；"
+                f"{r['ballots']:,} 张选票；封存 {r['seal_s']:.1f} s）"
+            )
+            rows[target].verdicts[engine] = r["tally_s"] < 2.0 if target >= 1_000_000 else None
+            peaks.append(f"{r['tally_peak_kib']:.0f}")
+        memory.cells[engine] = " → ".join(peaks) + " KiB"
+        grow = measured[-1]["tally_peak_kib"] / max(1.0, measured[0]["tally_peak_kib"])
+        memory.verdicts[engine] = grow < 2.0
+    return [*rows.values(), memory]
+
+
+# --- codes -----------------------------------------------------------------------------------
+
+
+def codes_rows(engines: list[str], sizes: Sizes) -> list[Row]:
+    """Issuing codes with their PDF vs drawing the bare QR codes."""
+    from benchmarks import codes
+
+    row = Row(f"发放 {sizes.codes:,} 个测评码并生成 PDF ÷ 只画二维码", "≤ 1.5×")
+    for engine in engines:
+        _say(f"[测评码] {engine}：{sizes.codes:,} 个 …")
+        r = codes.run_engine(engine, sizes.codes, baseline_sample=sizes.qr_sample)
+        row.cells[engine] = (
+            f"{r['total_s']:.2f} s（发放 {r['issue_s']:.2f} + PDF {r['pdf_s']:.2f}）÷ "
+            f"基线 {r['baseline_s']:.1f} s = **{r['ratio']:.2f}×**"
+        )
+        row.verdicts[engine] = r["ratio"] <= 1.5
+    return [row]
+
+
+# --- workbook --------------------------------------------------------------------------------
+
+
+def _timed_peak(fn: Callable[[], Any]) -> tuple[float, float]:
+    """(seconds, peak MiB under tracemalloc) of one call — timed without tracing first."""
+    started = time.perf_counter()
+    fn()
+    seconds = time.perf_counter() - started
+    tracemalloc.start()
+    try:
+        fn()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return seconds, peak / 2**20
+
+
+def _bare_workbook(rows: int, columns: int) -> None:
+    """The baseline: openpyxl (write_only) writing rows × columns of plain cells."""
+    from openpyxl import Workbook
+
+    wb = Workbook(write_only=True)
+    sheet = wb.create_sheet("原始选票")
+    sheet.append(["序号", "测评人员类别", *[f"第{c}列" for c in range(columns)]])
+    line = ["优秀", "称职", "合格", "", "弃权"]
+    for number in range(rows):
+        sheet.append([number, "中层干部", *[line[(number + c) % 5] for c in range(columns)]])
+    wb.save(io.BytesIO())
+
+
+def _workbook_to_memory(write: Callable[..., Any], rnd: Any, result: Any, images: Any) -> None:
+    write(rnd, result, io.BytesIO(), images=images)
+
+
+def workbook_rows(engines: list[str], sizes: Sizes) -> list[Row]:
+    """The round's workbook at each size: time and peak memory, beside bare openpyxl."""
+    from benchmarks.tally import _analyze, _grow, _round_text
+    from evaluation.ballot_form import ballot_layout
+    from evaluation.extensions import db
+    from evaluation.models import RoundState
+    from evaluation.reports import chart_images, write_workbook
+    from evaluation.round_file import import_round, parse_round_text
+    from evaluation.tally_db import tally_round
+
+    biggest = max(sizes.workbook)
+    time_row = Row(f"工作簿：{biggest:,} 张选票的活动（含原始选票）", "—")
+    memory = Row("工作簿峰值内存（Python）随选票数", "不随选票增长")
+    for engine in engines:
+        _say(f"[工作簿] {engine}：{', '.join(f'{n:,}' for n in sizes.workbook)} 张选票 …")
+        workdir = Path(tempfile.mkdtemp(prefix=f"bench-workbook-{engine}-"))
+        try:
+            url = harness.fresh_database(engine, workdir)
+            with harness.app_context(url, workdir):
+                rnd = import_round(parse_round_text(_round_text()), actor="bench")
+                rnd.state = RoundState.CLOSED
+                rnd.seal = "0" * 64
+                db.session.commit()
+                columns = sum(len(s.questions) for s in ballot_layout(rnd))
+                rng = random.Random(7)
+                done = 0
+                peaks: list[float] = []
+                seconds = baseline = 0.0
+                for n in sizes.workbook:
+                    _grow(rnd, n - done, rng)
+                    _analyze()
+                    done = n
+                    result = tally_round(rnd)
+                    images = chart_images(result, rnd.seal)
+                    seconds, peak = _timed_peak(
+                        functools.partial(_workbook_to_memory, write_workbook, rnd, result, images)
+                    )
+                    peaks.append(peak)
+                    started = time.perf_counter()
+                    _bare_workbook(n, columns)
+                    baseline = time.perf_counter() - started
+                    _say(
+                        f"    {n:,} 张：{seconds:.2f} s，峰值 {peak:.1f} MiB；基线 {baseline:.2f} s"
+                    )
+            time_row.cells[engine] = (
+                f"**{seconds:.1f} s**（基线 openpyxl 只写同样多的单元格 {baseline:.1f} s，"
+                f"{seconds / baseline:.2f}×）"
+            )
+            memory.cells[engine] = " → ".join(f"{p:.1f}" for p in peaks) + " MiB"
+            memory.verdicts[engine] = peaks[-1] < 2 * max(peaks[0], 1.0)
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+    return [time_row, memory]
+
+
+# --- the table -------------------------------------------------------------------------------
+
+
+def machine() -> list[str]:
+    """What the figures were measured on."""
+    import sqlite3
+
+    cpu = "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+
+    def run(*command: str) -> str:
+        try:
+            done = subprocess.run(command, capture_output=True, text=True, timeout=10)
+            return done.stdout.strip()
+        except OSError:
+            return "?"
+
+    memory = run("free", "-h").splitlines()
+    pg = "—"
+    url = harness.bench_postgres_url()
+    if url:
+        from sqlalchemy import create_engine, text
+
+        engine = create_engine(url)
+        with engine.connect() as conn:
+            pg = str(conn.execute(text("SHOW server_version")).scalar())
+        engine.dispose()
+    load = Path("/proc/loadavg").read_text().split()[:3] if Path("/proc/loadavg").exists() else []
+    return [
+        f"- 日期：{datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+        f"- CPU：{cpu}；`nproc` = {run('nproc')}；开始时负载 {' '.join(load)}",
+        f"- 内存（`free -h`）：{memory[1] if len(memory) > 1 else '?'}",
+        f"- Python {platform.python_version()}；SQLite {sqlite3.sqlite_version}；PostgreSQL {pg}",
+    ]
+
+
+def render(rows: list[Row], engines: list[str]) -> str:
+    """The table in Markdown (it goes into docs/performance.md as is)."""
+    names = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
+    lines = [
+        "| 基准 | 目标 | " + " | ".join(names.get(e, e) for e in engines) + " |",
+        "| --- | --- | " + " | ".join("---" for _ in engines) + " |",
+    ]
+    marks = {True: " ✓", False: " ✗", None: ""}
+    for row in rows:
+        cells = [row.cells.get(e, "—") + marks[row.verdicts.get(e)] for e in engines]
+        lines.append(f"| {row.label} | {row.target} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+BUILDERS: dict[str, Callable[[list[str], Sizes], list[Row]]] = {
+    "submission": submission_rows,
+    "tally": tally_rows,
+    "codes": codes_rows,
+    "workbook": workbook_rows,
+}
 
 
 def main(argv: list[str]) -> int:
-    """Run the benchmarks named on the command line, or all of them."""
-    names = argv or list(MODULES)
-    for name in names:
-        module = importlib.import_module(f"benchmarks.{name}")
-        print(f"\n=== {name} ===", flush=True)
-        module.main()
+    """Run the benchmarks asked for (all by default) and print the one table."""
+    parser = argparse.ArgumentParser(description="性能基准：一张表，SQLite 与 PostgreSQL 两列")
+    parser.add_argument("--quick", action="store_true", help="小规模试跑（数字不作结论）")
+    parser.add_argument(
+        "--only", default=",".join(SECTIONS), help="submission,tally,codes,workbook"
+    )
+    parser.add_argument("--engines", default=None, help="sqlite,postgresql")
+    parser.add_argument("--markdown", type=Path, default=None, help="另把表格写入此文件")
+    args = parser.parse_args(argv)
+    logging.disable(logging.INFO)
+    sizes = QUICK if args.quick else Sizes()
+    if args.engines:
+        engines = [e.strip() for e in args.engines.split(",") if e.strip()]
+    else:
+        engines = ["sqlite"] + (["postgresql"] if harness.bench_postgres_url() else [])
+    if "postgresql" not in engines:
+        _say("未设置 BENCH_DATABASE_URL：PostgreSQL 列不运行（需要一个专用的库，它会被清空）")
+    header = machine()
+    started = time.perf_counter()
+    rows: list[Row] = []
+    for name in [s.strip() for s in args.only.split(",") if s.strip()]:
+        if name not in BUILDERS:
+            parser.error(f"没有名为 {name} 的基准（可选：{', '.join(SECTIONS)}）")
+        rows += BUILDERS[name](engines, sizes)
+    table = render(rows, engines)
+    minutes = (time.perf_counter() - started) / 60
+    text = "\n".join(
+        [*header, f"- 用时 {minutes:.1f} 分钟" + ("（--quick）" if args.quick else ""), "", table]
+    )
+    print("\n" + text)
+    if args.markdown:
+        args.markdown.write_text(text + "\n", encoding="utf-8")
     return 0
 
 

@@ -114,6 +114,7 @@ def compare_on_server(
     concurrency: int = 64,
     passes: int = 2,
     deadline_seconds: float = 240.0,
+    workers: int | None = None,
 ) -> dict[str, Any]:
     """Whole voting path vs the baseline route, interleaved on one gunicorn, one database.
 
@@ -137,8 +138,10 @@ def compare_on_server(
         minimal_lat: list[float] = []
         minimal_err: list[str] = []
         minimal_s = 0.0
+        # The load generator shares the machine: its own CPU time is reported beside.
+        minimal_cpu = flow_cpu = 0.0
         flows: list[harness.LoadResult] = []
-        server = harness.Server(url, workdir, app="benchmarks.bench_wsgi:app")
+        server = harness.Server(url, workdir, app="benchmarks.bench_wsgi:app", workers=workers)
         try:
             server.start()
             stop_at = time.monotonic() + deadline_seconds
@@ -152,13 +155,16 @@ def compare_on_server(
             for step in range(passes):
                 left = max(1.0, stop_at - time.monotonic())
                 m_part = minimal_codes[step::passes]
+                cpu = time.process_time()
                 lat, err, secs = measure_minimal(
                     server.port, m_part, concurrency=concurrency, deadline_seconds=left
                 )
+                minimal_cpu += time.process_time() - cpu
                 minimal_lat += lat
                 minimal_err += err
                 minimal_s += secs
                 left = max(1.0, stop_at - time.monotonic())
+                cpu = time.process_time()
                 flows.append(
                     harness.drive_voters(
                         server.port,
@@ -167,6 +173,7 @@ def compare_on_server(
                         deadline_seconds=left,
                     )
                 )
+                flow_cpu += time.process_time() - cpu
         finally:
             server.stop()
         thanked = sum(len(f.thanked) for f in flows)
@@ -194,6 +201,8 @@ def compare_on_server(
             "whole": harness.latency_summary(whole),
             "voter_errors": sum(len(f.errors) for f in flows),
             "ratio": voters_ps / minimal_rps if minimal_rps else 0.0,
+            "client_cpu_share_minimal": minimal_cpu / minimal_s if minimal_s else 0.0,
+            "client_cpu_share_voters": flow_cpu / flow_s if flow_s else 0.0,
         }
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
