@@ -189,7 +189,9 @@ class SubjectForm(ChineseForm):
 class ItemsForm(ChineseForm):
     """本次测评内容 (one item a line)."""
 
-    items = TextAreaField("测评内容（每行一项）")
+    items = TextAreaField(
+        "测评内容（每行一项）", validators=[Length(max=20000, message="内容过长")]
+    )
 
 
 class SubjectFileForm(ChineseForm):
@@ -268,15 +270,6 @@ def _refused(error: InputError, target: str) -> Response:
     for text in [error.message, *error.problems]:
         flash(text, "error")
     return redirect(target, 303)  # type: ignore[return-value]
-
-
-def _form_problems(form: FlaskForm) -> InputError:
-    problems = [
-        f"{getattr(form, name).label.text}：{message}"
-        for name, messages in form.errors.items()
-        for message in messages
-    ]
-    return InputError("填写有误，未保存。", problems)
 
 
 def _detail(rnd: Round, anchor: str = "") -> str:
@@ -477,27 +470,56 @@ def _check_round_file_scope(data: dict[str, Any]) -> None:
 @login_required
 def round_detail(round_id: int) -> Any:
     """A round: settings, strata, subjects, per-round items, links and state buttons."""
-    rnd = visible_round(round_id)
-    forms = available_forms() if rnd.state == DRAFT else {}
-    subject_form = SubjectForm()
-    subject_form.form_id.choices = _form_choices(forms)
+    return _render_detail(visible_round(round_id))
+
+
+def _render_detail(
+    rnd: Round,
+    status: int = 200,
+    *,
+    failed: FlaskForm | None = None,
+    section: str = "",
+    problems: tuple[str, ...] = (),
+) -> Any:
+    """The round page; after a refused form, that form keeps its input and shows why."""
+
+    def form(cls: type[FlaskForm], **kwargs: Any) -> Any:
+        if (
+            failed is not None
+            and type(failed) is cls
+            and failed._prefix == kwargs.get("prefix", "")
+        ):
+            return failed
+        return cls(formdata=None, **kwargs)  # the other forms must not read this POST
+
+    subject_form = form(SubjectForm)
+    subject_form.form_id.choices = _form_choices(available_forms() if rnd.state == DRAFT else {})
     item_forms = {}
     for form_id, snapshot in sorted(rnd.forms.items()):
         if snapshot.get("items_per_round"):
-            f = ItemsForm(prefix=form_id)
-            f.items.data = "\n".join(i["text"] for i in snapshot["items"])
+            f = form(ItemsForm, prefix=form_id + "-")
+            if f is not failed:
+                f.items.data = "\n".join(i["text"] for i in snapshot["items"])
             item_forms[form_id] = f
     return render_template(
         "organiser/round_detail.html",
         rnd=rnd,
         is_draft=rnd.state == DRAFT,
-        stratum_form=StratumForm(),
+        stratum_form=form(StratumForm),
         subject_form=subject_form,
         item_forms=item_forms,
-        void_form=VoidForm(),
-        action_form=ActionForm(),
+        void_form=form(VoidForm),
+        action_form=ActionForm(formdata=None),
         total_planned=sum(s.planned for s in rnd.strata),
-    )
+        section_problems={section: list(problems)} if section else {},
+    ), status
+
+
+def _refused_form(rnd: Round, form: FlaskForm, section: str, error: InputError | None) -> Any:
+    """Nothing is stored; the page comes back with the form's input and every problem."""
+    db.session.rollback()
+    problems = (error.message, *error.problems) if error else ("填写有误，未保存。请按提示修改。",)
+    return _render_detail(rnd, 400, failed=form, section=section, problems=problems)
 
 
 @bp.route("/rounds/<int:round_id>/edit", methods=["GET", "POST"])
@@ -542,10 +564,9 @@ def edit_round(rnd: Round) -> Any:
 def add_stratum(rnd: Round) -> Any:
     """添加测评人员类别."""
     form = StratumForm()
-    target = _detail(rnd, "strata")
+    if not form.validate_on_submit():
+        return _refused_form(rnd, form, "strata", None)
     try:
-        if not form.validate_on_submit():
-            raise _form_problems(form)
         stratum = rounds.add_stratum(
             rnd,
             actor=current_user.username,
@@ -554,8 +575,8 @@ def add_stratum(rnd: Round) -> Any:
             weight=(form.weight.data or "").strip() or None,
         )
     except InputError as exc:
-        return _refused(exc, target)
-    return _done(f"已添加测评人员类别“{stratum.name}”。", target)
+        return _refused_form(rnd, form, "strata", exc)
+    return _done(f"已添加测评人员类别“{stratum.name}”。", _detail(rnd, "strata"))
 
 
 @bp.route("/rounds/<int:round_id>/strata/<int:stratum_id>/remove", methods=["POST"])
@@ -577,10 +598,9 @@ def add_subject(rnd: Round) -> Any:
     """添加测评对象."""
     form = SubjectForm()
     form.form_id.choices = _form_choices(available_forms())
-    target = _detail(rnd, "subjects")
+    if not form.validate_on_submit():
+        return _refused_form(rnd, form, "subjects", None)
     try:
-        if not form.validate_on_submit():
-            raise _form_problems(form)
         subject = rounds.add_subject(
             rnd,
             actor=current_user.username,
@@ -590,8 +610,8 @@ def add_subject(rnd: Round) -> Any:
             staff_no=(form.staff_no.data or "").strip() or None,
         )
     except InputError as exc:
-        return _refused(exc, target)
-    return _done(f"已添加测评对象“{subject.name}”。", target)
+        return _refused_form(rnd, form, "subjects", exc)
+    return _done(f"已添加测评对象“{subject.name}”。", _detail(rnd, "subjects"))
 
 
 @bp.route("/rounds/<int:round_id>/subjects/<int:subject_id>/remove", methods=["POST"])
@@ -614,15 +634,18 @@ def set_items(rnd: Round, form_id: str) -> Any:
     snapshot = rnd.forms.get(form_id)
     if snapshot is None or not snapshot.get("items_per_round"):
         raise NotFound(f"此测评活动没有需要自定内容的测评表“{form_id}”")
-    form = ItemsForm(prefix=form_id)
-    lines = (form.items.data or "").splitlines()
-    target = _detail(rnd, f"items-{form_id}")
+    form = ItemsForm(prefix=form_id + "-")
+    section = f"items-{form_id}"
+    if not form.validate_on_submit():
+        return _refused_form(rnd, form, section, None)
     try:
-        rounds.set_form_items(rnd, form_id, lines, actor=current_user.username)
+        rounds.set_form_items(
+            rnd, form_id, (form.items.data or "").splitlines(), actor=current_user.username
+        )
     except InputError as exc:
-        return _refused(exc, target)
+        return _refused_form(rnd, form, section, exc)
     count = len(rnd.forms[form_id]["items"])
-    return _done(f"已保存“{snapshot['title']}”的测评内容（{count} 项）。", target)
+    return _done(f"已保存“{snapshot['title']}”的测评内容（{count} 项）。", _detail(rnd, section))
 
 
 # --- Excel import of subjects ------------------------------------------------------------------
@@ -734,12 +757,12 @@ def archive_round(rnd: Round) -> Any:
 def void_round(rnd: Round) -> Any:
     """作废 with a required reason."""
     form = VoidForm()
+    if not form.validate_on_submit():
+        return _refused_form(rnd, form, "void", None)
     try:
-        if not form.validate_on_submit():
-            raise _form_problems(form)
         rounds.void_round(rnd, actor=current_user.username, reason=form.reason.data or "")
     except InputError as exc:
-        return _refused(exc, _detail(rnd, "void"))
+        return _refused_form(rnd, form, "void", exc)
     return _done(f"测评活动“{rnd.title}”已作废。", _detail(rnd))
 
 
