@@ -274,7 +274,8 @@ def set_form_items(rnd: Round, form_id: str, items: list[str], *, actor: str) ->
 
 
 # "张三（廉洁自律）": a subject name may qualify the cadre's name for a second form.
-_QUALIFIER = re.compile(r"\s*[（(][^（()）]*[）)]\s*$")
+# Only the full-width brackets Chinese text uses: "=SUM(1,2)" stays a (strange) name as typed.
+_QUALIFIER = re.compile(r"\s*（[^（）]*）\s*$")
 
 
 def person_name(subject_name: str) -> str:

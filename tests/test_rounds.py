@@ -142,7 +142,8 @@ def test_qualified_subject_name_resolves_to_the_cadre(app) -> None:  # type: ign
     integrity = next(s for s in rnd.subjects if s.form_id == "gansu-integrity")
     assert integrity.name == "张三（廉洁自律）"
     assert integrity.person is not None and integrity.person.name == "张三"
-    assert rounds.person_name("王五(廉洁自律)") == "王五"
+    assert rounds.person_name("王五（廉洁自律）") == "王五"
+    assert rounds.person_name("=SUM(1,2)") == "=SUM(1,2)"
     assert rounds.person_name("（空）") == "（空）"
 
 
