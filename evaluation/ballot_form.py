@@ -17,7 +17,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired
 
 from evaluation.ballot_forms import BallotForm, Item
-from evaluation.models import OVERALL, Round
+from evaluation.models import OVERALL, Round, RoundState
 from evaluation.rounds import subject_form
 
 ABSTAIN = "abstain"
@@ -121,6 +121,28 @@ def make_ballot_form(layout: list[BallotSubject]) -> type[FlaskForm]:
             )
             setattr(WebBallot, question.name, field)
     return WebBallot
+
+
+def cached_ballot(rnd: Round) -> tuple[list[BallotSubject], type[FlaskForm]]:
+    """The layout and form class of a round whose structure is frozen (not a draft), per app.
+
+    Once a round has opened its subjects and form snapshots never change, so every voter of
+    this process shares one layout instead of validating the snapshots on each request.
+    """
+    from flask import current_app
+
+    if rnd.state == RoundState.DRAFT:
+        layout = ballot_layout(rnd)
+        return layout, make_ballot_form(layout)
+    cache: dict[tuple[int, object], tuple[list[BallotSubject], type[FlaskForm]]]
+    cache = current_app.extensions.setdefault("ballot_layouts", {})
+    key = (rnd.id, rnd.created_at)
+    if key not in cache:
+        if len(cache) > 64:
+            cache.clear()
+        layout = ballot_layout(rnd)
+        cache[key] = (layout, make_ballot_form(layout))
+    return cache[key]
 
 
 def collect_answers(

@@ -28,16 +28,11 @@ from flask import (
 )
 from flask_limiter.util import get_remote_address
 from limits import parse
-from sqlalchemy import exists, insert, select, text, update
+from sqlalchemy import Row, exists, insert, select, text, update
 
 from evaluation import codes, ratelimits, rounds
 from evaluation.accounts import roles_required, visible_round
-from evaluation.ballot_form import (
-    ballot_layout,
-    collect_answers,
-    make_ballot_form,
-    missing_subjects,
-)
+from evaluation.ballot_form import cached_ballot, collect_answers, missing_subjects
 from evaluation.errors import (
     CodeAlreadyUsed,
     CodeUnknown,
@@ -144,14 +139,16 @@ def _round_for_voting(rnd: Round) -> Round:
     return rnd
 
 
-def check_code(typed: str) -> tuple[Code, Round]:
+def check_code(typed: str) -> tuple[Row[str, CodeState, int, int], Round]:
     """The code and its open round; CodeUnknown / RoundNotOpen / RoundClosed / CodeAlreadyUsed."""
     if not codes.looks_like_code(typed):
         _count_failed_entry()
         raise CodeUnknown("测评码不正确。请核对后重新输入（不区分大小写，可不输入短横线）。")
     code = db.session.execute(
-        select(Code).where(Code.digest == codes.code_digest(typed))
-    ).scalar_one_or_none()
+        select(Code.digest, Code.state, Code.round_id, Code.stratum_id).where(
+            Code.digest == codes.code_digest(typed)
+        )
+    ).first()
     if code is None or code.state == CodeState.VOID:
         _count_failed_entry()
         raise CodeUnknown("测评码不存在或已作废。请核对后重新输入，或向组织者领取新的测评码。")
@@ -161,11 +158,25 @@ def check_code(typed: str) -> tuple[Code, Round]:
     return code, rnd
 
 
-def _code_in_session() -> str:
-    code = session.get(SESSION_CODE)
-    if not code:
+def _remember(typed: str, code: Row[str, CodeState, int, int], rnd: Round) -> None:
+    """Keep the checked code in the voter's session (signed cookie, the voter's own device)."""
+    stratum_name = db.session.execute(
+        select(Stratum.name).where(Stratum.id == code.stratum_id)
+    ).scalar_one()
+    session[SESSION_CODE] = {
+        "code": codes.normalise(typed),
+        "round": rnd.id,
+        "stratum": code.stratum_id,
+        "stratum_name": stratum_name,
+    }
+    session.pop(SESSION_RECEIPT, None)
+
+
+def _held() -> dict[str, Any]:
+    held = session.get(SESSION_CODE)
+    if not isinstance(held, dict) or not held.get("code"):
         raise InputError("没有找到您的测评码（可能已提交或页面已过期）。请重新扫码或输入测评码。")
-    return str(code)
+    return held
 
 
 # --- pages -------------------------------------------------------------------------------------
@@ -177,10 +188,10 @@ def enter() -> Any:
     if request.method == "POST":  # CSRFProtect has checked the token already
         typed = request.form.get("code", "")
         try:
-            check_code(typed)
+            code, rnd = check_code(typed)
         except CodeUnknown as exc:
             return render_template("voting/enter.html", error=exc.message), exc.status
-        session[SESSION_CODE] = codes.normalise(typed)
+        _remember(typed, code, rnd)
         return redirect(url_for("voting.ballot"))
     return render_template("voting/enter.html", error=None)
 
@@ -188,15 +199,14 @@ def enter() -> Any:
 @bp.route("/v/<code>")
 def scan(code: str) -> Any:
     """What the QR code opens: check the code, keep it in the session, go to the ballot."""
-    check_code(code)
-    session[SESSION_CODE] = codes.normalise(code)
-    session.pop(SESSION_RECEIPT, None)
+    row, rnd = check_code(code)
+    _remember(code, row, rnd)
     return redirect(url_for("voting.ballot"))
 
 
 def _render_ballot(
     rnd: Round,
-    stratum: Stratum | None,
+    stratum_name: str | None,
     layout: list[Any],
     form: Any,
     *,
@@ -208,7 +218,7 @@ def _render_ballot(
         render_template(
             "voting/ballot.html",
             rnd=rnd,
-            stratum=stratum,
+            stratum_name=stratum_name,
             layout=layout,
             form=form,
             errors=errors,
@@ -224,17 +234,21 @@ def ballot() -> Any:
     """Show the ballot; on POST validate it and cast it in one transaction."""
     if request.method == "GET" and not session.get(SESSION_CODE):
         return redirect(url_for("voting.enter"))
-    typed = _code_in_session()
-    code, rnd = check_code(typed)
-    stratum = db.session.get_one(Stratum, code.stratum_id)
-    layout = ballot_layout(rnd)
-    form = make_ballot_form(layout)()
+    held = _held()
     if request.method == "GET":
-        return _render_ballot(rnd, stratum, layout, form)
+        # The code may have been used or voided, or the round closed, since the scan.
+        _code, rnd = check_code(held["code"])
+    else:
+        # The conditional write below re-checks the code; the round must still be open.
+        rnd = _round_for_voting(db.session.get_one(Round, held["round"]))
+    layout, form_class = cached_ballot(rnd)
+    form = form_class()
+    if request.method == "GET":
+        return _render_ballot(rnd, held["stratum_name"], layout, form)
     if not form.validate():
-        return _render_ballot(rnd, stratum, layout, form, status=400)
+        return _render_ballot(rnd, held["stratum_name"], layout, form, status=400)
     answers = collect_answers(layout, {k: form[k].data for k in form._fields})
-    receipt = cast_ballot(code.digest, rnd.id, stratum.id, answers)
+    receipt = cast_ballot(codes.code_digest(held["code"]), rnd.id, held["stratum"], answers)
     session.pop(SESSION_CODE, None)
     session[SESSION_RECEIPT] = receipt
     session[SESSION_RECEIPT_ROUND] = rnd.title
@@ -258,7 +272,13 @@ def cast_ballot(
         round_open = exists().where(Round.id == Code.round_id, Round.state == RoundState.OPEN)
         result = db.session.execute(
             update(Code)
-            .where(Code.digest == digest, Code.state == CodeState.UNUSED, round_open)
+            .where(
+                Code.digest == digest,
+                Code.state == CodeState.UNUSED,
+                Code.round_id == round_id,
+                Code.stratum_id == stratum_id,
+                round_open,
+            )
             .values(state=CodeState.USED)
             .execution_options(synchronize_session=False)
         )
@@ -266,6 +286,11 @@ def cast_ballot(
             state = db.session.execute(select(Round.state).where(Round.id == round_id)).scalar_one()
             if state != RoundState.OPEN:
                 raise RoundClosed("测评已经结束，您的选票没有被记录。")
+            code_state = db.session.execute(
+                select(Code.state).where(Code.digest == digest, Code.round_id == round_id)
+            ).scalar_one_or_none()
+            if code_state in (None, CodeState.VOID):
+                raise CodeUnknown("测评码不存在或已作废，您的选票没有被记录。")
             raise CodeAlreadyUsed("此测评码已经投过票，每个测评码只能使用一次。")
         ballot_id = uuid.uuid4()
         db.session.execute(
@@ -343,6 +368,6 @@ def healthz() -> Any:
 def preview(round_id: int) -> Any:
     """The ballot exactly as voters see it, read-only, for the organiser."""
     rnd = visible_round(round_id)
-    layout = ballot_layout(rnd)
-    form = make_ballot_form(layout)(formdata=None)
+    layout, form_class = cached_ballot(rnd)
+    form = form_class(formdata=None)
     return _render_ballot(rnd, None, layout, form, preview=True)

@@ -81,8 +81,8 @@ def test_many_codes_at_once_are_all_stored(app: Flask, sample_round) -> None:
 
 def test_close_while_voting_leaves_ballots_equal_to_used_codes(app: Flask, sample_round) -> None:
     issued = open_with_codes(sample_round, 10)
-    jobs = [c for batch in issued.values() for c in batch][:20]
-    stratum = codes.find_stratum(sample_round, "班子成员").id
+    strata = {s.name: s.id for s in sample_round.strata}
+    jobs = [(c, strata[name]) for name, batch in issued.items() for c in batch][:20]
     answers = [(s.id, "", None) for s in sample_round.subjects]
     round_id = sample_round.id
     db.session.commit()
@@ -90,7 +90,7 @@ def test_close_while_voting_leaves_ballots_equal_to_used_codes(app: Flask, sampl
     outcomes: list[str] = []
     lock = threading.Lock()
 
-    def cast(code: str) -> None:
+    def cast(code: str, stratum: int) -> None:
         from evaluation.errors import DomainError
         from evaluation.voting import cast_ballot
 
@@ -106,7 +106,7 @@ def test_close_while_voting_leaves_ballots_equal_to_used_codes(app: Flask, sampl
             with lock:
                 outcomes.append(outcome)
 
-    threads = [threading.Thread(target=cast, args=(c,)) for c in jobs]
+    threads = [threading.Thread(target=cast, args=job) for job in jobs]
     for t in threads:
         t.start()
     start.set()

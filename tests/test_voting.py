@@ -492,3 +492,17 @@ def test_setup_loads_the_demo_only_into_an_empty_database(app: Flask, runner) ->
 def test_healthz_is_a_bare_route(client, app) -> None:
     response = client.get("/healthz")
     assert response.status_code == 200 and response.get_data(as_text=True) == "ok"
+
+
+def test_code_voided_after_the_scan_stores_nothing(client, sample_round) -> None:
+    code = open_with_codes(sample_round)["班子成员"][0]
+    voter = Voter(client)
+    voter.scan(code)
+    batch_id = db.session.execute(
+        db.select(Code.batch_id).where(Code.digest == codes.code_digest(code))
+    ).scalar_one()
+    codes.void_batch(sample_round, batch_id, actor="t", reason="遗失")
+    db.session.commit()
+    response = voter.submit(full_answers(sample_round))
+    assert response.status_code == 404 and "已作废" in response.get_data(as_text=True)
+    assert count(Ballot) == 0 and count(Receipt) == 0
