@@ -47,7 +47,7 @@ FORMATS = {
     "zip": "PDF 和 CSV（ZIP）",
 }
 # Measured on a 2-core machine, used only to animate the progress bar while slips render.
-MS_PER_SLIP = 2.0
+MS_PER_SLIP = 1.0
 
 
 def entry_url() -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 from evaluation import rounds
@@ -84,3 +85,59 @@ def test_phone_types_a_code(live_app: Any, live_server: Any, phone: Any) -> None
     phone.get_by_role("button", name="下一步").click()
     phone.wait_for_url(f"{live_server.url}/ballot")
     assert phone.locator("fieldset.subject").count() == 5
+
+
+def test_organiser_issues_slips_and_watches_turnout(
+    live_app: Any, live_server: Any, page: Any, phone: Any
+) -> None:
+    from evaluation.accounts import create_user
+    from tests.conftest import PASSWORD
+
+    with live_app.app_context():
+        create_user(
+            actor="t",
+            username="organiser",
+            password=PASSWORD,
+            role="organiser",
+            unit_path="甘肃省局/兰州市局",
+        )
+        rnd = import_round(parse_round_text(SAMPLE_ROUND), actor="t")
+        round_id = rnd.id
+        db.session.commit()
+    page.goto(live_server.url + "/login")
+    page.fill("#username", "organiser")
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(live_server.url + "/")
+
+    page.goto(f"{live_server.url}/rounds/{round_id}/codes")
+    row = page.locator("tr", has_text="一般干部")
+    row.locator("input[name=count]").fill("25")
+    with page.expect_download() as download_info:
+        row.get_by_role("button", name="发放并下载").click()
+    download = download_info.value
+    assert download.suggested_filename.endswith(".pdf")
+    assert Path(download.path()).read_bytes().startswith(b"%PDF")
+    page.wait_for_load_state("load")
+    page.locator("text=第 1 批").wait_for(timeout=15000)
+
+    with live_app.app_context():
+        from evaluation.models import Round
+
+        rnd = db.session.get_one(Round, round_id)
+        codes = issue(rnd, "班子成员", 2)
+        rounds.open_round(rnd, actor="t")
+        db.session.commit()
+    page.goto(f"{live_server.url}/rounds/{round_id}/turnout")
+    used = page.locator("tr[data-stratum] .s-used").first
+    assert used.inner_text() == "0"
+    # A phone votes; the open turnout page updates itself without a reload.
+    phone.goto(f"{live_server.url}/v/{codes[0]}")
+    for fieldset in phone.locator("fieldset.subject").all():
+        fieldset.locator("label.choice").first.click()
+    phone.get_by_role("button", name="提交选票").click()
+    phone.wait_for_url(f"{live_server.url}/thanks")
+    from playwright.sync_api import expect
+
+    expect(used).to_have_text("1", timeout=20000)
+    assert page.locator(".turnout-used").inner_text() == "1"
