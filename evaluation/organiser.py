@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import io
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 from typing import Any, ParamSpec, TypeVar
 
 from flask import Blueprint, Response, flash, redirect, render_template, send_file, url_for
@@ -54,8 +54,6 @@ from evaluation.units import SEPARATOR, all_units, can_see, ensure_unit, split_p
 bp = Blueprint("organiser", __name__)
 
 EDITORS = (Role.ORGANISER, Role.ADMIN)
-# Times typed into the pages are Beijing time (no daylight saving); stored in UTC.
-LOCAL_TZ = timezone(timedelta(hours=8), "北京时间")
 DRAFT = RoundState.DRAFT
 
 P = ParamSpec("P")
@@ -277,7 +275,7 @@ def _detail(rnd: Round, anchor: str = "") -> str:
 
 
 def _to_utc(local: datetime | None) -> datetime | None:
-    return local.replace(tzinfo=LOCAL_TZ).astimezone(UTC) if local else None
+    return local.replace(tzinfo=rounds.LOCAL_TZ).astimezone(UTC) if local else None
 
 
 def _to_local(moment: datetime | None) -> datetime | None:
@@ -285,7 +283,7 @@ def _to_local(moment: datetime | None) -> datetime | None:
         return None
     if moment.tzinfo is None:  # SQLite hands back naive UTC
         moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(LOCAL_TZ).replace(tzinfo=None)
+    return moment.astimezone(rounds.LOCAL_TZ).replace(tzinfo=None)
 
 
 def _in_scope(path: str) -> bool:
@@ -373,7 +371,7 @@ def new_round() -> Any:
         choices.insert(0, SelectChoice(NEW_UNIT, "— 新单位（在下面填写）—"))
     form.unit_id.choices = choices  # type: ignore[assignment]
     if not form.is_submitted():
-        form.year.data = datetime.now(LOCAL_TZ).year
+        form.year.data = datetime.now(rounds.LOCAL_TZ).year
         if current_user.unit is not None:
             form.unit_id.data = current_user.unit.id
     problems: list[str] = []

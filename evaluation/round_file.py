@@ -38,18 +38,19 @@ SUBJECT_KEYS = {"name", "form", "post", "staff_no", "unit"}
 
 
 def _moment(value: Any, key: str, problems: list[str]) -> datetime | None:
+    """A time from the file; without a zone it is Beijing time. Stored in UTC."""
     if value is None:
         return None
     if isinstance(value, datetime):
-        return value
+        return rounds.as_utc(value)
     if isinstance(value, date):
-        return datetime.combine(value, time())
+        return rounds.as_utc(datetime.combine(value, time()))
     if isinstance(value, str):
         try:
-            return datetime.fromisoformat(value)
+            return rounds.as_utc(datetime.fromisoformat(value))
         except ValueError:
             pass
-    problems.append(f"{key}：“{value}”不是有效的时间（例如 2026-12-01T09:00:00）")
+    problems.append(f"{key}：“{value}”不是有效的时间（例如 2026-12-01T09:00:00，北京时间）")
     return None
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from fractions import Fraction
 from typing import Any, ParamSpec, TypeVar
 
@@ -25,6 +25,9 @@ from evaluation.errors import FormError, InputError, NotFound, StateError
 from evaluation.extensions import db
 from evaluation.models import Person, Round, RoundState, Stratum, Subject, Unit, utcnow
 from evaluation.units import ensure_unit
+
+# Times people type (pages, round files) are Beijing time (no daylight saving); stored in UTC.
+LOCAL_TZ = timezone(timedelta(hours=8), "北京时间")
 
 MODES = ("集中", "分散")
 KINDS = ("本级自测", "上级抽测")
@@ -387,6 +390,12 @@ def open_round(rnd: Round, *, actor: str) -> None:
         raise InputError("请先添加至少一个测评人员类别，再开始测评")
     if not rnd.subjects:
         raise InputError("请先添加至少一个测评对象，再开始测评")
+    for form in round_forms(rnd).values():
+        if form.items_per_round and not form.items:
+            raise InputError(
+                f"“{form.title}”的测评内容由每次测评活动设定（当年的重点任务），"
+                "请先在测评活动页面填写测评内容，再开始测评"
+            )
     _transition(rnd, RoundState.OPEN, "开始测评")
     db.session.flush()
     audit.record(actor, "round.open", round_id=rnd.id)
@@ -447,3 +456,10 @@ def apply_schedule(rnd: Round, now: datetime | None = None) -> bool:
         close_round(rnd, actor="计划任务")
         changed = True
     return changed
+
+
+def as_utc(moment: datetime) -> datetime:
+    """A typed time in UTC: naive times are Beijing time."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=LOCAL_TZ)
+    return moment.astimezone(UTC)

@@ -154,3 +154,30 @@ def test_staff_number_of_someone_else_is_refused(app) -> None:  # type: ignore[n
     )
     with pytest.raises(InputError, match="A001"):
         import_round(parse_round_text(text), actor="test")
+
+
+def test_round_file_times_are_beijing_time(app) -> None:  # type: ignore[no-untyped-def]
+    from datetime import UTC, datetime
+
+    text = SAMPLE_ROUND.replace(
+        'min_turnout = "2/3"',
+        'min_turnout = "2/3"\nopens_at = 2026-12-01T09:00:00\n'
+        'closes_at = "2026-12-01T17:30:00+08:00"',
+    )
+    rnd = import_round(parse_round_text(text), actor="test")
+    db.session.commit()
+    db.session.refresh(rnd)
+    opens = rnd.opens_at.replace(tzinfo=UTC) if rnd.opens_at.tzinfo is None else rnd.opens_at
+    closes = rnd.closes_at.replace(tzinfo=UTC) if rnd.closes_at.tzinfo is None else rnd.closes_at
+    assert opens.astimezone(UTC) == datetime(2026, 12, 1, 1, 0, tzinfo=UTC)
+    assert closes.astimezone(UTC) == datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
+
+
+def test_round_cannot_open_before_per_round_items_are_set(app) -> None:  # type: ignore[no-untyped-def]
+    text = SAMPLE_ROUND.split("[forms.gansu-integrity]")[0]
+    rnd = import_round(parse_round_text(text), actor="test")
+    with pytest.raises(InputError, match="测评内容"):
+        rounds.open_round(rnd, actor="t")
+    rounds.set_form_items(rnd, "gansu-integrity", ["严格执行中央八项规定精神"], actor="t")
+    rounds.open_round(rnd, actor="t")
+    assert rnd.state == RoundState.OPEN
