@@ -202,7 +202,7 @@ def test_slips_text_holds_code_title_stratum_instruction(app, sample_round, tmp_
 
 
 def test_slips_qr_codes_scan_to_their_links(app, sample_round, tmp_path) -> None:
-    """Print-resolution raster of a page, read back by a real QR decoder (zbarimg)."""
+    """A page rasterised at print resolution (300 dpi), read back by a real QR decoder."""
     import shutil
     import subprocess
 
@@ -218,7 +218,7 @@ def test_slips_qr_codes_scan_to_their_links(app, sample_round, tmp_path) -> None
             entry_url="https://ceping.example.gov.cn/v",
         )
     )
-    subprocess.run(["pdftoppm", "-png", "-r", "100", str(pdf), str(tmp_path / "page")], check=True)
+    subprocess.run(["pdftoppm", "-png", "-r", "300", str(pdf), str(tmp_path / "page")], check=True)
     page = next(tmp_path.glob("page*.png"))
     out = subprocess.run(["zbarimg", "-q", "--raw", str(page)], capture_output=True, check=True)
     assert set(out.stdout.decode().split()) == set(issued.urls())
