@@ -52,6 +52,8 @@ pdftools:
 	  || { echo "错误：无法安装。请手动运行：sudo apt-get install poppler-utils zbar-tools"; exit 1; }; \
 	fi
 
+# Voting links and QR codes point at the address being served unless PUBLIC_BASE_URL says otherwise.
+run: export PUBLIC_BASE_URL ?= http://$(HOST):$(PORT)
 run: $(STAMP) fonts
 	$(BIN)/flask db upgrade
 	$(BIN)/flask setup --host $(HOST) --port $(PORT)
