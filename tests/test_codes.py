@@ -293,3 +293,17 @@ def test_cli_issue_unknown_round(app: Flask, runner, tmp_path) -> None:
         ]
     )
     assert result.exit_code != 0 and "不存在" in result.output
+
+
+def test_cli_issue_refuses_a_closed_round(app: Flask, runner, sample_round, tmp_path) -> None:
+    open_with_codes(sample_round, 1)
+    rounds.close_round(sample_round, actor="t")
+    db.session.commit()
+    out_csv = tmp_path / "codes.csv"
+    result = runner.invoke(
+        args=["codes", "issue", str(sample_round.id), "--stratum", "班子成员", "--count", "2"]
+        + ["--csv", str(out_csv)]
+    )
+    assert result.exit_code == 1
+    assert "已结束" in result.output and len(result.output.strip().splitlines()) == 1
+    assert not out_csv.exists()

@@ -506,3 +506,15 @@ def test_code_voided_after_the_scan_stores_nothing(client, sample_round) -> None
     response = voter.submit(full_answers(sample_round))
     assert response.status_code == 404 and "已作废" in response.get_data(as_text=True)
     assert count(Ballot) == 0 and count(Receipt) == 0
+
+
+def test_failed_receipt_checks_are_limited_too(app, client, sample_round) -> None:
+    app.config["CODE_ENTRY_RATE_LIMIT"] = "2 per 10 minutes"
+    token = csrf_token(client, "/receipt")
+    statuses = [
+        client.post(
+            "/receipt", data={"receipt": codes.new_receipt(), "csrf_token": token}
+        ).status_code
+        for _ in range(3)
+    ]
+    assert statuses == [404, 404, 429]
