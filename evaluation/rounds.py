@@ -437,22 +437,30 @@ def void_round(rnd: Round, *, actor: str, reason: str) -> None:
     audit.record(actor, "round.void", round_id=rnd.id, reason=reason)
 
 
+def _passed(moment: datetime | None, now: datetime) -> bool:
+    if moment is None:
+        return False
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment <= now
+
+
+def schedule_due(rnd: Round, now: datetime | None = None) -> bool:
+    """True when a scheduled open or close of the round has come (reads only)."""
+    now = now or datetime.now(UTC)
+    return (rnd.state == RoundState.DRAFT and _passed(rnd.opens_at, now)) or (
+        rnd.state == RoundState.OPEN and _passed(rnd.closes_at, now)
+    )
+
+
 def apply_schedule(rnd: Round, now: datetime | None = None) -> bool:
     """Open or close the round if its scheduled time has passed; True if it changed."""
     now = now or datetime.now(UTC)
-
-    def due(moment: datetime | None) -> bool:
-        if moment is None:
-            return False
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
-        return moment <= now
-
     changed = False
-    if rnd.state == RoundState.DRAFT and due(rnd.opens_at) and rnd.strata and rnd.subjects:
+    if rnd.state == RoundState.DRAFT and _passed(rnd.opens_at, now) and rnd.strata and rnd.subjects:
         open_round(rnd, actor="计划任务")
         changed = True
-    if rnd.state == RoundState.OPEN and due(rnd.closes_at):
+    if rnd.state == RoundState.OPEN and _passed(rnd.closes_at, now):
         close_round(rnd, actor="计划任务")
         changed = True
     return changed

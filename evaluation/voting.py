@@ -13,7 +13,6 @@ never are, since a whole meeting hall may share one address.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 from flask import (
@@ -97,22 +96,9 @@ def _count_failed_entry() -> None:
         )
 
 
-def _schedule_due(rnd: Round, now: datetime) -> bool:
-    """True when a scheduled open or close of the round has come (a cheap read-only test)."""
-
-    def passed(moment: datetime | None) -> bool:
-        if moment is None:
-            return False
-        return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)) <= now
-
-    return (rnd.state == RoundState.DRAFT and passed(rnd.opens_at)) or (
-        rnd.state == RoundState.OPEN and passed(rnd.closes_at)
-    )
-
-
 def apply_schedule_now(rnd: Round) -> Round:
     """Let a scheduled open or close take effect, as a writer; return the fresh round."""
-    if not _schedule_due(rnd, datetime.now(UTC)):
+    if not rounds.schedule_due(rnd):
         return rnd
     round_id = rnd.id
     # Take the write lock before reading what to change (SQLite cannot upgrade a reader).
