@@ -3,13 +3,7 @@
 from __future__ import annotations
 
 import logging
-import os
 import re
-import shutil
-import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -25,7 +19,7 @@ from evaluation.ballot_form import ballot_layout
 from evaluation.extensions import db
 from evaluation.models import Answer, Ballot, Code, Receipt, Unit
 from evaluation.voting import cast_ballot
-from tests.voters import Voter, full_answers, issue, open_with_codes
+from tests.voters import Voter, full_answers, open_with_codes
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -286,82 +280,27 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.mark.slow
-def test_gunicorn_access_log_of_make_run_keeps_codes_out(sqlite_template: Path, tmp_path) -> None:
-    """The server `make run` starts (gunicorn.conf.py) logs requests without their codes."""
-    from evaluation import create_app
-    from tests.conftest import _config
+def test_gunicorn_access_log_of_make_run_keeps_codes_out(tmp_path: Path) -> None:
+    """gunicorn with ``gunicorn.conf.py`` (what `make run` and `make serve` start) logs requests
+    without their codes: the request line and the referrer alike."""
+    from benchmarks import harness
 
-    path = tmp_path / "served.db"
-    shutil.copy(sqlite_template, path)
-    url = f"sqlite:///{path}"
-    app = create_app(_config(url, tmp_path))
-    with app.app_context():
-        from evaluation.round_file import import_round, parse_round_text
-        from tests.conftest import SAMPLE_ROUND
-
-        rnd = import_round(parse_round_text(SAMPLE_ROUND), actor="t")
-        code = issue(rnd, "班子成员", 2)
-        rounds.open_round(rnd, actor="t")
-        db.session.commit()
-        db.engine.dispose()
-    port = _free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": url,
-        "SECRET_KEY": "test-secret-key",
-        "PUBLIC_BASE_URL": "https://ceping.example.gov.cn",
-        "INSTANCE_DIR": str(tmp_path / "instance"),
-        "WEB_CONCURRENCY": "1",
-    }
-    log_path = tmp_path / "gunicorn.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [
-                str(Path(sys.executable).parent / "gunicorn"),
-                "--config",
-                str(ROOT / "gunicorn.conf.py"),
-                "--bind",
-                f"127.0.0.1:{port}",
-                "wsgi:app",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            base = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    urllib.request.urlopen(f"{base}/v", timeout=2).read()
-                    break
-                except OSError:
-                    if time.monotonic() > deadline or proc.poll() is not None:
-                        raise
-                    time.sleep(0.2)
-            opener = urllib.request.build_opener(_NoRedirect)
-            for target in (f"/v/{code[0]}", f"/v/{code[1].lower()}?x=1", "/v/NOT-A-REAL-CODE"):
-                request = urllib.request.Request(
-                    base + target, headers={"Referer": f"{base}/v/{code[1]}"}
-                )
-                try:
-                    opener.open(request, timeout=10)
-                except urllib.error.HTTPError:
-                    pass
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(timeout=30)
-    output = log_path.read_text(encoding="utf-8", errors="replace")
+    url = harness.fresh_database("sqlite", tmp_path)
+    _round_id, plain = harness.open_hall_round(url, tmp_path, 2)
+    with harness.Server(url, tmp_path, workers=1) as server:
+        base = f"http://{harness.LOOPBACK}:{server.port}"
+        for target in (f"/v/{plain[0]}", f"/v/{plain[1].lower()}?x=1", "/v/NOT-A-REAL-CODE"):
+            request = urllib.request.Request(
+                base + target, headers={"Referer": f"{base}/v/{plain[1]}"}
+            )
+            try:
+                urllib.request.build_opener(_NoRedirect).open(request, timeout=10)
+            except urllib.error.HTTPError:
+                pass
+    output = server.log_text()
     assert output.count("/v/[已隐藏]") >= 3, output
-    for secret in code:
+    for secret in plain:
         assert secret not in output and secret.lower() not in output
         assert codes.normalise(secret) not in output
 
