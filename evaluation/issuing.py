@@ -37,6 +37,7 @@ from evaluation.accounts import roles_required, visible_round
 from evaluation.extensions import db
 from evaluation.models import Role, Round, RoundState
 from evaluation.slips import render_slips
+from evaluation.transactions import begin_write
 from evaluation.turnout import round_turnout
 
 bp = Blueprint("issuing", __name__)
@@ -111,6 +112,7 @@ def codes_page(round_id: int) -> Any:
 @roles_required(Role.ORGANISER, Role.ADMIN)
 def issue(round_id: int) -> Any:
     """Issue a batch and answer with its file: the only time the codes are shown."""
+    begin_write()  # voters may be writing: take the lock before reading (SQLite)
     rnd = visible_round(round_id)
     stratum = codes.find_stratum(rnd, request.form.get("stratum", ""))
     fmt = request.form.get("format", "pdf")
@@ -121,12 +123,12 @@ def issue(round_id: int) -> Any:
     )
     stem = _file_stem(rnd, issued)
     if fmt == "csv":
-        body, name, mime = codes.csv_text(issued).encode("utf-8-sig"), f"{stem}.csv", "text/csv"
+        body, name, mime = codes.csv_text(issued).encode("utf-8"), f"{stem}.csv", "text/csv"
     elif fmt == "zip":
         buf = io.BytesIO()
         with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as archive:
             archive.writestr(f"{stem}.pdf", slips_pdf(issued))
-            archive.writestr(f"{stem}.csv", codes.csv_text(issued).encode("utf-8-sig"))
+            archive.writestr(f"{stem}.csv", codes.csv_text(issued).encode("utf-8"))
         body, name, mime = buf.getvalue(), f"{stem}.zip", "application/zip"
     else:
         body, name, mime = slips_pdf(issued), f"{stem}.pdf", "application/pdf"
@@ -138,6 +140,7 @@ def issue(round_id: int) -> Any:
 @roles_required(Role.ORGANISER, Role.ADMIN)
 def void(round_id: int, batch_id: int) -> Any:
     """Void a lost batch: its unused codes stop working."""
+    begin_write()
     rnd = visible_round(round_id)
     voided = codes.void_batch(
         rnd, batch_id, actor=current_user.username, reason=request.form.get("reason", "")
@@ -155,7 +158,7 @@ def turnout_data(rnd: Round) -> dict[str, Any]:
         return round(100 * used / issued, 1) if issued else 0.0
 
     return {
-        "state": state_name(rnd),
+        "state": rounds.state_label(rnd.state),
         "issued": turnout.issued,
         "used": turnout.used,
         "percent": percent(turnout.used, turnout.issued),
@@ -171,11 +174,6 @@ def turnout_data(rnd: Round) -> dict[str, Any]:
             for s in turnout.strata
         ],
     }
-
-
-def state_name(rnd: Round) -> str:
-    """The round's state in Chinese."""
-    return rounds.state_label(rnd.state)
 
 
 @bp.route("/rounds/<int:round_id>/turnout")
@@ -224,6 +222,7 @@ def codes_issue(
 
     @transactional
     def _issue() -> codes.IssuedBatch:
+        begin_write()
         rnd = rounds.get_round(round_id)
         issued = codes.issue_batch(
             rnd, codes.find_stratum(rnd, stratum), codes.parse_count(count), actor=ACTOR
