@@ -19,7 +19,7 @@ import unicodedata
 from dataclasses import dataclass
 
 from flask import current_app
-from sqlalchemy import func, insert, update
+from sqlalchemy import insert, update
 
 from evaluation import audit
 from evaluation.errors import InputError, NotFound
@@ -169,26 +169,22 @@ def issue_batch(rnd: Round, stratum: Stratum, count: int, *, actor: str) -> Issu
 
 @dataclass(frozen=True)
 class BatchSummary:
-    """What an organiser may see of a batch: counts, never codes or who used them."""
+    """What an organiser may see of a batch: its size and state, never its codes or their use.
+
+    Used counts exist per stratum only (SPEC §5.8): a count per batch would tell, for a batch
+    of one, whether its holder voted.
+    """
 
     id: int
     stratum_name: str
     count: int
-    used: int
     void: bool
     issued_by: str
     issued_at: object
 
 
 def batch_summaries(rnd: Round) -> list[BatchSummary]:
-    """The round's batches with their used count (one GROUP BY)."""
-    used = dict(
-        db.session.execute(
-            db.select(Code.batch_id, func.count())
-            .where(Code.round_id == rnd.id, Code.state == CodeState.USED)
-            .group_by(Code.batch_id)
-        ).all()
-    )
+    """The round's batches, oldest first."""
     batches = db.session.execute(
         db.select(CodeBatch).where(CodeBatch.round_id == rnd.id).order_by(CodeBatch.id)
     ).scalars()
@@ -197,7 +193,6 @@ def batch_summaries(rnd: Round) -> list[BatchSummary]:
             id=b.id,
             stratum_name=b.stratum.name,
             count=b.count,
-            used=int(used.get(b.id, 0)),
             void=b.void,
             issued_by=b.issued_by,
             issued_at=b.issued_at,
@@ -207,7 +202,7 @@ def batch_summaries(rnd: Round) -> list[BatchSummary]:
 
 
 def void_batch(rnd: Round, batch_id: int, *, actor: str, reason: str) -> int:
-    """Void a lost batch: its unused codes can no longer vote. Returns how many were voided.
+    """Void a lost batch: its unused codes can no longer vote; how many (never shown on pages).
 
     Codes already used stay used: their ballots cannot be told apart from any other (§5.1).
     """
@@ -228,7 +223,8 @@ def void_batch(rnd: Round, batch_id: int, *, actor: str, reason: str) -> int:
     batch.void = True
     db.session.flush()
     voided = int(result.rowcount or 0)  # type: ignore[attr-defined]
-    audit.record(actor, "codes.void", round_id=rnd.id, batch=batch.id, voided=voided, reason=reason)
+    # Not the number voided: with the batch's size it would tell how many of it were used.
+    audit.record(actor, "codes.void", round_id=rnd.id, batch=batch.id, reason=reason)
     return voided
 
 

@@ -142,11 +142,11 @@ def void(round_id: int, batch_id: int) -> Any:
     """Void a lost batch: its unused codes stop working."""
     begin_write()
     rnd = visible_round(round_id)
-    voided = codes.void_batch(
+    codes.void_batch(
         rnd, batch_id, actor=current_user.username, reason=request.form.get("reason", "")
     )
     db.session.commit()
-    flash(f"第 {batch_id} 批测评码已作废（{voided} 个未使用的测评码不能再投票）。", "success")
+    flash(f"第 {batch_id} 批测评码已作废：其中未使用的测评码不能再投票。", "success")
     return redirect(url_for("issuing.codes_page", round_id=rnd.id))
 
 

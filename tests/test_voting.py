@@ -518,3 +518,29 @@ def test_failed_receipt_checks_are_limited_too(app, client, sample_round) -> Non
         for _ in range(3)
     ]
     assert statuses == [404, 404, 429]
+
+
+def test_batches_never_show_their_use(client, auth, users, sample_round) -> None:
+    """A batch of one code would tell whether its holder voted: use is shown per stratum only."""
+    single = issue(sample_round, "班子成员", 1)[0]
+    issue(sample_round, "班子成员", 3)
+    rounds.open_round(sample_round, actor="t")
+    db.session.commit()
+    assert Voter(client).vote(single, full_answers(sample_round)).status_code == 302
+    auth.login()
+    page = client.get(f"/rounds/{sample_round.id}/codes").get_data(as_text=True)
+    batch_table = page.split("已发放批次")[1].split("</table>")[0]
+    assert "已使用" not in batch_table
+    assert [b for b in codes.batch_summaries(sample_round) if hasattr(b, "used")] == []
+    token = token_of(page)
+    client.post(
+        f"/rounds/{sample_round.id}/codes/1/void", data={"reason": "遗失", "csrf_token": token}
+    )
+    flashed = client.get(f"/rounds/{sample_round.id}/codes").get_data(as_text=True)
+    assert "第 1 批测评码已作废" in flashed and "0 个" not in flashed
+    from evaluation.models import AuditEntry
+
+    entry = db.session.execute(
+        db.select(AuditEntry).where(AuditEntry.action == "codes.void")
+    ).scalar_one()
+    assert set(entry.details) == {"round_id", "batch", "reason"}
