@@ -28,6 +28,7 @@ from flask import (
 from flask_limiter.util import get_remote_address
 from limits import parse
 from sqlalchemy import Row, exists, insert, select, text, update
+from sqlalchemy.orm import defer
 
 from evaluation import codes, ratelimits, rounds
 from evaluation.accounts import roles_required, visible_round
@@ -115,6 +116,13 @@ def apply_schedule_now(rnd: Round) -> Round:
     return db.session.get_one(Round, round_id)
 
 
+def _voting_round(round_id: int) -> Round:
+    """The round, without its large JSON columns (the form snapshots load only on demand)."""
+    return db.session.get_one(
+        Round, round_id, options=[defer(Round.forms), defer(Round.sealed_result)]
+    )
+
+
 def _round_for_voting(rnd: Round) -> Round:
     """Apply the round's schedule, then refuse unless it is open."""
     rnd = apply_schedule_now(rnd)
@@ -138,7 +146,7 @@ def check_code(typed: str) -> tuple[Row[str, CodeState, int, int], Round]:
     if code is None or code.state == CodeState.VOID:
         _count_failed_entry()
         raise CodeUnknown("测评码不存在或已作废。请核对后重新输入，或向组织者领取新的测评码。")
-    rnd = _round_for_voting(db.session.get_one(Round, code.round_id))
+    rnd = _round_for_voting(_voting_round(code.round_id))
     if code.state == CodeState.USED:
         raise CodeAlreadyUsed("此测评码已经投过票，每个测评码只能使用一次。")
     return code, rnd
@@ -226,7 +234,7 @@ def ballot() -> Any:
         _code, rnd = check_code(held["code"])
     else:
         # The conditional write below re-checks the code; the round must still be open.
-        rnd = _round_for_voting(db.session.get_one(Round, held["round"]))
+        rnd = _round_for_voting(_voting_round(held["round"]))
     layout, form_class = cached_ballot(rnd)
     form = form_class()
     if request.method == "GET":
@@ -234,10 +242,11 @@ def ballot() -> Any:
     if not form.validate():
         return _render_ballot(rnd, held["stratum_name"], layout, form, status=400)
     answers = collect_answers(layout, {k: form[k].data for k in form._fields})
+    title = rnd.title  # read before the commit expires the round
     receipt = cast_ballot(codes.code_digest(held["code"]), rnd.id, held["stratum"], answers)
     session.pop(SESSION_CODE, None)
     session[SESSION_RECEIPT] = receipt
-    session[SESSION_RECEIPT_ROUND] = rnd.title
+    session[SESSION_RECEIPT_ROUND] = title
     return redirect(url_for("voting.thanks"))
 
 
