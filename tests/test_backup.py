@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import os
 import secrets
 import shutil
 import uuid
@@ -145,7 +146,9 @@ def stored_ballot_order() -> list[uuid.UUID]:
 def _restore_database_url() -> str:
     """A second PostgreSQL database beside TEST_DATABASE_URL, emptied and migrated."""
     url = make_url(PG_URL)
-    name = f"{url.database}_restore"
+    # One per xdist worker: two workers must never drop each other's database.
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    name = f"{url.database}_{worker}_restore"
     admin = create_engine(url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

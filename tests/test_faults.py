@@ -31,7 +31,9 @@ CONCURRENCY = 16
 
 def _faults_database_url() -> str:
     url = make_url(PG_URL)
-    name = f"{url.database}_faults"
+    # One per xdist worker: two workers must never drop each other's database.
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    name = f"{url.database}_{worker}_faults"
     admin = create_engine(url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
