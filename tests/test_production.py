@@ -134,13 +134,13 @@ class Relay:
 
 
 @pytest.fixture
-def relayed_app(tmp_path: Path) -> Iterator[tuple[Flask, Relay]]:
-    """An app on the test PostgreSQL database, reached through a relay, with one organiser."""
-    real = make_url(PG_URL)
+def relayed_app(postgres_schema: str, tmp_path: Path) -> Iterator[tuple[Flask, Relay]]:
+    """An app on this worker's migrated PostgreSQL database, reached through a relay."""
+    real = make_url(postgres_schema)
     relay = Relay((real.host or "127.0.0.1", real.port or 5432))
     relay.restore()
     url = real.set(host="127.0.0.1", port=relay.port).render_as_string(hide_password=False)
-    engine = create_engine(PG_URL)
+    engine = create_engine(postgres_schema)
     with engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
     application = create_app(_config(url, tmp_path))
