@@ -4,9 +4,9 @@ Each figure stands beside a baseline measured in the same run, on the same machi
 ratio means something even on a shared machine whose absolute speed varies:
 
 * ballot submission (``benchmarks.submission``) — the whole path a voter takes (scan → ballot
-  → submit → thanks, through the real pages on gunicorn) against a route that only marks a code
-  used and inserts one row (``benchmarks.minimal``) and an empty route, interleaved on the same
-  server; 64 concurrent voters;
+  → submit, answered with the thanks page; the real pages on gunicorn) against a route that
+  only marks a code used and inserts one row (``benchmarks.minimal``) and an empty route,
+  interleaved on the same server; 64 concurrent voters;
 * tally of 10⁴/10⁵/10⁶ answers (``benchmarks.tally``) against a bare ``count(*)`` of the rows;
 * 5,000 codes with their PDF (``benchmarks.codes``) against drawing the bare QR codes;
 * the workbook of a 100,000-ballot round against openpyxl writing as many plain cells, with
@@ -89,10 +89,10 @@ def submission_rows(engines: list[str], sizes: Sizes) -> list[Row]:
     from benchmarks import submission
 
     throughput = Row("投票吞吐：整条路径（扫码→选票→提交→感谢页）÷ 最简路由", "≥ 0.6×")
-    requests = Row("　同上，按 HTTP 请求计（每张选票 4 个请求）÷ 最简路由", "—")
+    requests = Row("　同上，按 HTTP 请求计（每张选票 3 个请求）÷ 最简路由", "—")
     bare = Row("　参考：空路由 GET /healthz（同一服务器、同一轮）", "—")
     submit = Row(f"提交 POST /ballot 延迟（{sizes.concurrency} 人同时）", "p99 < 150 ms")
-    whole = Row(f"一次完整投票（4 个请求）延迟（{sizes.concurrency} 人同时）", "—")
+    whole = Row(f"一次完整投票（3 个请求）延迟（{sizes.concurrency} 人同时）", "—")
     checks = Row("错误 / 选票数 = 已用测评码数 / 访问日志中的测评码", "0 / 是 / 0")
     for engine in engines:
         _say(f"[投票] {engine}：{sizes.voters} 位测评人 + {sizes.minimal_requests} 次最简路由 …")

@@ -9,7 +9,7 @@ times, three loads at the same concurrency so a neighbour's load falls on all of
 * the bare route ``GET /healthz`` (what the server does with no work at all: the baseline);
 * the minimal vote ``POST /bench/minimal`` (mark a code used + insert one ballot row);
 * voters through the real pages: ``GET /v/<code>`` → ``GET /ballot`` → ``POST /ballot`` (CSRF
-  token from the page) → ``GET /thanks``.
+  token from the page), answered with the thanks page and its receipt.
 
 It prints ballots per second, p50/p99 of ``POST /ballot`` and of a whole vote, requests per
 second of the bare route, and the ratios. Bounded: ``--deadline`` seconds per engine, loopback
@@ -150,7 +150,7 @@ def run_engine(
             "ballots": len(thanked),
             "voter_errors": sum(len(f.errors) for f in flows),
             "ballots_ps": ballots_ps,
-            "requests_ps": 4 * ballots_ps,
+            "requests_ps": 3 * ballots_ps,
             "submit": harness.latency_summary(submit),
             "whole": harness.latency_summary(whole),
             "bare_rps": bare_rps,
@@ -159,7 +159,7 @@ def run_engine(
             "minimal_rps": minimal_rps,
             "minimal_errors": minimal_err,
             "ratio_bare": ballots_ps / bare_rps if bare_rps else 0.0,
-            "ratio_requests_bare": 4 * ballots_ps / bare_rps if bare_rps else 0.0,
+            "ratio_requests_bare": 3 * ballots_ps / bare_rps if bare_rps else 0.0,
             "ratio_minimal": ballots_ps / minimal_rps if minimal_rps else 0.0,
             "ballots_equal_used": ledger.ballots == ledger.used_codes,
             "receipts_missing": ledger.receipts_missing,
@@ -176,7 +176,7 @@ def report(r: dict[str, Any]) -> None:
         f"成功投票 {r['ballots']}，失败 {r['voter_errors']}"
     )
     print(
-        f"  投票：{r['ballots_ps']:.1f} 张/秒（每张 4 个请求：{r['requests_ps']:.0f} 请求/秒）；"
+        f"  投票：{r['ballots_ps']:.1f} 张/秒（每张 3 个请求：{r['requests_ps']:.0f} 请求/秒）；"
         f"POST /ballot p50 {r['submit']['p50']:.0f} ms、p99 {r['submit']['p99']:.0f} ms；"
         f"整次投票 p50 {r['whole']['p50']:.0f} ms、p99 {r['whole']['p99']:.0f} ms"
     )

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
 from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DisconnectionError
 
 from config import INSTANCE_DIR, Config
 
@@ -89,8 +91,30 @@ def register_extensions(app: Flask) -> None:
         _configure_engine(db.engine)
 
 
+# A pooled connection idle for longer than this is pinged before use.
+PING_AFTER_IDLE_SECONDS = 1.0
+
+
 def _configure_engine(engine: Engine) -> None:
-    """SQLite: WAL, a busy timeout and foreign keys on every connection."""
+    """Every engine: ping idle connections. SQLite: WAL, a busy timeout, foreign keys."""
+
+    @event.listens_for(engine, "checkin")
+    def _note_idle(_dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        # SQLAlchemy's own pool_pre_ping pings on every checkout; a connection returned a
+        # moment ago by the previous request cannot have gone stale in between, and one that
+        # did anyway fails its request with a 503 that invalidates the whole pool.
+        idle_since = record.info.get("idle_since")
+        if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:  # noqa: BLE001 - any failure means: use a new connection
+            raise DisconnectionError("an idle pooled connection failed its ping") from exc
+
     if engine.dialect.name != "sqlite":
         return
 

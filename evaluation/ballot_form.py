@@ -10,6 +10,8 @@ answer are both refused by the radio fields' validation before anything is store
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
 
 from flask_wtf import FlaskForm
 from wtforms import RadioField
@@ -123,16 +125,33 @@ def make_ballot_form(layout: list[BallotSubject]) -> type[FlaskForm]:
     return WebBallot
 
 
-def cached_ballot(rnd: Round) -> tuple[list[BallotSubject], type[FlaskForm]]:
+class RoundKey(Protocol):
+    """What identifies a round's ballot: a ``Round``, or a voting request's snapshot of one."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def state(self) -> RoundState: ...
+    @property
+    def created_at(self) -> datetime: ...
+
+
+def cached_ballot(rnd: RoundKey) -> tuple[list[BallotSubject], type[FlaskForm]]:
     """The layout and form class of a round whose structure is frozen (not a draft), per app.
 
     Once a round has opened its subjects and form snapshots never change, so every voter of
-    this process shares one layout instead of validating the snapshots on each request.
+    this process shares one layout instead of loading and validating the snapshots on each
+    request; only a miss loads the round itself.
     """
     from flask import current_app
 
+    from evaluation.extensions import db
+
+    def load() -> Round:
+        return rnd if isinstance(rnd, Round) else db.session.get_one(Round, rnd.id)
+
     if rnd.state == RoundState.DRAFT:
-        layout = ballot_layout(rnd)
+        layout = ballot_layout(load())
         return layout, make_ballot_form(layout)
     cache: dict[tuple[int, object], tuple[list[BallotSubject], type[FlaskForm]]]
     cache = current_app.extensions.setdefault("ballot_layouts", {})
@@ -140,7 +159,7 @@ def cached_ballot(rnd: Round) -> tuple[list[BallotSubject], type[FlaskForm]]:
     if key not in cache:
         if len(cache) > 64:
             cache.clear()
-        layout = ballot_layout(rnd)
+        layout = ballot_layout(load())
         cache[key] = (layout, make_ballot_form(layout))
     return cache[key]
 

@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from fractions import Fraction
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, Protocol, TypeVar
 
 from evaluation import audit
 from evaluation.ballot_forms import BallotForm, available_forms, parse_fraction
@@ -445,7 +445,18 @@ def _passed(moment: datetime | None, now: datetime) -> bool:
     return moment <= now
 
 
-def schedule_due(rnd: Round, now: datetime | None = None) -> bool:
+class Scheduled(Protocol):
+    """A round's state and schedule: a ``Round``, or a voting request's snapshot of one."""
+
+    @property
+    def state(self) -> RoundState: ...
+    @property
+    def opens_at(self) -> datetime | None: ...
+    @property
+    def closes_at(self) -> datetime | None: ...
+
+
+def schedule_due(rnd: Scheduled, now: datetime | None = None) -> bool:
     """True when a scheduled open or close of the round has come (reads only)."""
     now = now or datetime.now(UTC)
     return (rnd.state == RoundState.DRAFT and _passed(rnd.opens_at, now)) or (

@@ -4,7 +4,8 @@
 keeps it in the voter's session and redirects to ``/ballot`` so it leaves the address bar.
 Only ``POST /ballot`` consumes a code, in one transaction that marks it used — a conditional
 ``UPDATE … WHERE state = 'unused'`` with the round open — and stores the ballot, its answers
-and a receipt. The ballot row carries no time, sequence, client data or code reference.
+and a receipt, and answers with the thanks page showing the receipt (``GET /thanks`` shows it
+again). The ballot row carries no time, sequence, client data or code reference.
 
 Failed code entries (unknown codes) are counted per client address and throttled; valid codes
 never are, since a whole meeting hall may share one address.
@@ -13,6 +14,8 @@ never are, since a whole meeting hall may share one address.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from flask import (
@@ -26,9 +29,9 @@ from flask import (
     url_for,
 )
 from flask_limiter.util import get_remote_address
+from flask_wtf.csrf import generate_csrf
 from limits import parse
-from sqlalchemy import Row, exists, insert, select, text, update
-from sqlalchemy.orm import defer
+from sqlalchemy import exists, insert, select, text, update
 
 from evaluation import codes, ratelimits, rounds
 from evaluation.accounts import roles_required, visible_round
@@ -53,7 +56,7 @@ from evaluation.models import (
     RoundState,
     Stratum,
 )
-from evaluation.transactions import begin_write
+from evaluation.transactions import begin_write, end_standalone_reads, read_without_transaction
 
 bp = Blueprint("voting", __name__)
 
@@ -83,6 +86,11 @@ def _voting_headers(response: Response) -> Response:
     response.headers["Pragma"] = "no-cache"
     response.headers["Content-Security-Policy"] = VOTING_CSP
     return response
+
+
+@bp.teardown_request
+def _release_reads(_error: BaseException | None) -> None:
+    end_standalone_reads()
 
 
 # --- checking a code ---------------------------------------------------------------------------
@@ -116,16 +124,43 @@ def apply_schedule_now(rnd: Round) -> Round:
     return db.session.get_one(Round, round_id)
 
 
-def _voting_round(round_id: int) -> Round:
-    """The round, without its large JSON columns (the form snapshots load only on demand)."""
-    return db.session.get_one(
-        Round, round_id, options=[defer(Round.forms), defer(Round.sealed_result)]
-    )
+@dataclass(frozen=True, slots=True)
+class VotingRound:
+    """What a voting request needs of its round, read in the same query as the code."""
+
+    id: int
+    title: str
+    state: RoundState
+    opens_at: datetime | None
+    closes_at: datetime | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, row: Any) -> VotingRound:
+        """From a row (or a Round) with the columns of ``ROUND_COLUMNS``."""
+        return cls(row.id, row.title, row.state, row.opens_at, row.closes_at, row.created_at)
 
 
-def _round_for_voting(rnd: Round) -> Round:
+ROUND_COLUMNS = (
+    Round.id,
+    Round.title,
+    Round.state,
+    Round.opens_at,
+    Round.closes_at,
+    Round.created_at,
+)
+
+
+def _voting_round(round_id: int) -> VotingRound:
+    """The round's state and schedule (not its large JSON columns), in one query."""
+    row = db.session.execute(select(*ROUND_COLUMNS).where(Round.id == round_id)).one()
+    return VotingRound.of(row)
+
+
+def _round_for_voting(rnd: VotingRound) -> VotingRound:
     """Apply the round's schedule, then refuse unless it is open."""
-    rnd = apply_schedule_now(rnd)
+    if rounds.schedule_due(rnd):
+        rnd = VotingRound.of(apply_schedule_now(db.session.get_one(Round, rnd.id)))
     if rnd.state == RoundState.DRAFT:
         raise RoundNotOpen(f"“{rnd.title}”尚未开始投票，请在组织者宣布开始后再扫码。")
     if rnd.state != RoundState.OPEN:
@@ -133,35 +168,42 @@ def _round_for_voting(rnd: Round) -> Round:
     return rnd
 
 
-def check_code(typed: str) -> tuple[Row[str, CodeState, int, int], Round]:
-    """The code and its open round; CodeUnknown / RoundNotOpen / RoundClosed / CodeAlreadyUsed."""
+def check_code(typed: str) -> tuple[Any, VotingRound]:
+    """The code (its state, stratum and stratum name) and its open round, in one query.
+
+    CodeUnknown / RoundNotOpen / RoundClosed / CodeAlreadyUsed otherwise.
+    """
     if not codes.looks_like_code(typed):
         _count_failed_entry()
         raise CodeUnknown("测评码不正确。请核对后重新输入（不区分大小写，可不输入短横线）。")
     code = db.session.execute(
-        select(Code.digest, Code.state, Code.round_id, Code.stratum_id).where(
-            Code.digest == codes.code_digest(typed)
+        select(
+            Code.state.label("code_state"),
+            Code.stratum_id,
+            Stratum.name.label("stratum_name"),
+            *ROUND_COLUMNS,
         )
+        .select_from(Code)
+        .join(Stratum, Stratum.id == Code.stratum_id)
+        .join(Round, Round.id == Code.round_id)
+        .where(Code.digest == codes.code_digest(typed))
     ).first()
-    if code is None or code.state == CodeState.VOID:
+    if code is None or code.code_state == CodeState.VOID:
         _count_failed_entry()
         raise CodeUnknown("测评码不存在或已作废。请核对后重新输入，或向组织者领取新的测评码。")
-    rnd = _round_for_voting(_voting_round(code.round_id))
-    if code.state == CodeState.USED:
+    rnd = _round_for_voting(VotingRound.of(code))
+    if code.code_state == CodeState.USED:
         raise CodeAlreadyUsed("此测评码已经投过票，每个测评码只能使用一次。")
     return code, rnd
 
 
-def _remember(typed: str, code: Row[str, CodeState, int, int], rnd: Round) -> None:
+def _remember(typed: str, code: Any, rnd: VotingRound) -> None:
     """Keep the checked code in the voter's session (signed cookie, the voter's own device)."""
-    stratum_name = db.session.execute(
-        select(Stratum.name).where(Stratum.id == code.stratum_id)
-    ).scalar_one()
     session[SESSION_CODE] = {
         "code": codes.normalise(typed),
         "round": rnd.id,
         "stratum": code.stratum_id,
-        "stratum_name": stratum_name,
+        "stratum_name": code.stratum_name,
     }
     session.pop(SESSION_RECEIPT, None)
 
@@ -180,6 +222,7 @@ def _held() -> dict[str, Any]:
 def enter() -> Any:
     """A page for typing a code; POST checks it like ``/v/<code>``."""
     if request.method == "POST":  # CSRFProtect has checked the token already
+        read_without_transaction()
         typed = request.form.get("code", "")
         try:
             code, rnd = check_code(typed)
@@ -193,13 +236,14 @@ def enter() -> Any:
 @bp.route("/v/<code>")
 def scan(code: str) -> Any:
     """What the QR code opens: check the code, keep it in the session, go to the ballot."""
+    read_without_transaction()
     row, rnd = check_code(code)
     _remember(code, row, rnd)
     return redirect(url_for("voting.ballot"))
 
 
 def _render_ballot(
-    rnd: Round,
+    rnd: Round | VotingRound,
     stratum_name: str | None,
     layout: list[Any],
     form: Any,
@@ -223,12 +267,54 @@ def _render_ballot(
     )
 
 
+# Stands for the CSRF token in a cached blank ballot page (hex tokens can never contain it).
+_TOKEN_SLOT = "@@csrf-token@@"
+
+
+def _blank_ballot_page(rnd: VotingRound, stratum_name: str, layout: list[Any]) -> str:
+    """The empty ballot a voter first sees, rendered once per round and stratum per process.
+
+    Every voter of a stratum gets the same page but for the CSRF token, which is put in on
+    each request. A round's ballot never changes once it is open (``cached_ballot``).
+    """
+    cache: dict[tuple[int, object, str], str]
+    cache = current_app.extensions.setdefault("ballot_pages", {})
+    key = (rnd.id, rnd.created_at, stratum_name)
+    page = cache.get(key)
+    if page is None or "_flashes" in session:
+        page = render_template(
+            "voting/ballot.html",
+            rnd=rnd,
+            stratum_name=stratum_name,
+            layout=layout,
+            form=cached_ballot(rnd)[1](formdata=None),
+            errors={},
+            missing=[],
+            preview=False,
+            csrf_token=lambda: _TOKEN_SLOT,
+        )
+        if "_flashes" not in session:
+            if len(cache) > 256:
+                cache.clear()
+            cache[key] = page
+    return page.replace(_TOKEN_SLOT, generate_csrf())
+
+
 @bp.route("/ballot", methods=["GET", "POST"])
 def ballot() -> Any:
-    """Show the ballot; on POST validate it and cast it in one transaction."""
-    if request.method == "GET" and not session.get(SESSION_CODE):
-        return redirect(url_for("voting.enter"))
+    """Show the ballot; on POST validate it, cast it in one transaction and show the receipt.
+
+    The thanks page is the answer to the POST itself (one round trip less on a crowded hall
+    network); ``/thanks`` shows it again. A repeated POST after a successful one (the phone
+    reloading the thanks page) shows the same receipt instead of an error.
+    """
+    if not session.get(SESSION_CODE):
+        if request.method == "GET":
+            return redirect(url_for("voting.enter"))
+        if session.get(SESSION_RECEIPT):
+            return _render_thanks()
     held = _held()
+    read_without_transaction()  # reads stand alone; the cast below is one write transaction
     if request.method == "GET":
         # The code may have been used or voided, or the round closed, since the scan.
         _code, rnd = check_code(held["code"])
@@ -236,18 +322,17 @@ def ballot() -> Any:
         # The conditional write below re-checks the code; the round must still be open.
         rnd = _round_for_voting(_voting_round(held["round"]))
     layout, form_class = cached_ballot(rnd)
-    form = form_class()
     if request.method == "GET":
-        return _render_ballot(rnd, held["stratum_name"], layout, form)
+        return _blank_ballot_page(rnd, held["stratum_name"], layout)
+    form = form_class()
     if not form.validate():
         return _render_ballot(rnd, held["stratum_name"], layout, form, status=400)
     answers = collect_answers(layout, {k: form[k].data for k in form._fields})
-    title = rnd.title  # read before the commit expires the round
     receipt = cast_ballot(codes.code_digest(held["code"]), rnd.id, held["stratum"], answers)
     session.pop(SESSION_CODE, None)
     session[SESSION_RECEIPT] = receipt
-    session[SESSION_RECEIPT_ROUND] = title
-    return redirect(url_for("voting.thanks"))
+    session[SESSION_RECEIPT_ROUND] = rnd.title
+    return _render_thanks()
 
 
 def cast_ballot(
@@ -259,13 +344,16 @@ def cast_ballot(
     is stored (CodeAlreadyUsed / RoundClosed). Returns the receipt code (plaintext, shown once).
     """
     begin_write()
+    # Core statements on the session's connection: the same transaction, without the ORM's
+    # bulk-persistence machinery (nothing here is an ORM object).
+    conn = db.session.connection()
     try:
-        if db.engine.dialect.name == "postgresql":
+        if conn.dialect.name == "postgresql":
             # A share lock on the round: a concurrent close waits for cast ballots to commit,
             # and a ballot cast after a close sees the round closed (SQLite: BEGIN IMMEDIATE).
-            db.session.execute(text("SELECT 1 FROM round WHERE id = :r FOR SHARE"), {"r": round_id})
+            conn.execute(text("SELECT 1 FROM round WHERE id = :r FOR SHARE"), {"r": round_id})
         round_open = exists().where(Round.id == Code.round_id, Round.state == RoundState.OPEN)
-        result = db.session.execute(
+        result = conn.execute(
             update(Code)
             .where(
                 Code.digest == digest,
@@ -275,23 +363,22 @@ def cast_ballot(
                 round_open,
             )
             .values(state=CodeState.USED)
-            .execution_options(synchronize_session=False)
         )
-        if result.rowcount != 1:  # type: ignore[attr-defined]
-            state = db.session.execute(select(Round.state).where(Round.id == round_id)).scalar_one()
+        if result.rowcount != 1:
+            state = conn.execute(select(Round.state).where(Round.id == round_id)).scalar_one()
             if state != RoundState.OPEN:
                 raise RoundClosed("测评已经结束，您的选票没有被记录。")
-            code_state = db.session.execute(
+            code_state = conn.execute(
                 select(Code.state).where(Code.digest == digest, Code.round_id == round_id)
             ).scalar_one_or_none()
             if code_state in (None, CodeState.VOID):
                 raise CodeUnknown("测评码不存在或已作废，您的选票没有被记录。")
             raise CodeAlreadyUsed("此测评码已经投过票，每个测评码只能使用一次。")
         ballot_id = uuid.uuid4()
-        db.session.execute(
+        conn.execute(
             insert(Ballot), [{"id": ballot_id, "round_id": round_id, "stratum_id": stratum_id}]
         )
-        db.session.execute(
+        conn.execute(
             insert(Answer),
             [
                 {
@@ -305,7 +392,7 @@ def cast_ballot(
             ],
         )
         receipt = codes.new_receipt()
-        db.session.execute(
+        conn.execute(
             insert(Receipt), [{"digest": codes.receipt_digest(receipt), "round_id": round_id}]
         )
         db.session.commit()
@@ -318,12 +405,16 @@ def cast_ballot(
 @bp.route("/thanks")
 def thanks() -> Any:
     """The thanks page with the receipt code (``id="receipt"``)."""
-    receipt = session.get(SESSION_RECEIPT)
-    if not receipt:
+    if not session.get(SESSION_RECEIPT):
         return redirect(url_for("voting.enter"))
+    return _render_thanks()
+
+
+def _render_thanks() -> str:
+    """The thanks page for the receipt kept in this voter's session."""
     return render_template(
         "voting/thanks.html",
-        receipt=str(receipt),
+        receipt=str(session[SESSION_RECEIPT]),
         round_title=session.get(SESSION_RECEIPT_ROUND, ""),
     )
 

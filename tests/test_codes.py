@@ -129,12 +129,12 @@ def test_issue_refuses_bad_counts_unknown_strata_and_closed_rounds(app: Flask, s
 
 
 def test_void_batch_voids_unused_codes_keeps_used_ones(app: Flask, client, sample_round) -> None:
-    from tests.voters import Voter, full_answers
+    from tests.voters import Voter, full_answers, voted
 
     lost = issue(sample_round, "一般干部", 4)
     rounds.open_round(sample_round, actor="t")
     db.session.commit()
-    assert Voter(client).vote(lost[0], full_answers(sample_round)).status_code == 302
+    assert voted(Voter(client).vote(lost[0], full_answers(sample_round)))
     batch = db.session.execute(db.select(CodeBatch)).scalar_one()
     with pytest.raises(InputError, match="原因"):
         codes.void_batch(sample_round, batch.id, actor="t", reason=" ")

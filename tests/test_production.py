@@ -11,6 +11,7 @@ import os
 import re
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +24,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from evaluation import create_app
+from evaluation.codes import new_code
 from evaluation.extensions import db
 from tests.conftest import PASSWORD, PG_URL, TABLES, _config, csrf_token
 
@@ -180,12 +182,32 @@ def test_postgresql_going_away_gives_503_and_service_returns_with_it(relayed_app
     _assert_unavailable_page(client.get("/"))
     other = application.test_client()
     _assert_unavailable_page(_login(other, "organiser"))
+    phone = application.test_client()
+    _assert_unavailable_page(phone.get(f"/v/{new_code()}"))  # a voting page, reads only
 
     relay.restore()
-    # The pool's dead connections are noticed before use (pool_pre_ping): no error after return.
+    # The failed requests invalidated the pool: no error after the database returns.
     page = client.get("/")
     assert page.status_code == 200 and "organiser" in page.get_data(as_text=True)
     assert _login(other, "organiser").status_code == 302
+
+
+@needs_pg
+def test_postgresql_restarted_while_idle_costs_no_request(relayed_app, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Nobody used the app while the database was away: its dead pooled connections are pinged
+    and replaced before use, so the first request afterwards succeeds."""
+    import evaluation
+
+    monkeypatch.setattr(evaluation, "PING_AFTER_IDLE_SECONDS", 0.2)
+    application, relay = relayed_app
+    client = application.test_client()
+    assert _login(client, "organiser").status_code == 302
+    assert client.get("/").status_code == 200  # a pooled connection is now open
+    relay.cut()  # the pooled connection dies with no request in flight
+    relay.restore()
+    time.sleep(0.3)
+    page = client.get("/")
+    assert page.status_code == 200 and "organiser" in page.get_data(as_text=True)
 
 
 def test_sqlite_lock_wait_running_out_is_a_503_and_passes(tmp_path: Path, sqlite_template) -> None:  # type: ignore[no-untyped-def]

@@ -13,7 +13,15 @@ from evaluation.ballot_form import ABSTAIN, ballot_layout, field_name
 from evaluation.extensions import db
 from evaluation.models import Answer, Ballot, Code, CodeState, Receipt, RoundState
 from tests.conftest import csrf_token
-from tests.voters import Voter, full_answers, issue, open_with_codes, token_of
+from tests.voters import (
+    Voter,
+    full_answers,
+    issue,
+    open_with_codes,
+    receipt_of,
+    token_of,
+    voted,
+)
 
 
 def count(model) -> int:  # type: ignore[no-untyped-def]
@@ -78,7 +86,7 @@ def test_refusals_are_chinese_pages_with_the_right_status(
     elif case == "malformed":
         code = "hello"
     elif case == "used":
-        assert Voter(client).vote(code, full_answers(sample_round)).status_code == 302
+        assert voted(Voter(client).vote(code, full_answers(sample_round)))
     elif case == "closed":
         close(sample_round)
     elif case == "void":
@@ -145,6 +153,33 @@ def test_ballot_markup_is_semantic(client, sample_round) -> None:
     assert not re.search(r'(src|href)="(https?:)?//', page)
 
 
+def test_each_phone_gets_its_own_token_and_stratum_on_the_shared_ballot_page(
+    app, sample_round
+) -> None:
+    """The blank ballot is rendered once per stratum; the CSRF token is each phone's own."""
+    issued = open_with_codes(sample_round, 2)
+    pages = {}
+    voters = []
+    for stratum in ("班子成员", "一般干部"):
+        for code in issued[stratum]:
+            voter = Voter(app.test_client())
+            page = voter.scan(code).get_data(as_text=True)
+            assert f"测评人员类别：<strong>{stratum}</strong>" in page
+            assert "@@" not in page
+            pages[code] = page
+            voters.append(voter)
+    tokens = [v.token for v in voters]
+    assert len(set(tokens)) == len(tokens)
+    first, second = issued["班子成员"]
+    assert pages[first].replace(voters[0].token, "") == pages[second].replace(voters[1].token, "")
+    # Each token works only in its own phone's session.
+    voters[0].token, voters[1].token = voters[1].token, voters[0].token
+    assert voters[0].submit(full_answers(sample_round)).status_code == 400
+    voters[0].token, voters[1].token = voters[1].token, voters[0].token
+    assert all(voted(v.submit(full_answers(sample_round))) for v in voters)
+    assert count(Ballot) == 4
+
+
 def test_voting_pages_send_strict_headers(client, sample_round) -> None:
     code = open_with_codes(sample_round)["班子成员"][0]
     responses = [
@@ -181,7 +216,7 @@ def test_per_item_form_asks_each_item_and_the_overall_grade(client, sample_round
     response = voter.submit({k: v for k, v in data.items() if k != missing_item})
     assert response.status_code == 400
     assert count(Ballot) == 0
-    assert voter.submit(data).status_code == 302
+    assert voted(voter.submit(data))
     stored = (
         db.session.execute(db.select(Answer.item).where(Answer.subject_id == member.id))
         .scalars()
@@ -199,7 +234,8 @@ def test_cast_stores_one_ballot_and_uses_the_code(client, sample_round) -> None:
     first = next(iter(data))
     data[first] = ABSTAIN
     response = Voter(client).vote(code, data)
-    assert response.status_code == 302 and response.headers["Location"] == "/thanks"
+    assert voted(response)  # the POST itself answers with the thanks page
+    receipt = receipt_of(response)
     assert code_state(code) == CodeState.USED
     ballot = db.session.execute(db.select(Ballot)).scalar_one()
     assert ballot.stratum_id == codes.find_stratum(sample_round, "中层干部").id
@@ -207,9 +243,15 @@ def test_cast_stores_one_ballot_and_uses_the_code(client, sample_round) -> None:
     assert len(answers) == 5
     assert sum(a.grade is None for a in answers) == 1
     assert count(Receipt) == 1
-    # The session no longer holds the code: a second POST stores nothing.
+    # The phone reloads the thanks page (the POST again): the same receipt, nothing stored.
     again = client.post("/ballot", data={**data, "csrf_token": csrf_token(client, "/v")})
-    assert again.status_code == 400 and "重新扫码" in again.get_data(as_text=True)
+    assert voted(again) and receipt_of(again) == receipt
+    assert receipt_of(client.get("/thanks")) == receipt
+    assert count(Ballot) == 1 and count(Receipt) == 1
+    # A phone holding neither a code nor a receipt is sent to scan again; nothing is stored.
+    stranger = client.application.test_client()
+    refused = stranger.post("/ballot", data={**data, "csrf_token": csrf_token(stranger, "/v")})
+    assert refused.status_code == 400 and "重新扫码" in refused.get_data(as_text=True)
     assert count(Ballot) == 1
 
 
@@ -230,7 +272,7 @@ def test_missing_answers_come_back_with_choices_kept(client, sample_round) -> No
     assert count(Ballot) == 0 and count(Answer) == 0
     assert code_state(code) == CodeState.UNUSED
     voter.token = token_of(page)
-    assert voter.submit(data).status_code == 302
+    assert voted(voter.submit(data))
 
 
 def test_grade_not_in_the_form_is_400_with_the_form(client, sample_round) -> None:
@@ -323,11 +365,10 @@ def test_typed_entries_count_failures_too(app, client, sample_round) -> None:
 
 def test_receipt_proves_inclusion_after_close_and_nothing_else(client, sample_round) -> None:
     code = open_with_codes(sample_round)["班子成员"][0]
-    assert Voter(client).vote(code, full_answers(sample_round)).status_code == 302
-    thanks = client.get("/thanks").get_data(as_text=True)
-    match = re.search(r'id="receipt">([^<]+)<', thanks)
-    assert match
-    receipt = match.group(1).strip()
+    response = Voter(client).vote(code, full_answers(sample_round))
+    assert voted(response)
+    thanks = response.get_data(as_text=True)
+    receipt = receipt_of(response)
     assert codes.normalise(receipt) != codes.normalise(code)
     assert codes.normalise(code) not in thanks
     # Only its keyed hash is stored.
@@ -437,7 +478,7 @@ def test_turnout_shows_counts_per_stratum_and_nothing_about_votes(
 ) -> None:
     issued = open_with_codes(sample_round, 4)
     for code in issued["班子成员"][:3]:
-        assert Voter(client).vote(code, full_answers(sample_round)).status_code == 302
+        assert voted(Voter(client).vote(code, full_answers(sample_round)))
     auth.login()
     page = client.get(f"/rounds/{sample_round.id}/turnout").get_data(as_text=True)
     assert "<progress" in page and "issuing.js" in page
@@ -474,7 +515,7 @@ def test_flask_demo_creates_an_open_round_ready_to_vote(app: Flask, client, runn
     urls = re.findall(r"https://ceping\.example\.gov\.cn/v/\S+", result.output)
     assert len(urls) == 3
     code = urls[0].rsplit("/", 1)[1]
-    assert Voter(client).vote(code, full_answers(rnd)).status_code == 302
+    assert voted(Voter(client).vote(code, full_answers(rnd)))
 
 
 def test_setup_loads_the_demo_only_into_an_empty_database(app: Flask, runner) -> None:
@@ -526,7 +567,7 @@ def test_batches_never_show_their_use(client, auth, users, sample_round) -> None
     issue(sample_round, "班子成员", 3)
     rounds.open_round(sample_round, actor="t")
     db.session.commit()
-    assert Voter(client).vote(single, full_answers(sample_round)).status_code == 302
+    assert voted(Voter(client).vote(single, full_answers(sample_round)))
     auth.login()
     page = client.get(f"/rounds/{sample_round.id}/codes").get_data(as_text=True)
     batch_table = page.split("已发放批次")[1].split("</table>")[0]

@@ -44,6 +44,18 @@ def token_of(page: str) -> str:
     return match.group(1)
 
 
+def voted(response: Any) -> bool:
+    """True when a POST /ballot was answered with the thanks page and its receipt."""
+    return response.status_code == 200 and 'id="receipt"' in response.get_data(as_text=True)
+
+
+def receipt_of(response: Any) -> str:
+    """The receipt code on a thanks page."""
+    match = re.search(r'id="receipt">([^<]+)<', response.get_data(as_text=True))
+    assert match, "no receipt on the page"
+    return match.group(1).strip()
+
+
 class Voter:
     """A phone: scans a code, reads the ballot, submits."""
 
@@ -71,4 +83,13 @@ class Voter:
         return self.submit(data)
 
 
-__all__ = ["ABSTAIN", "Voter", "full_answers", "issue", "open_with_codes", "token_of"]
+__all__ = [
+    "ABSTAIN",
+    "Voter",
+    "full_answers",
+    "issue",
+    "open_with_codes",
+    "receipt_of",
+    "token_of",
+    "voted",
+]
