@@ -88,7 +88,7 @@ def submission_rows(engines: list[str], sizes: Sizes) -> list[Row]:
     """Whole voting path vs the minimal route (``benchmarks.submission``), and its latency."""
     from benchmarks import submission
 
-    throughput = Row("投票吞吐：整条路径（扫码→选票→提交→感谢页）÷ 最简路由", "≥ 0.6×")
+    throughput = Row("投票吞吐：整条路径（扫码→选票→提交，应答即感谢页）÷ 最简路由", "≥ 0.6×")
     requests = Row("　同上，按 HTTP 请求计（每张选票 3 个请求）÷ 最简路由", "—")
     bare = Row("　参考：空路由 GET /healthz（同一服务器、同一轮）", "—")
     submit = Row(f"提交 POST /ballot 延迟（{sizes.concurrency} 人同时）", "p99 < 150 ms")
