@@ -38,7 +38,7 @@ from evaluation.extensions import db
 from evaluation.models import Role, Round, RoundState
 from evaluation.slips import render_slips
 from evaluation.transactions import begin_write
-from evaluation.turnout import round_turnout
+from evaluation.turnout import SMALL_BATCH, round_turnout
 
 bp = Blueprint("issuing", __name__)
 
@@ -100,6 +100,7 @@ def codes_page(round_id: int) -> Any:
         rnd=rnd,
         turnout=turnout,
         batches=codes.batch_summaries(rnd),
+        small_batch=SMALL_BATCH,
         formats=FORMATS,
         default_format="csv" if rnd.mode == "分散" else "pdf",
         can_issue=_can_issue(rnd),

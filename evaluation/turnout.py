@@ -1,4 +1,12 @@
-"""参测情况: codes issued and used per stratum — the only thing visible while a round is open."""
+"""参测情况: codes issued and used per stratum — the only thing visible while a round is open.
+
+A voided batch's unused codes leave the issued count, so the turnout of a lost batch does not
+count against the round. But the issued count before and after a void, with the batch's size,
+tells how many codes of that batch were used; for a batch of one it tells whether its holder
+voted (SPEC §5.8). So a voided batch of fewer than ``SMALL_BATCH`` codes stays counted as
+issued: its codes can no longer vote, and the figures change by nothing at all. The limit is
+fixed (not a setting) so a sealed round's turnout recounts the same for ever.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +16,16 @@ from fractions import Fraction
 from sqlalchemy import func
 
 from evaluation.extensions import db
-from evaluation.models import Code, CodeState, Round
+from evaluation.models import Code, CodeBatch, CodeState, Round
+
+# A voided batch smaller than this still counts as issued (see the module docstring).
+SMALL_BATCH = 5
 
 
 @dataclass(frozen=True)
 class StratumTurnout:
-    """Issued and used codes of one stratum (void codes are not issued)."""
+    """Issued and used codes of one stratum (void codes of batches of ``SMALL_BATCH`` or more
+    are not issued)."""
 
     stratum_id: int
     name: str
@@ -56,9 +68,11 @@ class Turnout:
 
 def round_turnout(rnd: Round) -> Turnout:
     """Count issued and used codes per stratum with one GROUP BY."""
+    counted = (Code.state != CodeState.VOID) | (CodeBatch.count < SMALL_BATCH)
     rows = db.session.execute(
         db.select(Code.stratum_id, Code.state, func.count())
-        .where(Code.round_id == rnd.id, Code.state != CodeState.VOID)
+        .join(CodeBatch, CodeBatch.id == Code.batch_id)
+        .where(Code.round_id == rnd.id, counted)
         .group_by(Code.stratum_id, Code.state)
     ).all()
     issued: dict[int, int] = {}

@@ -327,3 +327,52 @@ def test_nothing_records_which_code_cast_which_ballot(app: Flask, client, sample
     row = {c: getattr(ballot, c) for c in EXPECTED_COLUMNS["ballot"]}
     assert used.id not in row.values() and used.digest not in map(str, row.values())
     assert db.session.execute(db.select(db.func.count()).select_from(Receipt)).scalar() == 1
+
+
+def _stratum_figures(rnd, name: str) -> tuple[int, int]:  # type: ignore[no-untyped-def]
+    from evaluation.turnout import round_turnout
+
+    row = next(s for s in round_turnout(rnd).strata if s.name == name)
+    return row.issued, row.used
+
+
+@pytest.mark.parametrize("holder_voted", [True, False])
+def test_voiding_a_small_batch_does_not_tell_whether_its_holders_voted(
+    app: Flask, client, sample_round, holder_voted: bool
+) -> None:
+    """A batch of one code, voided: the figures are the same whether its holder voted or not."""
+    from evaluation.models import CodeBatch
+    from tests.voters import issue
+
+    crowd = open_with_codes(sample_round, 6)["一般干部"]
+    single = issue(sample_round, "一般干部", 1)[0]
+    for code in crowd[:3]:
+        assert voted(Voter(client).vote(code, full_answers(sample_round)))
+    if holder_voted:
+        assert voted(Voter(client).vote(single, full_answers(sample_round)))
+    before = _stratum_figures(sample_round, "一般干部")
+    batch = db.session.execute(db.select(CodeBatch).where(CodeBatch.count == 1)).scalar_one()
+    codes.void_batch(sample_round, batch.id, actor="t", reason="遗失")
+    db.session.commit()
+    after = _stratum_figures(sample_round, "一般干部")
+    assert after == before  # issued and used unchanged: the void says nothing about the holder
+    assert after[0] == 7
+    assert client.get(f"/v/{single}").status_code == (409 if holder_voted else 404)
+
+
+def test_voiding_a_large_batch_takes_its_unused_codes_out_of_turnout(
+    app: Flask, client, sample_round
+) -> None:
+    from evaluation.models import CodeBatch
+    from evaluation.turnout import SMALL_BATCH
+
+    lost = open_with_codes(sample_round, SMALL_BATCH)["一般干部"]
+    assert voted(Voter(client).vote(lost[0], full_answers(sample_round)))
+    assert _stratum_figures(sample_round, "一般干部") == (SMALL_BATCH, 1)
+    stratum = codes.find_stratum(sample_round, "一般干部")
+    batch = db.session.execute(
+        db.select(CodeBatch).where(CodeBatch.stratum_id == stratum.id)
+    ).scalar_one()
+    codes.void_batch(sample_round, batch.id, actor="t", reason="遗失")
+    db.session.commit()
+    assert _stratum_figures(sample_round, "一般干部") == (1, 1)
