@@ -250,8 +250,11 @@ def _render_ballot(
     *,
     preview: bool = False,
     status: int = 200,
+    token: str | None = None,
 ) -> Any:
+    """The ballot page; ``token`` stands in for the CSRF token (``_blank_ballot_page``)."""
     errors = form.errors if not preview else {}
+    extra = {"csrf_token": lambda: token} if token is not None else {}
     return (
         render_template(
             "voting/ballot.html",
@@ -262,6 +265,7 @@ def _render_ballot(
             errors=errors,
             missing=missing_subjects(layout, errors),
             preview=preview,
+            **extra,
         ),
         status,
     )
@@ -282,17 +286,8 @@ def _blank_ballot_page(rnd: VotingRound, stratum_name: str, layout: list[Any]) -
     key = (rnd.id, rnd.created_at, stratum_name)
     page = cache.get(key)
     if page is None or "_flashes" in session:
-        page = render_template(
-            "voting/ballot.html",
-            rnd=rnd,
-            stratum_name=stratum_name,
-            layout=layout,
-            form=cached_ballot(rnd)[1](formdata=None),
-            errors={},
-            missing=[],
-            preview=False,
-            csrf_token=lambda: _TOKEN_SLOT,
-        )
+        blank = cached_ballot(rnd)[1](formdata=None)
+        page = _render_ballot(rnd, stratum_name, layout, blank, token=_TOKEN_SLOT)[0]
         if "_flashes" not in session:
             if len(cache) > 256:
                 cache.clear()

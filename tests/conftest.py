@@ -86,6 +86,24 @@ def worker_database_url(base: str) -> str:
     return url.set(database=name).render_as_string(hide_password=False)
 
 
+def fresh_side_database(purpose: str) -> str:
+    """An empty PostgreSQL database beside TEST_DATABASE_URL for one purpose, recreated.
+
+    One per xdist worker: two workers must never drop each other's database.
+    """
+    from sqlalchemy.engine import make_url
+
+    url = make_url(PG_URL)
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    name = f"{url.database}_{worker}_{purpose}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
 @pytest.fixture(scope="session")
 def postgres_schema(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A PostgreSQL database emptied and migrated once per session (one per xdist worker)."""

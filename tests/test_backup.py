@@ -11,7 +11,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
-import os
 import secrets
 import shutil
 import uuid
@@ -22,8 +21,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import JSON, DateTime, create_engine, func, literal_column, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import JSON, DateTime, func, literal_column, select
 
 from evaluation import audit, create_app, rounds
 from evaluation.extensions import db
@@ -40,7 +38,7 @@ from evaluation.models import (
     Round,
     User,
 )
-from tests.conftest import BACKENDS, PG_URL, _config, _migrate
+from tests.conftest import BACKENDS, _config, _migrate, fresh_side_database
 
 # --- a populated source database --------------------------------------------------------------
 
@@ -143,20 +141,6 @@ def stored_ballot_order() -> list[uuid.UUID]:
 # --- targets: an empty migrated database on each engine -----------------------------------
 
 
-def _restore_database_url() -> str:
-    """A second PostgreSQL database beside TEST_DATABASE_URL, emptied and migrated."""
-    url = make_url(PG_URL)
-    # One per xdist worker: two workers must never drop each other's database.
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-    name = f"{url.database}_{worker}_restore"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return url.set(database=name).render_as_string(hide_password=False)
-
-
 @pytest.fixture(params=BACKENDS)
 def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Flask]:
     """An app on an empty migrated database of each engine, to restore into."""
@@ -167,7 +151,7 @@ def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Flask]:
         shutil.copy(template, base / "restored.db")
         url = f"sqlite:///{base / 'restored.db'}"
     else:
-        url = _restore_database_url()
+        url = fresh_side_database("restore")
         _migrate(url, base)
     application = create_app(_config(url, base))
     yield application

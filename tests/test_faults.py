@@ -19,27 +19,12 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from benchmarks import harness
-from tests.conftest import BACKENDS, PG_URL
+from tests.conftest import BACKENDS, fresh_side_database
 
 VOTERS = int(os.environ.get("FAULT_VOTERS", "150"))
 CONCURRENCY = 16
-
-
-def _faults_database_url() -> str:
-    url = make_url(PG_URL)
-    # One per xdist worker: two workers must never drop each other's database.
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-    name = f"{url.database}_{worker}_faults"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return url.set(database=name).render_as_string(hide_password=False)
 
 
 @pytest.mark.slow
@@ -47,7 +32,7 @@ def _faults_database_url() -> str:
 def test_sigkill_mid_load_loses_nothing_and_counts_nothing_twice(
     engine: str, tmp_path: Path
 ) -> None:
-    pg_url = _faults_database_url() if engine == "postgresql" else None
+    pg_url = fresh_side_database("faults") if engine == "postgresql" else None
     url = harness.fresh_database(engine, tmp_path, pg_url)
     round_id, codes = harness.open_hall_round(url, tmp_path, VOTERS)
 
