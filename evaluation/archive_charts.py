@@ -17,7 +17,8 @@ from matplotlib.font_manager import FontProperties
 from matplotlib.ticker import FixedLocator, PercentFormatter
 
 from evaluation.archive import Timeline, share
-from evaluation.archive_rules import SHORT_FORM_NAMES, RuleConfig
+from evaluation.archive_rules import RuleConfig
+from evaluation.ballot_forms import SHORT_FORM_NAMES
 from evaluation.fonts import matplotlib_font_family
 from evaluation.models import ArchiveEntry
 

@@ -25,7 +25,7 @@ from evaluation.archive import (
     share,
     visible_entries,
 )
-from evaluation.archive_rules import SHORT_FORM_NAMES
+from evaluation.ballot_forms import SHORT_FORM_NAMES
 from evaluation.errors import InputError, NotFound
 from evaluation.models import ArchiveEntry, Unit
 from evaluation.spreadsheets import Sheet, Styled, decimal_cell, new_workbook, percent_cell

@@ -31,6 +31,8 @@ from fractions import Fraction
 from functools import cached_property
 from typing import Any
 
+from evaluation.ballot_forms import SHORT_FORM_NAMES
+
 INTEGRITY = "integrity"
 TEAM = "team"
 TRUST = "trust"
@@ -248,16 +250,6 @@ def _meets(track: Track, rec: Record, config: RuleConfig) -> bool:
 def _step_for(streak: int, steps: tuple[Step, ...]) -> tuple[int, Step] | None:
     reached = [(i + 1, s) for i, s in enumerate(steps) if s.years <= streak]
     return reached[-1] if reached else None
-
-
-# Short names of the Gansu forms for flag titles (as on the charts); other forms use their title.
-SHORT_FORM_NAMES = {
-    "gansu-team": "领导班子",
-    "gansu-principal": "班子正职",
-    "gansu-member": "班子成员",
-    "gansu-discipline": "纪检监察",
-    "gansu-integrity": "廉洁自律",
-}
 
 
 def _title(track: Track, streak: int, config: RuleConfig, form_name: str) -> str:

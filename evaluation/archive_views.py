@@ -18,6 +18,7 @@ from wtforms.validators import DataRequired, Length
 from evaluation import archive, archive_export, archive_rules, audit
 from evaluation.accounts import roles_required
 from evaluation.archive_charts import trend_chart_png
+from evaluation.ballot_forms import SHORT_FORM_NAMES
 from evaluation.errors import NotFound
 from evaluation.extensions import db
 from evaluation.models import ArchiveEntry, Role, Unit
@@ -74,7 +75,7 @@ def _entry_choices(entries: list[ArchiveEntry]) -> list[tuple[int, str]]:
 def _helpers() -> dict[str, Any]:
     config = archive.rule_config()
     return {
-        "short_form": lambda form_id, title: archive_rules.SHORT_FORM_NAMES.get(form_id, title),
+        "short_form": lambda form_id, title: SHORT_FORM_NAMES.get(form_id, title),
         "counted_forms": set(config.integrity_forms + config.team_forms + config.trust_forms),
     }
 

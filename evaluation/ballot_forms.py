@@ -21,6 +21,15 @@ from typing import Any
 
 from evaluation.errors import FormError
 
+# Short names of the Gansu forms for chart labels and flag titles; other forms use their title.
+SHORT_FORM_NAMES = {
+    "gansu-team": "领导班子",
+    "gansu-principal": "班子正职",
+    "gansu-member": "班子成员",
+    "gansu-discipline": "纪检监察",
+    "gansu-integrity": "廉洁自律",
+}
+
 SUBJECT_KINDS = ("team", "person")
 
 

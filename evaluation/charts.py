@@ -18,7 +18,7 @@ import matplotlib
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from evaluation.ballot_forms import BallotForm
+from evaluation.ballot_forms import SHORT_FORM_NAMES, BallotForm
 from evaluation.fonts import matplotlib_font_family
 from evaluation.tally import SubjectResult, TallyResult, percent
 
@@ -90,15 +90,6 @@ def _title(result: TallyResult, text: str) -> str:
 
 def _f(value: Fraction | None) -> float:
     return float(value) if value is not None else 0.0
-
-
-SHORT_FORM_NAMES = {
-    "gansu-team": "领导班子",
-    "gansu-principal": "班子正职",
-    "gansu-member": "班子成员",
-    "gansu-discipline": "纪检监察",
-    "gansu-integrity": "廉洁自律",
-}
 
 
 def short_form_name(form: BallotForm) -> str:

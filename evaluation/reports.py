@@ -16,12 +16,10 @@ from typing import IO, Any
 
 from flask import current_app
 from PIL import Image as PILImage
-from sqlalchemy import String, cast, select
 
 from evaluation import charts
-from evaluation.extensions import db
-from evaluation.models import Answer, Ballot, Round
-from evaluation.seal import ALGORITHM, CANONICAL_DESCRIPTION
+from evaluation.models import Round
+from evaluation.seal import ALGORITHM, CANONICAL_DESCRIPTION, stored_ballots
 from evaluation.spreadsheets import (
     BOLD_FONT,
     BOLD_WARN_FONT,
@@ -305,27 +303,8 @@ def raw_stratum_labels(result: TallyResult) -> dict[int, str]:
 
 def raw_ballots(rnd: Round) -> Iterator[tuple[int, dict[tuple[int, str], str | None]]]:
     """Stream every ballot of the round (stratum, answers), ordered by its random key."""
-    stmt = (
-        select(
-            cast(Ballot.id, String), Ballot.stratum_id, Answer.subject_id, Answer.item, Answer.grade
-        )
-        .outerjoin(Answer, Answer.ballot_id == Ballot.id)
-        .where(Ballot.round_id == rnd.id)
-        .order_by(Ballot.id)
-    )
-    rows = db.session.connection().execute(stmt.execution_options(yield_per=5000))
-    current: Any = None
-    stratum = 0
-    answers: dict[tuple[int, str], str | None] = {}
-    for ballot_id, ballot_stratum, subject_id, item, grade in rows:
-        if ballot_id != current:
-            if current is not None:
-                yield stratum, answers
-            current, stratum, answers = ballot_id, ballot_stratum, {}
-        if subject_id is not None:
-            answers[(subject_id, item)] = grade
-    if current is not None:
-        yield stratum, answers
+    for stratum, answers in stored_ballots(rnd):
+        yield stratum, {(subject, item): grade for subject, item, _, grade in answers}
 
 
 def _raw(wb: Any, rnd: Round, result: TallyResult) -> None:

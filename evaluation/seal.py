@@ -64,8 +64,14 @@ def seal_digest(round_id: int, lines: Iterable[str]) -> str:
     return digest.hexdigest()
 
 
-def canonical_lines(rnd: Round) -> Iterator[str]:
-    """Stream the round's ballots from the database as canonical lines."""
+StoredAnswer = tuple[int, str, int, str | None]  # subject, item, answer's stratum, grade
+
+
+def stored_ballots(rnd: Round) -> Iterator[tuple[int, list[StoredAnswer]]]:
+    """Stream the round's ballots as stored: (stratum, answers), in the order of their key.
+
+    The seal and the workbook's 原始选票 sheet both read ballots this way, in one pass.
+    """
     # Core, not the ORM, and the key as plain text: this pass touches every answer.
     stmt = (
         select(
@@ -83,15 +89,21 @@ def canonical_lines(rnd: Round) -> Iterator[str]:
     rows = db.session.connection().execute(stmt.execution_options(yield_per=5000))
     current: Any = None
     stratum = 0
-    answers: list[tuple[int, str, int, str | None]] = []
+    answers: list[StoredAnswer] = []
     for ballot_id, ballot_stratum, subject_id, item, answer_stratum, grade in rows:
         if ballot_id != current:
             if current is not None:
-                yield ballot_line(stratum, answers)
+                yield stratum, answers
             current, stratum, answers = ballot_id, ballot_stratum, []
         if subject_id is not None:
             answers.append((subject_id, item, answer_stratum, grade))
     if current is not None:
+        yield stratum, answers
+
+
+def canonical_lines(rnd: Round) -> Iterator[str]:
+    """Stream the round's ballots from the database as canonical lines."""
+    for stratum, answers in stored_ballots(rnd):
         yield ballot_line(stratum, answers)
 
 
