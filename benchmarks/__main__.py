@@ -29,7 +29,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import tracemalloc
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -181,20 +180,6 @@ def codes_rows(engines: list[str], sizes: Sizes) -> list[Row]:
 # --- workbook --------------------------------------------------------------------------------
 
 
-def _timed_peak(fn: Callable[[], Any]) -> tuple[float, float]:
-    """(seconds, peak MiB under tracemalloc) of one call — timed without tracing first."""
-    started = time.perf_counter()
-    fn()
-    seconds = time.perf_counter() - started
-    tracemalloc.start()
-    try:
-        fn()
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    return seconds, peak / 2**20
-
-
 def _bare_workbook(rows: int, columns: int) -> None:
     """The baseline: openpyxl (write_only) writing rows × columns of plain cells."""
     from openpyxl import Workbook
@@ -219,6 +204,7 @@ def _workbook_to_file(write: Callable[..., Any], rnd: Any, result: Any, images: 
 def workbook_rows(engines: list[str], sizes: Sizes) -> list[Row]:
     """The round's workbook at each size: time and peak memory, beside bare openpyxl."""
     from benchmarks.tally import _analyze, _grow, _round_text
+    from benchmarks.workbook import timed_peak
     from evaluation.ballot_form import ballot_layout
     from evaluation.extensions import db
     from evaluation.models import RoundState
@@ -250,7 +236,7 @@ def workbook_rows(engines: list[str], sizes: Sizes) -> list[Row]:
                     done = n
                     result = tally_round(rnd)
                     images = chart_images(result, rnd.seal)
-                    seconds, peak = _timed_peak(
+                    seconds, peak = timed_peak(
                         functools.partial(_workbook_to_file, write_workbook, rnd, result, images)
                     )
                     peaks.append(peak)
