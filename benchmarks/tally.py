@@ -13,6 +13,7 @@ name must contain "bench"; it is wiped), e.g. postgresql+psycopg://postgres@127.
 
 from __future__ import annotations
 
+import argparse
 import random
 import sys
 import tempfile
@@ -200,7 +201,9 @@ def main(argv: list[str] | None = None) -> None:
     import logging
 
     logging.disable(logging.INFO)  # the migrations' INFO lines
-    sizes = tuple(int(a) for a in (argv or [])) or SIZES
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.tally")
+    parser.add_argument("answers", nargs="*", type=int, help=f"答案数（默认 {SIZES}）")
+    sizes = tuple(parser.parse_args(argv or []).answers) or SIZES
     print("计票基准：5 个测评对象、3 个类别，每张选票 5 条答案；时间取 3 次最好值")
     print(
         f"{'引擎':<8} {'答案数':>9} {'选票数':>7}  {'count(*)':>8}  {'计票 s':>7}  "

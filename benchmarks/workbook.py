@@ -8,6 +8,7 @@ Runs on SQLite (the work is Python's, not the database's).
 
 from __future__ import annotations
 
+import argparse
 import functools
 import io
 import random
@@ -49,7 +50,9 @@ def main(argv: list[str] | None = None) -> None:
     from evaluation.round_file import import_round, parse_round_text
     from evaluation.tally_db import tally_round
 
-    voters = tuple(int(a) for a in (argv or [])) or VOTERS
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.workbook")
+    parser.add_argument("voters", nargs="*", type=int, help=f"选票数（默认 {VOTERS}）")
+    voters = tuple(parser.parse_args(argv or []).voters) or VOTERS
     print("工作簿基准：5 个测评对象、3 个类别（SQLite）")
     print(
         f"{'选票数':>7}  {'工作簿 s':>8}  {'峰值MiB':>7}  {'全部报表 s':>9}  {'峰值MiB':>7}  文件"
