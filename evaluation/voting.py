@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, NoReturn
 
 from flask import (
     Blueprint,
@@ -31,7 +31,7 @@ from flask import (
 from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import generate_csrf
 from limits import parse
-from sqlalchemy import exists, insert, select, text, update
+from sqlalchemy import bindparam, exists, insert, literal, or_, select, update
 
 from evaluation import codes, ratelimits, rounds
 from evaluation.accounts import roles_required, visible_round
@@ -151,9 +151,56 @@ ROUND_COLUMNS = (
 )
 
 
+# The voting path's statements are built once: each request only binds its values (building
+# a statement costs more than running it on an indexed row). They run as Core statements on
+# the session's connection, outside the ORM.
+_ROUND_QUERY = select(*ROUND_COLUMNS).where(Round.id == bindparam("round_id"))
+
+_CODE_QUERY = (
+    select(
+        Code.state.label("code_state"),
+        Code.stratum_id,
+        Stratum.name.label("stratum_name"),
+        *ROUND_COLUMNS,
+    )
+    .select_from(Code)
+    .join(Stratum, Stratum.id == Code.stratum_id)
+    .join(Round, Round.id == Code.round_id)
+    .where(Code.digest == bindparam("digest"))
+)
+
+# Marks the code used only if it is still unused, belongs to this round and stratum, and the
+# round is open and not past its closing time (a close the schedule has not applied yet).
+# On PostgreSQL the round check takes a share lock on the round's row first (FOR SHARE): a
+# concurrent close waits until cast ballots commit, and a ballot cast after a close sees the
+# round closed. SQLite ignores it and gets the same from BEGIN IMMEDIATE.
+_MARK_USED = (
+    update(Code)
+    .where(
+        Code.digest == bindparam("b_digest"),
+        Code.state == CodeState.UNUSED,
+        Code.round_id == bindparam("b_round"),
+        Code.stratum_id == bindparam("b_stratum"),
+        exists(
+            select(literal(1))
+            .where(
+                Round.id == bindparam("b_round"),
+                Round.state == RoundState.OPEN,
+                or_(Round.closes_at.is_(None), Round.closes_at > bindparam("b_now")),
+            )
+            .with_for_update(read=True)
+        ),
+    )
+    .values(state=CodeState.USED)
+)
+_INSERT_BALLOT = insert(Ballot)
+_INSERT_ANSWERS = insert(Answer)
+_INSERT_RECEIPT = insert(Receipt)
+
+
 def _voting_round(round_id: int) -> VotingRound:
     """The round's state and schedule (not its large JSON columns), in one query."""
-    row = db.session.execute(select(*ROUND_COLUMNS).where(Round.id == round_id)).one()
+    row = db.session.connection().execute(_ROUND_QUERY, {"round_id": round_id}).one()
     return VotingRound.of(row)
 
 
@@ -176,18 +223,9 @@ def check_code(typed: str) -> tuple[Any, VotingRound]:
     if not codes.looks_like_code(typed):
         _count_failed_entry()
         raise CodeUnknown("测评码不正确。请核对后重新输入（不区分大小写，可不输入短横线）。")
-    code = db.session.execute(
-        select(
-            Code.state.label("code_state"),
-            Code.stratum_id,
-            Stratum.name.label("stratum_name"),
-            *ROUND_COLUMNS,
-        )
-        .select_from(Code)
-        .join(Stratum, Stratum.id == Code.stratum_id)
-        .join(Round, Round.id == Code.round_id)
-        .where(Code.digest == codes.code_digest(typed))
-    ).first()
+    code = (
+        db.session.connection().execute(_CODE_QUERY, {"digest": codes.code_digest(typed)}).first()
+    )
     if code is None or code.code_state == CodeState.VOID:
         _count_failed_entry()
         raise CodeUnknown("测评码不存在或已作废。请核对后重新输入，或向组织者领取新的测评码。")
@@ -202,6 +240,8 @@ def _remember(typed: str, code: Any, rnd: VotingRound) -> None:
     session[SESSION_CODE] = {
         "code": codes.normalise(typed),
         "round": rnd.id,
+        "round_created": rnd.created_at.isoformat(),
+        "round_title": rnd.title,
         "stratum": code.stratum_id,
         "stratum_name": code.stratum_name,
     }
@@ -309,25 +349,46 @@ def ballot() -> Any:
         if session.get(SESSION_RECEIPT):
             return _render_thanks()
     held = _held()
-    read_without_transaction()  # reads stand alone; the cast below is one write transaction
     if request.method == "GET":
+        read_without_transaction()  # these reads stand alone (PostgreSQL: no BEGIN/ROLLBACK)
         # The code may have been used or voided, or the round closed, since the scan.
         _code, rnd = check_code(held["code"])
-    else:
-        # The conditional write below re-checks the code; the round must still be open.
-        rnd = _round_for_voting(_voting_round(held["round"]))
-    layout, form_class = cached_ballot(rnd)
-    if request.method == "GET":
+        layout = cached_ballot(rnd)[0]
         return _blank_ballot_page(rnd, held["stratum_name"], layout)
+    # No read before the write: the cast itself re-checks the code and that the round is
+    # open and not past its closing time, and says which when it refuses.
+    layout, form_class = cached_ballot(_HeldRound.of(held))
     form = form_class()
     if not form.validate():
+        rnd = _round_for_voting(_voting_round(held["round"]))  # a closed round is 403, not 400
         return _render_ballot(rnd, held["stratum_name"], layout, form, status=400)
     answers = collect_answers(layout, {k: form[k].data for k in form._fields})
-    receipt = cast_ballot(codes.code_digest(held["code"]), rnd.id, held["stratum"], answers)
+    receipt = cast_ballot(codes.code_digest(held["code"]), held["round"], held["stratum"], answers)
     session.pop(SESSION_CODE, None)
     session[SESSION_RECEIPT] = receipt
-    session[SESSION_RECEIPT_ROUND] = rnd.title
+    session[SESSION_RECEIPT_ROUND] = held.get("round_title") or _voting_round(held["round"]).title
     return _render_thanks()
+
+
+@dataclass(frozen=True, slots=True)
+class _HeldRound:
+    """The round of the code in the voter's session, as far as its ballot layout needs it.
+
+    It was open when the code was checked, and an open round's ballot never changes, so its
+    layout is found without reading the round again.
+    """
+
+    id: int
+    created_at: datetime
+    state: RoundState = RoundState.OPEN
+
+    @classmethod
+    def of(cls, held: dict[str, Any]) -> _HeldRound | VotingRound:
+        """From the session; a session saved before it kept the creation time reads the round."""
+        created = held.get("round_created")
+        if not isinstance(created, str):
+            return _voting_round(held["round"])
+        return cls(held["round"], datetime.fromisoformat(created))
 
 
 def cast_ballot(
@@ -335,46 +396,33 @@ def cast_ballot(
 ) -> str:
     """Mark the code used and store the ballot and a receipt, all in one transaction.
 
-    The write is conditional: the code must still be unused and the round open, else nothing
-    is stored (CodeAlreadyUsed / RoundClosed). Returns the receipt code (plaintext, shown once).
+    The write is conditional: the code must still be unused, and the round open and not past
+    its closing time, else nothing is stored (CodeAlreadyUsed / CodeUnknown / RoundClosed).
+    Returns the receipt code (plaintext, shown once).
     """
     begin_write()
     # Core statements on the session's connection: the same transaction, without the ORM's
     # bulk-persistence machinery (nothing here is an ORM object).
     conn = db.session.connection()
     try:
-        if conn.dialect.name == "postgresql":
-            # A share lock on the round: a concurrent close waits for cast ballots to commit,
-            # and a ballot cast after a close sees the round closed (SQLite: BEGIN IMMEDIATE).
-            conn.execute(text("SELECT 1 FROM round WHERE id = :r FOR SHARE"), {"r": round_id})
-        round_open = exists().where(Round.id == Code.round_id, Round.state == RoundState.OPEN)
         result = conn.execute(
-            update(Code)
-            .where(
-                Code.digest == digest,
-                Code.state == CodeState.UNUSED,
-                Code.round_id == round_id,
-                Code.stratum_id == stratum_id,
-                round_open,
-            )
-            .values(state=CodeState.USED)
+            _MARK_USED,
+            {
+                "b_digest": digest,
+                "b_round": round_id,
+                "b_stratum": stratum_id,
+                "b_now": datetime.now(UTC),
+            },
         )
         if result.rowcount != 1:
-            state = conn.execute(select(Round.state).where(Round.id == round_id)).scalar_one()
-            if state != RoundState.OPEN:
-                raise RoundClosed("测评已经结束，您的选票没有被记录。")
-            code_state = conn.execute(
-                select(Code.state).where(Code.digest == digest, Code.round_id == round_id)
-            ).scalar_one_or_none()
-            if code_state in (None, CodeState.VOID):
-                raise CodeUnknown("测评码不存在或已作废，您的选票没有被记录。")
-            raise CodeAlreadyUsed("此测评码已经投过票，每个测评码只能使用一次。")
+            db.session.rollback()
+            _refuse_cast(digest, round_id)
         ballot_id = uuid.uuid4()
         conn.execute(
-            insert(Ballot), [{"id": ballot_id, "round_id": round_id, "stratum_id": stratum_id}]
+            _INSERT_BALLOT, [{"id": ballot_id, "round_id": round_id, "stratum_id": stratum_id}]
         )
         conn.execute(
-            insert(Answer),
+            _INSERT_ANSWERS,
             [
                 {
                     "ballot_id": ballot_id,
@@ -388,13 +436,29 @@ def cast_ballot(
         )
         receipt = codes.new_receipt()
         conn.execute(
-            insert(Receipt), [{"digest": codes.receipt_digest(receipt), "round_id": round_id}]
+            _INSERT_RECEIPT, [{"digest": codes.receipt_digest(receipt), "round_id": round_id}]
         )
         db.session.commit()
     except BaseException:
         db.session.rollback()
         raise
     return receipt
+
+
+def _refuse_cast(digest: str, round_id: int) -> NoReturn:
+    """Say why the conditional write stored nothing: the round, or else the code."""
+    try:
+        _round_for_voting(_voting_round(round_id))  # closes it if its closing time has passed
+    except (RoundClosed, RoundNotOpen):
+        raise RoundClosed("测评已经结束，您的选票没有被记录。") from None
+    code_state = (
+        db.session.connection()
+        .execute(select(Code.state).where(Code.digest == digest, Code.round_id == round_id))
+        .scalar_one_or_none()
+    )
+    if code_state in (None, CodeState.VOID):
+        raise CodeUnknown("测评码不存在或已作废，您的选票没有被记录。")
+    raise CodeAlreadyUsed("此测评码已经投过票，每个测评码只能使用一次。")
 
 
 @bp.route("/thanks")

@@ -235,6 +235,7 @@ def test_cast_stores_one_ballot_and_uses_the_code(client, sample_round) -> None:
     data[first] = ABSTAIN
     response = Voter(client).vote(code, data)
     assert voted(response)  # the POST itself answers with the thanks page
+    assert f"您的选票已记入“{sample_round.title}”" in response.get_data(as_text=True)
     receipt = receipt_of(response)
     assert code_state(code) == CodeState.USED
     ballot = db.session.execute(db.select(Ballot)).scalar_one()
@@ -313,6 +314,38 @@ def test_post_after_close_is_403_and_stores_nothing(client, sample_round) -> Non
     assert response.status_code == 403
     assert "已经结束" in response.get_data(as_text=True)
     assert count(Ballot) == 0 and code_state(code) == CodeState.UNUSED
+
+
+def test_closing_time_passed_since_the_scan_refuses_the_ballot(client, sample_round) -> None:
+    # Nobody has applied the scheduled close yet: the round is still marked open.
+    code = open_with_codes(sample_round)["班子成员"][0]
+    voter = Voter(client)
+    voter.scan(code)
+    sample_round.closes_at = datetime.now(UTC) - timedelta(seconds=1)
+    db.session.commit()
+    incomplete = voter.submit({})
+    assert incomplete.status_code == 403  # closed comes before "answer every question"
+    response = voter.submit(full_answers(sample_round))
+    assert response.status_code == 403
+    assert "您的选票没有被记录" in response.get_data(as_text=True)
+    assert count(Ballot) == 0 and count(Receipt) == 0
+    assert code_state(code) == CodeState.UNUSED
+    db.session.refresh(sample_round)
+    assert sample_round.state == RoundState.CLOSED
+
+
+def test_the_write_itself_refuses_a_round_past_its_closing_time(app, sample_round) -> None:
+    from evaluation.errors import RoundClosed
+    from evaluation.voting import cast_ballot
+
+    issued = open_with_codes(sample_round)["班子成员"]
+    stratum = codes.find_stratum(sample_round, "班子成员")
+    sample_round.closes_at = datetime.now(UTC) - timedelta(seconds=1)
+    db.session.commit()
+    answers = [(s.id, "", None) for s in sample_round.subjects]
+    with pytest.raises(RoundClosed):
+        cast_ballot(codes.code_digest(issued[0]), sample_round.id, stratum.id, answers)
+    assert count(Ballot) == 0 and code_state(issued[0]) == CodeState.UNUSED
 
 
 def test_cast_ballot_refuses_a_used_code_and_a_closed_round(app, sample_round) -> None:
