@@ -142,6 +142,9 @@ def run_engine(
         ballots_ps = len(thanked) / flow_s if flow_s else 0.0
         bare_rps = len(bare_lat) / bare_s if bare_s else 0.0
         minimal_rps = len(minimal_lat) / minimal_s if minimal_s else 0.0
+        # The most a 3-request vote could do on this server in this run: scan and ballot page as
+        # cheap as the empty route, the submit as cheap as the minimal route.
+        ceiling_ps = 1.0 / (1.0 / minimal_rps + 2.0 / bare_rps) if minimal_rps and bare_rps else 0.0
         leaked = sum(code in log for code in voter_codes)
         return {
             "engine": engine,
@@ -161,6 +164,8 @@ def run_engine(
             "ratio_bare": ballots_ps / bare_rps if bare_rps else 0.0,
             "ratio_requests_bare": 3 * ballots_ps / bare_rps if bare_rps else 0.0,
             "ratio_minimal": ballots_ps / minimal_rps if minimal_rps else 0.0,
+            "ceiling_ps": ceiling_ps,
+            "ratio_ceiling": ceiling_ps / minimal_rps if minimal_rps else 0.0,
             "ballots_equal_used": ledger.ballots == ledger.used_codes,
             "receipts_missing": ledger.receipts_missing,
             "codes_in_log": leaked,
@@ -190,6 +195,11 @@ def report(r: dict[str, Any]) -> None:
         f"  比值：投票张数/裸路由请求 = {r['ratio_bare']:.3f}；"
         f"投票请求/裸路由请求 = {r['ratio_requests_bare']:.2f}；"
         f"投票张数/最小投票路由 = {r['ratio_minimal']:.2f}"
+    )
+    print(
+        "  上限（扫码、选票页与空路由一样快，提交与最小投票路由一样快）："
+        f"{r['ceiling_ps']:.1f} 张/秒 = 最小投票路由的 {r['ratio_ceiling']:.2f}×；实测达到上限的 "
+        f"{r['ballots_ps'] / r['ceiling_ps'] if r['ceiling_ps'] else 0:.0%}"
     )
     print(
         f"  核对：选票数 = 已用测评码数：{'是' if r['ballots_equal_used'] else '否'}；"
