@@ -256,6 +256,21 @@ def test_cast_stores_one_ballot_and_uses_the_code(client, sample_round) -> None:
     assert count(Ballot) == 1
 
 
+def test_a_session_from_before_the_round_snapshot_still_votes(client, sample_round) -> None:
+    # A phone that scanned before an upgrade holds a session without the round's creation
+    # time and title: the POST reads the round instead, and the vote counts the same.
+    code = open_with_codes(sample_round)["班子成员"][0]
+    voter = Voter(client)
+    voter.scan(code)
+    with client.session_transaction() as session:
+        held = session["voting_code"]
+        del held["round_created"], held["round_title"]
+        session["voting_code"] = held
+    response = voter.submit(full_answers(sample_round))
+    assert voted(response) and sample_round.title in response.get_data(as_text=True)
+    assert count(Ballot) == 1 and code_state(code) == CodeState.USED
+
+
 def test_missing_answers_come_back_with_choices_kept(client, sample_round) -> None:
     code = open_with_codes(sample_round)["班子成员"][0]
     voter = Voter(client)
