@@ -22,6 +22,7 @@ from flask import (
     Blueprint,
     Response,
     current_app,
+    g,
     redirect,
     render_template,
     request,
@@ -29,9 +30,10 @@ from flask import (
     url_for,
 )
 from flask_limiter.util import get_remote_address
-from flask_wtf.csrf import generate_csrf
+from flask_wtf.csrf import CSRFError, generate_csrf, validate_csrf
 from limits import parse
 from sqlalchemy import bindparam, exists, insert, literal, or_, select, update
+from wtforms import ValidationError
 
 from evaluation import codes, ratelimits, rounds
 from evaluation.accounts import roles_required, visible_round
@@ -44,7 +46,7 @@ from evaluation.errors import (
     RoundClosed,
     RoundNotOpen,
 )
-from evaluation.extensions import db
+from evaluation.extensions import csrf, db
 from evaluation.models import (
     Answer,
     Ballot,
@@ -76,6 +78,25 @@ class TooManyFailedEntries(DomainError):
 
     status = 429
     title = "尝试次数过多"
+
+
+# Flask-WTF's CSRFProtect also demands, over HTTPS, a Referer from the same host
+# (WTF_CSRF_SSL_STRICT). Voting pages send no referrer (SPEC §5.6), so behind HTTPS it would
+# refuse every ballot. This blueprint checks the session-bound token itself, the same check
+# minus the Referer; the session cookie is SameSite=Lax besides.
+csrf.exempt(bp)
+
+
+@bp.before_request
+def _check_csrf_token() -> None:
+    config = current_app.config
+    if not config["WTF_CSRF_ENABLED"] or request.method not in config["WTF_CSRF_METHODS"]:
+        return
+    try:
+        validate_csrf(request.form.get(config["WTF_CSRF_FIELD_NAME"]))
+    except ValidationError as exc:
+        raise CSRFError(exc.args[0]) from None
+    g.csrf_valid = True  # as CSRFProtect marks it: the ballot form need not check again
 
 
 @bp.after_request

@@ -63,6 +63,30 @@ def test_typed_code_is_case_dash_and_space_insensitive(client, sample_round) -> 
     assert "中层干部" in page
 
 
+def test_voting_over_https_needs_the_token_but_no_referrer(app, sample_round) -> None:
+    # Behind nginx with HTTPS, and a phone that sends no Referer (the voting pages ask for
+    # none, SPEC §5.6): typing a code, the ballot and a receipt check all go through.
+    code, typed = open_with_codes(sample_round)["中层干部"][:2]
+    app.config["PREFERRED_URL_SCHEME"] = "https"  # the test client's requests are https://…
+    phone = app.test_client()
+    assert phone.get("/v").request.is_secure and phone.get("/v").request.referrer is None
+    voter = Voter(phone)
+    response = voter.vote(code, full_answers(sample_round))
+    assert voted(response)
+    receipt = receipt_of(response)
+    entered = phone.post("/v", data={"code": typed, "csrf_token": csrf_token(phone, "/v")})
+    assert entered.status_code == 302
+    checked = phone.post("/receipt", data={"receipt": receipt, "csrf_token": voter.token})
+    assert checked.status_code == 200
+    # The token is still required: without it, or with a wrong one, nothing is stored.
+    other = app.test_client()
+    Voter(other).scan(typed)
+    for token in ("", "not-a-token"):
+        refused = other.post("/ballot", data={**full_answers(sample_round), "csrf_token": token})
+        assert refused.status_code == 400 and "CSRF" in refused.get_data(as_text=True)
+    assert count(Ballot) == 1
+
+
 @pytest.mark.parametrize(
     ("case", "status", "text"),
     [
