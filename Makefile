@@ -8,7 +8,7 @@ export FLASK_APP := wsgi
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run serve test test-fast lint format bench loadtest fonts browser pdftools clean help schema
+.PHONY: run serve test test-fast lint format bench loadtest fonts browser pdftools nginx clean help schema
 
 help:
 	@echo "make run       安装依赖、迁移数据库、载入示例测评，并在 http://$(HOST):$(PORT) 启动"
@@ -40,6 +40,21 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  ( $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium ) >/dev/null \
 	  || { echo "错误：无法安装 Chromium。请手动运行：sudo apt-get install chromium"; exit 1; }; \
+	fi
+
+# nginx for the reverse-proxy test (README's example in front of two app servers). Installing
+# the package would also start a system nginx on port 80; a policy-rc.d keeps it stopped.
+nginx:
+	@if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then \
+	  echo "未找到 nginx，正在安装（反向代理测试用）…"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  NOSTART=; \
+	  if [ ! -e /usr/sbin/policy-rc.d ]; then \
+	    printf '#!/bin/sh\nexit 101\n' | $$SUDO tee /usr/sbin/policy-rc.d >/dev/null && $$SUDO chmod +x /usr/sbin/policy-rc.d && NOSTART=1; \
+	  fi; \
+	  ( $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq nginx ) >/dev/null; STATUS=$$?; \
+	  if [ -n "$$NOSTART" ]; then $$SUDO rm -f /usr/sbin/policy-rc.d; fi; \
+	  [ $$STATUS = 0 ] || { echo "错误：无法安装 nginx。请手动运行：sudo apt-get install nginx"; exit 1; }; \
 	fi
 
 # poppler-utils (pdftotext, pdftoppm) and zbar-tools (zbarimg) let the tests read the printed
@@ -76,7 +91,7 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: $(STAMP) fonts browser pdftools lint
+test: $(STAMP) fonts browser pdftools nginx lint
 	@if [ -n "$$TEST_DATABASE_URL" ]; then \
 	  echo "== 测试将在 SQLite 和 PostgreSQL（$$TEST_DATABASE_URL）上各运行一遍"; \
 	else \

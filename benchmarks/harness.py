@@ -199,7 +199,10 @@ def free_port() -> int:
 
 
 class Server:
-    """gunicorn on a loopback port, in its own process group; ``stop``/``kill`` end it all."""
+    """gunicorn on a loopback port, in its own process group; ``stop``/``kill`` end it all.
+
+    ``env`` adds to (or overrides) the environment of ``server_env``.
+    """
 
     def __init__(
         self,
@@ -209,12 +212,14 @@ class Server:
         app: str = "wsgi:app",
         workers: int | None = None,
         port: int | None = None,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.url = url
         self.workdir = workdir
         self.app = app
         self.workers = workers
         self.port = port or free_port()
+        self.extra_env = env or {}
         self.log_path = workdir / f"gunicorn-{self.port}.log"
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -239,7 +244,7 @@ class Server:
             self.process = subprocess.Popen(
                 command,
                 cwd=ROOT,
-                env=server_env(self.url, self.workdir),
+                env={**server_env(self.url, self.workdir), **self.extra_env},
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
