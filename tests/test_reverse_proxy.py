@@ -34,6 +34,7 @@ from tests.conftest import BACKENDS, fresh_side_database
 
 ROOT = Path(__file__).resolve().parent.parent
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "")
+PASSWORD = "proxy-test-password-1"
 NGINX = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin")
 
 pytestmark = [
@@ -191,7 +192,13 @@ def proxied(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str
     engine = request.param
     pg_url = fresh_side_database("proxy") if engine == "postgresql" else None
     url = harness.fresh_database(engine, tmp_path, pg_url)
-    round_id, codes = harness.open_hall_round(url, tmp_path, 4)
+    _round_id, codes = harness.open_hall_round(url, tmp_path, 4)
+    with harness.app_context(url, tmp_path):
+        from evaluation.accounts import create_user
+        from evaluation.extensions import db
+
+        create_user(actor="test", username="admin", password=PASSWORD, role="admin")
+        db.session.commit()
     http_port, https_port = harness.free_port(), harness.free_port()
     env = {
         "TRUSTED_PROXIES": "1",
@@ -256,6 +263,18 @@ def test_readme_nginx_in_front_of_two_app_servers(proxied: dict[str, object]) ->
         assert thanks.headers.get("strict-transport-security")
     served = [s.log_text().count('"POST /ballot') for s in servers]
     assert all(n >= 1 for n in served), f"both app servers should have taken votes: {served}"
+
+    # An official logs in over HTTPS. Their browser sends a same-origin Referer (the pages'
+    # policy), which Flask-WTF compares with the Host nginx passes on: it must keep the port.
+    official = Client(https_port, client_address())
+    form = official.fetch("GET", "/login")
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', form.body)
+    assert form.status == 200 and token is not None
+    referer = {"Referer": f"https://127.0.0.1:{https_port}/login"}
+    login = {"username": "admin", "password": PASSWORD, "csrf_token": token.group(1)}
+    logged_in = official.fetch("POST", "/login", login, headers=referer)
+    assert logged_in.status == 302, logged_in.body[-600:]
+    assert official.fetch("GET", logged_in.headers["location"]).status == 200
 
     # Failed entries count per real client address, shared by both app servers through Redis.
     guesser, neighbour = Client(https_port, client_address()), Client(https_port, client_address())
