@@ -379,12 +379,18 @@ def test_the_write_itself_refuses_a_round_past_its_closing_time(app, sample_roun
 
     issued = open_with_codes(sample_round)["班子成员"]
     stratum = codes.find_stratum(sample_round, "班子成员")
+    answers = [(s.id, "", None) for s in sample_round.subjects]
+    # A closing time still ahead (a minute, and a day) does not stop the cast …
+    for ahead, code in ((timedelta(minutes=1), issued[0]), (timedelta(days=1), issued[1])):
+        sample_round.closes_at = datetime.now(UTC) + ahead
+        db.session.commit()
+        cast_ballot(codes.code_digest(code), sample_round.id, stratum.id, answers)
+    # … one just passed does, though nobody has closed the round yet.
     sample_round.closes_at = datetime.now(UTC) - timedelta(seconds=1)
     db.session.commit()
-    answers = [(s.id, "", None) for s in sample_round.subjects]
     with pytest.raises(RoundClosed):
-        cast_ballot(codes.code_digest(issued[0]), sample_round.id, stratum.id, answers)
-    assert count(Ballot) == 0 and code_state(issued[0]) == CodeState.UNUSED
+        cast_ballot(codes.code_digest(issued[2]), sample_round.id, stratum.id, answers)
+    assert count(Ballot) == 2 and code_state(issued[2]) == CodeState.UNUSED
 
 
 def test_cast_ballot_refuses_a_used_code_and_a_closed_round(app, sample_round) -> None:
