@@ -118,7 +118,7 @@ def submission_rows(engines: list[str], sizes: Sizes) -> list[Row]:
         ceiling.cells[engine] = (
             f"1 ÷ (1/{base:.0f} + 2/{r['bare_rps']:.0f}) = {r['ceiling_ps']:.0f} 张/秒 = "
             f"{r['ratio_ceiling']:.2f}×；实测为上限的 "
-            f"{r['ballots_ps'] / r['ceiling_ps'] if r['ceiling_ps'] else 0:.0%}"
+            f"{r['share_of_ceiling']:.0%}"
         )
         bare.cells[engine] = (
             f"{r['bare_rps']:.0f} 请求/秒（p99 {r['bare']['p99']:.0f} ms）；"

@@ -166,6 +166,7 @@ def run_engine(
             "ratio_minimal": ballots_ps / minimal_rps if minimal_rps else 0.0,
             "ceiling_ps": ceiling_ps,
             "ratio_ceiling": ceiling_ps / minimal_rps if minimal_rps else 0.0,
+            "share_of_ceiling": ballots_ps / ceiling_ps if ceiling_ps else 0.0,
             "ballots_equal_used": ledger.ballots == ledger.used_codes,
             "receipts_missing": ledger.receipts_missing,
             "codes_in_log": leaked,
@@ -199,7 +200,7 @@ def report(r: dict[str, Any]) -> None:
     print(
         "  上限（扫码、选票页与空路由一样快，提交与最小投票路由一样快）："
         f"{r['ceiling_ps']:.1f} 张/秒 = 最小投票路由的 {r['ratio_ceiling']:.2f}×；实测达到上限的 "
-        f"{r['ballots_ps'] / r['ceiling_ps'] if r['ceiling_ps'] else 0:.0%}"
+        f"{r['share_of_ceiling']:.0%}"
     )
     print(
         f"  核对：选票数 = 已用测评码数：{'是' if r['ballots_equal_used'] else '否'}；"
