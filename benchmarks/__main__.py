@@ -89,7 +89,7 @@ def submission_rows(engines: list[str], sizes: Sizes) -> list[Row]:
 
     throughput = Row("投票吞吐：整条路径（扫码→选票→提交，应答即感谢页）÷ 最简路由", "≥ 0.6×")
     requests = Row("　同上，按 HTTP 请求计（每张选票 3 个请求）÷ 最简路由", "—")
-    ceiling = Row("　上限：扫码、选票页与空路由一样快，提交与最简路由一样快", "—")
+    ceiling = Row("　估计上限：扫码、选票页与空路由一样快，提交与最简路由一样快", "—")
     bare = Row("　参考：空路由 GET /healthz（同一服务器、同一轮）", "—")
     submit = Row(f"提交 POST /ballot 延迟（{sizes.concurrency} 人同时）", "p99 < 150 ms")
     whole = Row(f"一次完整投票（3 个请求）延迟（{sizes.concurrency} 人同时）", "—")
@@ -117,7 +117,7 @@ def submission_rows(engines: list[str], sizes: Sizes) -> list[Row]:
         )
         ceiling.cells[engine] = (
             f"1 ÷ (1/{base:.0f} + 2/{r['bare_rps']:.0f}) = {r['ceiling_ps']:.0f} 张/秒 = "
-            f"{r['ratio_ceiling']:.2f}×；实测为上限的 "
+            f"{r['ratio_ceiling']:.2f}×；实测为估计上限的 "
             f"{r['share_of_ceiling']:.0%}"
         )
         bare.cells[engine] = (

@@ -198,9 +198,9 @@ def report(r: dict[str, Any]) -> None:
         f"投票张数/最小投票路由 = {r['ratio_minimal']:.2f}"
     )
     print(
-        "  上限（扫码、选票页与空路由一样快，提交与最小投票路由一样快）："
-        f"{r['ceiling_ps']:.1f} 张/秒 = 最小投票路由的 {r['ratio_ceiling']:.2f}×；实测达到上限的 "
-        f"{r['share_of_ceiling']:.0%}"
+        "  估计上限（扫码、选票页与空路由一样快，提交与最小投票路由一样快）："
+        f"{r['ceiling_ps']:.1f} 张/秒 = 最小投票路由的 {r['ratio_ceiling']:.2f}×；"
+        f"实测达到估计上限的 {r['share_of_ceiling']:.0%}"
     )
     print(
         f"  核对：选票数 = 已用测评码数：{'是' if r['ballots_equal_used'] else '否'}；"
