@@ -9,7 +9,9 @@ from __future__ import annotations
 import logging
 import re
 
-# /v/<code> in a path, with or without a query string.
+# /v/<code> in a path, with or without a query string. Text without CODE_PATH_MARK cannot
+# hold one (a cheap test before the regular expression, for every access-log atom).
+CODE_PATH_MARK = "/v/"
 _CODE_PATH = re.compile(r"(/v/)[^\s\"?/]+")
 REDACTED = r"\1[已隐藏]"
 

@@ -14,7 +14,7 @@ from flask import Flask
 from gunicorn.glogging import Logger
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from evaluation.logfilter import redact
+from evaluation.logfilter import CODE_PATH_MARK, redact
 
 
 class RedactingLogger(Logger):
@@ -28,7 +28,7 @@ class RedactingLogger(Logger):
         # Every text atom: a custom access_log_format may print any header or environ value
         # (RAW_URI, PATH_INFO, Referer, Location …), and any of them can hold a /v/<code> path.
         for key, value in atoms.items():
-            if isinstance(value, str):
+            if isinstance(value, str) and CODE_PATH_MARK in value:
                 atoms[key] = redact(value)
         return atoms
 
