@@ -1,0 +1,48 @@
+"""The submission benchmark's baseline route does what it says, and only in the benchmark app."""
+
+from __future__ import annotations
+
+from flask import Flask
+from sqlalchemy import func, select
+
+from benchmarks.minimal import create_bench_app
+from evaluation import codes
+from evaluation.extensions import db
+from evaluation.models import Ballot, Code, CodeState
+from tests.voters import open_with_codes
+
+
+def test_the_baseline_marks_a_code_used_once_and_inserts_one_ballot(
+    app: Flask, sample_round
+) -> None:
+    issued = open_with_codes(sample_round, per_stratum=2)
+    first, second = next(iter(issued.values()))
+    bench = create_bench_app(dict(app.config))
+    try:
+        client = bench.test_client()
+        assert client.post("/bench/minimal", data={"code": first}).status_code == 200
+        assert client.post("/bench/minimal", data={"code": first}).status_code == 409
+        assert client.post("/bench/minimal", data={"code": "NOT-A-CODE"}).status_code == 409
+    finally:
+        with bench.app_context():
+            db.engine.dispose()
+    db.session.rollback()  # see the other app's commits
+    states = dict(
+        db.session.execute(
+            select(Code.digest, Code.state).where(
+                Code.digest.in_([codes.code_digest(first), codes.code_digest(second)])
+            )
+        ).all()
+    )
+    assert states == {
+        codes.code_digest(first): CodeState.USED,
+        codes.code_digest(second): CodeState.UNUSED,
+    }
+    ballots = db.session.execute(
+        select(func.count()).select_from(Ballot).where(Ballot.round_id == sample_round.id)
+    ).scalar_one()
+    assert ballots == 1
+
+
+def test_the_production_app_has_no_baseline_route(client) -> None:  # type: ignore[no-untyped-def]
+    assert client.post("/bench/minimal", data={"code": "X"}).status_code in (400, 404)
