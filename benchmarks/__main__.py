@@ -91,6 +91,7 @@ def submission_rows(engines: list[str], sizes: Sizes) -> list[Row]:
     requests = Row("　同上，按 HTTP 请求计（每张选票 3 个请求）÷ 最简路由", "—")
     ceiling = Row("　估计上限：扫码、选票页与空路由一样快，提交与最简路由一样快", "—")
     bare = Row("　参考：空路由 GET /healthz（同一服务器、同一轮）", "—")
+    cpu = Row("　CPU 毫秒（应用服务器 + 数据库）：投票 ÷ 最简路由", "—")
     submit = Row(f"提交 POST /ballot 延迟（{sizes.concurrency} 人同时）", "p99 < 150 ms")
     whole = Row(f"一次完整投票（3 个请求）延迟（{sizes.concurrency} 人同时）", "—")
     checks = Row("错误 / 选票数 = 已用测评码数 / 访问日志中的测评码", "0 / 是 / 0")
@@ -124,6 +125,15 @@ def submission_rows(engines: list[str], sizes: Sizes) -> list[Row]:
             f"{r['bare_rps']:.0f} 请求/秒（p99 {r['bare']['p99']:.0f} ms）；"
             f"投票请求 ÷ 空路由 = {r['ratio_requests_bare']:.2f}×"
         )
+        if r["cpu_ms"]:
+            ms = {k: v["server"] + v["database"] for k, v in r["cpu_ms"].items()}
+            cpu.cells[engine] = (
+                f"{ms['vote']:.1f} ÷ {ms['minimal']:.1f} = "
+                f"{submission.cpu_ratio(r['cpu_ms'], 'minimal'):.1f}×；"
+                f"空路由 {ms['bare']:.2f} ms/请求"
+            )
+        else:
+            cpu.cells[engine] = "—（无 /proc）"
         submit.cells[engine] = (
             f"p50 {r['submit']['p50']:.0f} / p95 {r['submit']['p95']:.0f} / "
             f"**p99 {r['submit']['p99']:.0f} ms**（空路由 p99 {r['bare']['p99']:.0f} ms）"
@@ -135,7 +145,7 @@ def submission_rows(engines: list[str], sizes: Sizes) -> list[Row]:
         checks.cells[engine] = f"{errors} / {'是' if consistent else '否'} / {r['codes_in_log']}"
         checks.verdicts[engine] = errors == 0 and consistent and r["codes_in_log"] == 0
         _say(f"    {throughput.cells[engine]}；{submit.cells[engine]}")
-    return [throughput, requests, ceiling, bare, submit, whole, checks]
+    return [throughput, requests, ceiling, bare, cpu, submit, whole, checks]
 
 
 # --- tally -----------------------------------------------------------------------------------

@@ -306,6 +306,80 @@ class Server:
         self.stop()
 
 
+# --- where the CPU goes -----------------------------------------------------------------------
+
+
+_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _proc_stat(pid: str) -> tuple[str, int, float] | None:
+    """(command name, parent pid, CPU seconds used) of a process, from /proc (Linux)."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    name = text[text.index("(") + 1 : text.rindex(")")]
+    fields = text[text.rindex(")") + 2 :].split()
+    # Fields after the name: state ppid … utime (12th) stime (13th).
+    return name, int(fields[1]), (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+@dataclass(frozen=True)
+class CpuUse:
+    """CPU seconds used so far by the app server's workers, the database server and us."""
+
+    server: float
+    database: float
+    client: float
+
+    def __sub__(self, other: CpuUse) -> CpuUse:
+        return CpuUse(
+            self.server - other.server, self.database - other.database, self.client - other.client
+        )
+
+    def __add__(self, other: CpuUse) -> CpuUse:
+        return CpuUse(
+            self.server + other.server, self.database + other.database, self.client + other.client
+        )
+
+    def per(self, units: int) -> dict[str, float]:
+        """Milliseconds per unit (request or ballot) of each part."""
+        if units <= 0:
+            return {"server": 0.0, "database": 0.0, "client": 0.0}
+        return {
+            "server": self.server / units * 1000,
+            "database": self.database / units * 1000,
+            "client": self.client / units * 1000,
+        }
+
+
+def cpu_use(server: Server) -> CpuUse | None:
+    """CPU used by ``server``'s gunicorn workers, local PostgreSQL processes and this process.
+
+    None where /proc is missing (not Linux). The database figure counts every process named
+    ``postgres`` on this machine (0 for SQLite, which runs inside the workers).
+    """
+    if server.process is None or not Path("/proc/self/stat").exists():
+        return None
+    import resource
+
+    master = server.process.pid
+    workers = database = 0.0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        stat = _proc_stat(entry)
+        if stat is None:
+            continue
+        name, parent, seconds = stat
+        if parent == master:
+            workers += seconds
+        elif name == "postgres":
+            database += seconds
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    return CpuUse(workers, database, own.ru_utime + own.ru_stime)
+
+
 # --- HTTP, like a phone -----------------------------------------------------------------------
 
 

@@ -66,6 +66,17 @@ def measure_bare(
     return latencies, errors, time.perf_counter() - started
 
 
+def _metered(server: harness.Server, used: dict[str, harness.CpuUse], kind: str, load: Any) -> Any:
+    """Run ``load()`` and add the CPU it took (server, database, client) to ``used[kind]``."""
+    before = harness.cpu_use(server)
+    result = load()
+    after = harness.cpu_use(server)
+    if before is not None and after is not None:
+        spent = after - before
+        used[kind] = used[kind] + spent if kind in used else spent
+    return result
+
+
 def run_engine(
     engine: str,
     *,
@@ -92,6 +103,7 @@ def run_engine(
         minimal_s = 0.0
         minimal_err = 0
         flows: list[harness.LoadResult] = []
+        cpu: dict[str, harness.CpuUse] = {}
         server = harness.Server(url, workdir, app="benchmarks.bench_wsgi:app")
         try:
             server.start()
@@ -103,32 +115,47 @@ def run_engine(
             measure_bare(server.port, warm, concurrency=concurrency, deadline_seconds=30)
             for step in range(passes):
                 left = max(1.0, stop_at - time.monotonic())
-                lat, err, secs = measure_bare(
-                    server.port,
-                    bare_requests // passes,
-                    concurrency=concurrency,
-                    deadline_seconds=left,
+                lat, err, secs = _metered(
+                    server,
+                    cpu,
+                    "bare",
+                    lambda left=left: measure_bare(
+                        server.port,
+                        bare_requests // passes,
+                        concurrency=concurrency,
+                        deadline_seconds=left,
+                    ),
                 )
                 bare_lat += lat
                 bare_err += err
                 bare_s += secs
                 left = max(1.0, stop_at - time.monotonic())
-                m_lat, m_err, m_secs = measure_minimal(
-                    server.port,
-                    minimal_codes[step::passes],
-                    concurrency=concurrency,
-                    deadline_seconds=left,
+                m_lat, m_err, m_secs = _metered(
+                    server,
+                    cpu,
+                    "minimal",
+                    lambda left=left, step=step: measure_minimal(
+                        server.port,
+                        minimal_codes[step::passes],
+                        concurrency=concurrency,
+                        deadline_seconds=left,
+                    ),
                 )
                 minimal_lat += m_lat
                 minimal_err += len(m_err)
                 minimal_s += m_secs
                 left = max(1.0, stop_at - time.monotonic())
                 flows.append(
-                    harness.drive_voters(
-                        server.port,
-                        voter_codes[step::passes],
-                        concurrency=concurrency,
-                        deadline_seconds=left,
+                    _metered(
+                        server,
+                        cpu,
+                        "vote",
+                        lambda left=left, step=step: harness.drive_voters(
+                            server.port,
+                            voter_codes[step::passes],
+                            concurrency=concurrency,
+                            deadline_seconds=left,
+                        ),
                     )
                 )
             log = server.log_text()
@@ -146,6 +173,10 @@ def run_engine(
         # cheap as the empty route, the submit as cheap as the minimal route.
         ceiling_ps = 1.0 / (1.0 / minimal_rps + 2.0 / bare_rps) if minimal_rps and bare_rps else 0.0
         leaked = sum(code in log for code in voter_codes)
+        # CPU milliseconds per empty request, per minimal vote and per whole vote (None where
+        # /proc is missing): where the machine's cores went, whatever the throughput.
+        units = {"bare": len(bare_lat), "minimal": len(minimal_lat), "vote": len(thanked)}
+        cpu_ms = {kind: cpu[kind].per(units[kind]) for kind in units if kind in cpu} or None
         return {
             "engine": engine,
             "concurrency": concurrency,
@@ -167,12 +198,23 @@ def run_engine(
             "ceiling_ps": ceiling_ps,
             "ratio_ceiling": ceiling_ps / minimal_rps if minimal_rps else 0.0,
             "share_of_ceiling": ballots_ps / ceiling_ps if ceiling_ps else 0.0,
+            "cpu_ms": cpu_ms,
             "ballots_equal_used": ledger.ballots == ledger.used_codes,
             "receipts_missing": ledger.receipts_missing,
             "codes_in_log": leaked,
         }
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+CPU_UNITS = (("bare", "空路由/请求"), ("minimal", "最小投票/张"), ("vote", "投票/张"))
+
+
+def cpu_ratio(cpu: dict[str, dict[str, float]], baseline: str) -> float:
+    """A vote's app-server + database CPU over ``baseline``'s (``minimal`` or ``bare``)."""
+    vote = cpu["vote"]["server"] + cpu["vote"]["database"]
+    base = cpu[baseline]["server"] + cpu[baseline]["database"]
+    return vote / base if base else 0.0
 
 
 def report(r: dict[str, Any]) -> None:
@@ -202,6 +244,23 @@ def report(r: dict[str, Any]) -> None:
         f"{r['ceiling_ps']:.1f} 张/秒 = 最小投票路由的 {r['ratio_ceiling']:.2f}×；"
         f"实测达到估计上限的 {r['share_of_ceiling']:.0%}"
     )
+    cpu = r.get("cpu_ms")
+    if cpu:
+        parts = "；".join(
+            f"{label} {cpu[kind]['server']:.2f} + {cpu[kind]['database']:.2f} + "
+            f"{cpu[kind]['client']:.2f}"
+            for kind, label in (
+                ("bare", "空路由/请求"),
+                ("minimal", "最小投票/张"),
+                ("vote", "投票/张"),
+            )
+        )
+        print(f"  CPU 毫秒（应用服务器 + 数据库 + 压测客户端）：{parts}")
+        print(
+            "  投票的 CPU（应用服务器 + 数据库）"
+            f"= 最小投票路由的 {cpu_ratio(cpu, 'minimal'):.1f} 倍"
+            f" = 空路由请求的 {cpu_ratio(cpu, 'bare'):.1f} 倍"
+        )
     print(
         f"  核对：选票数 = 已用测评码数：{'是' if r['ballots_equal_used'] else '否'}；"
         f"回执缺失 {r['receipts_missing']}；访问日志中出现的测评码 {r['codes_in_log']}"

@@ -46,3 +46,41 @@ def test_the_baseline_marks_a_code_used_once_and_inserts_one_ballot(
 
 def test_the_production_app_has_no_baseline_route(client) -> None:  # type: ignore[no-untyped-def]
     assert client.post("/bench/minimal", data={"code": "X"}).status_code in (400, 404)
+
+
+def test_cpu_use_counts_the_servers_workers(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The benchmark's CPU figures come from the server's children (gunicorn's workers)."""
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    import pytest
+
+    from benchmarks import harness
+
+    if not Path("/proc/self/stat").exists():
+        pytest.skip("没有 /proc：CPU 计量只在 Linux 上进行")
+    busy = (
+        "import time\n"
+        "t = time.process_time()\n"
+        "while time.process_time() - t < 0.4: pass\n"
+        "time.sleep(30)\n"
+    )
+    server = harness.Server("sqlite://", tmp_path)
+    # A master whose one child burns 0.4 s of CPU and then idles, as a worker between loads.
+    server.process = subprocess.Popen(
+        ["sh", "-c", f'"{sys.executable}" -c "{busy}"; sleep 30'], start_new_session=True
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while True:  # the child started with nothing used: its whole use is what we see
+            used = harness.cpu_use(server)
+            assert used is not None
+            if used.server >= 0.35 or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        assert 0.35 <= used.server < 0.6
+        assert used.per(2)["server"] == pytest.approx(used.server * 500)
+    finally:
+        server.kill()
