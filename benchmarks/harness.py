@@ -476,8 +476,11 @@ class Phone:
             self.cookie = set_cookie.split(";", 1)[0]
         return reply
 
-    def vote(self, code: str, outcome: VoterOutcome) -> None:
-        """Scan, read the ballot, submit a full ballot, read the receipt on the thanks page."""
+    def vote(self, code: str, outcome: VoterOutcome, *, think: float = 0.0) -> None:
+        """Scan, read the ballot, submit a full ballot, read the receipt on the thanks page.
+
+        ``think`` seconds pass between the ballot page and the submit (a person filling it in).
+        """
         scan = self._call("scan", "GET", f"/v/{code}")
         if scan.status == 409:
             outcome.already_used = True
@@ -495,6 +498,8 @@ class Phone:
             raise Refused("ballot", "选票页缺少表单")
         answers = {name: self.rng.choice(values) for name, values in choices.items()}
         body = urllib.parse.urlencode({**answers, "csrf_token": token.group(1)})
+        if think > 0:
+            time.sleep(think)
         submit = self._call("submit", "POST", "/ballot", body)
         receipt = _RECEIPT.search(submit.body)
         if submit.status != 200 or receipt is None:
@@ -582,6 +587,44 @@ def drive_voters(
         return outcome
 
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        outcomes = list(pool.map(one, range(len(codes))))
+    return LoadResult(outcomes, time.perf_counter() - started)
+
+
+def drive_hall(
+    port: int,
+    codes: list[str],
+    *,
+    spread_seconds: float,
+    think_seconds: tuple[float, float] = (1.0, 4.0),
+    deadline_seconds: float,
+    seed: int = 11,
+) -> LoadResult:
+    """A hall at its own pace: voters arrive at random within ``spread_seconds``.
+
+    Each scans, reads the ballot, takes ``think_seconds`` (uniform) to fill it in and submits;
+    an open loop, unlike ``drive_voters``, where each voter starts the moment another ends.
+    """
+    rng = random.Random(seed)
+    arrivals = [rng.uniform(0.0, spread_seconds) for _ in codes]
+    started = time.perf_counter()
+    start = time.monotonic()
+    hard_stop = start + deadline_seconds
+
+    def one(index: int) -> VoterOutcome:
+        outcome = VoterOutcome(codes[index])
+        own = random.Random(seed * 100003 + index)
+        time.sleep(max(0.0, start + arrivals[index] - time.monotonic()))
+        outcome.attempts = 1
+        try:
+            Phone(port, timeout=max(1.0, hard_stop - time.monotonic()), rng=own).vote(
+                codes[index], outcome, think=own.uniform(*think_seconds)
+            )
+        except Refused as exc:
+            outcome.error = str(exc)
+        return outcome
+
+    with ThreadPoolExecutor(max_workers=max(1, len(codes))) as pool:
         outcomes = list(pool.map(one, range(len(codes))))
     return LoadResult(outcomes, time.perf_counter() - started)
 

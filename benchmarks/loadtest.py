@@ -4,7 +4,10 @@ For each engine (SQLite; PostgreSQL when BENCH_DATABASE_URL names a dedicated da
 builds a fresh database, issues the codes with ``evaluation.codes``, starts gunicorn with the
 project's settings on a loopback port, and drives every voter through the real pages
 (scan → ballot → submit, answered with the thanks page), ``--concurrency`` at a time. Then it
-checks:
+checks them. Then (``--hall``, default 30 s) as many voters again come in at a hall's own
+pace: each arrives at a random moment within those seconds, scans, takes 1–4 s to fill in the
+ballot and submits (500 in 30 s is four times the rate of 500 phones in two minutes). The
+checks cover both parts:
 
 * zero errors: every voter saw the thanks page with a receipt;
 * ballots == used codes == receipts == thanks pages seen, and no receipt a voter saw is missing;
@@ -16,7 +19,8 @@ It prints throughput and p50/p95/p99 per step, and exits non-zero if any check f
 ``--deadline`` seconds per engine (default 120), one request per step per voter, loopback only,
 the server's process group killed in ``finally``.
 
-    python -m benchmarks.loadtest [--voters 500] [--concurrency 64] [--engines sqlite,postgresql]
+    python -m benchmarks.loadtest [--voters 500] [--concurrency 64] [--hall 30]
+                                  [--engines sqlite,postgresql]
 """
 
 from __future__ import annotations
@@ -47,6 +51,10 @@ class EngineReport:
     latencies: dict[str, dict[str, float]]
     failures: list[str]
     verify: str
+    hall_seconds: float = 0.0
+    hall_voters: int = 0
+    hall_latencies: dict[str, dict[str, float]] | None = None
+    hall_thanked: int = 0
 
     @property
     def voters_per_second(self) -> float:
@@ -54,23 +62,37 @@ class EngineReport:
         return self.thanked / self.seconds if self.seconds else 0.0
 
 
-def run_engine(engine: str, voters: int, concurrency: int, deadline: float) -> EngineReport:
-    """The whole load test on one engine."""
+def run_engine(
+    engine: str, voters: int, concurrency: int, deadline: float, hall: float = 0.0
+) -> EngineReport:
+    """The whole load test on one engine: the burst, then (``hall`` > 0) the hall's pace."""
     workdir = Path(tempfile.mkdtemp(prefix=f"loadtest-{engine}-"))
     failures: list[str] = []
     try:
         url = harness.fresh_database(engine, workdir)
-        round_id, plaintexts = harness.open_hall_round(url, workdir, voters)
+        hall_voters = voters if hall > 0 else 0
+        round_id, plaintexts = harness.open_hall_round(url, workdir, voters + hall_voters)
+        burst_codes, hall_codes = plaintexts[:voters], plaintexts[voters:]
+        paced: harness.LoadResult | None = None
         server = harness.Server(url, workdir)
         try:
             server.start()
             result = harness.drive_voters(
-                server.port, plaintexts, concurrency=concurrency, deadline_seconds=deadline
+                server.port, burst_codes, concurrency=concurrency, deadline_seconds=deadline
             )
+            if hall_voters:
+                paced = harness.drive_hall(
+                    server.port, hall_codes, spread_seconds=hall, deadline_seconds=deadline + hall
+                )
             log = server.log_text()
         finally:
             server.stop()
         receipts = [o.receipt for o in result.thanked if o.receipt]
+        if paced is not None:
+            receipts += [o.receipt for o in paced.thanked if o.receipt]
+            if paced.errors:
+                sample = "；".join(f"{o.code[:4]}…: {o.error}" for o in paced.errors[:3])
+                failures.append(f"大厅节奏：{len(paced.errors)} 位测评人未看到感谢页（{sample}）")
         book = harness.ledger(url, workdir, round_id, receipts)
         if result.errors:
             sample = "；".join(f"{o.code[:4]}…: {o.error}" for o in result.errors[:3])
@@ -96,16 +118,24 @@ def run_engine(engine: str, voters: int, concurrency: int, deadline: float) -> E
             failures.append(f"结束后核验未通过：{verify}")
         latencies = {step: harness.latency_summary(result.step_latencies(step)) for step in STEPS}
         latencies["whole"] = harness.latency_summary(result.flow_latencies())
+        hall_latencies = None
+        if paced is not None:
+            hall_latencies = {s: harness.latency_summary(paced.step_latencies(s)) for s in STEPS}
+            hall_latencies["whole"] = harness.latency_summary(paced.flow_latencies())
         return EngineReport(
             engine,
             voters,
             concurrency,
             result.seconds,
-            len(receipts),
+            len(result.thanked),
             book,
             latencies,
             failures,
             verify,
+            hall,
+            hall_voters,
+            hall_latencies,
+            len(paced.thanked) if paced is not None else 0,
         )
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -122,20 +152,31 @@ def print_report(report: EngineReport) -> None:
         book = report.ledger
         print(
             f"选票 {book.ballots} = 已用测评码 {book.used_codes} = 回执 {book.receipts} = "
-            f"感谢页 {report.thanked}；未用 {book.unused_codes}；答案 {book.answers}"
+            f"感谢页 {report.thanked + report.hall_thanked}；未用 {book.unused_codes}；"
+            f"答案 {book.answers}"
         )
-    print(f"{'步骤':<8}{'p50 ms':>10}{'p95 ms':>10}{'p99 ms':>10}{'max ms':>10}")
-    for step, figures in report.latencies.items():
+    _print_latencies(report.latencies)
+    if report.hall_latencies is not None:
         print(
-            f"{step:<10}{figures['p50']:>10.1f}{figures['p95']:>10.1f}"
-            f"{figures['p99']:>10.1f}{figures['max']:>10.1f}"
+            f"大厅节奏：另 {report.hall_voters} 人在 {report.hall_seconds:.0f} 秒内陆续扫码，"
+            f"每人填写 1–4 秒后提交；完成 {report.hall_thanked} 人"
         )
+        _print_latencies(report.hall_latencies)
     print(report.verify)
     if report.failures:
         for failure in report.failures:
             print(f"失败：{failure}")
     else:
         print("通过：零错误，选票数 = 已用测评码数 = 看到感谢页的人数")
+
+
+def _print_latencies(latencies: dict[str, dict[str, float]]) -> None:
+    print(f"{'步骤':<8}{'p50 ms':>10}{'p95 ms':>10}{'p99 ms':>10}{'max ms':>10}")
+    for step, figures in latencies.items():
+        print(
+            f"{step:<10}{figures['p50']:>10.1f}{figures['p95']:>10.1f}"
+            f"{figures['p99']:>10.1f}{figures['max']:>10.1f}"
+        )
 
 
 def engines_from(arg: str | None) -> list[str]:
@@ -156,11 +197,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--voters", type=int, default=500)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--deadline", type=float, default=120.0, help="每种数据库的时限（秒）")
+    parser.add_argument(
+        "--hall",
+        type=float,
+        default=30.0,
+        help="再让同样多的测评人在这么多秒内陆续到场（大厅节奏）；0 = 不测",
+    )
     parser.add_argument("--engines", default=None, help="sqlite,postgresql")
     args = parser.parse_args(argv)
     reports: list[Any] = []
     for engine in engines_from(args.engines):
-        report = run_engine(engine, args.voters, args.concurrency, args.deadline)
+        report = run_engine(engine, args.voters, args.concurrency, args.deadline, args.hall)
         print_report(report)
         reports.append(report)
     failed = [r for r in reports if r.failures]

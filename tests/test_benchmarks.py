@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
@@ -55,8 +56,6 @@ def test_cpu_use_counts_the_servers_workers(tmp_path) -> None:  # type: ignore[n
     import time
     from pathlib import Path
 
-    import pytest
-
     from benchmarks import harness
 
     if not Path("/proc/self/stat").exists():
@@ -84,3 +83,18 @@ def test_cpu_use_counts_the_servers_workers(tmp_path) -> None:  # type: ignore[n
         assert used.per(2)["server"] == pytest.approx(used.server * 500)
     finally:
         server.kill()
+
+
+@pytest.mark.slow
+def test_the_load_test_counts_the_burst_and_the_hall_pace() -> None:
+    """`make loadtest` in small: a burst, then voters arriving at random and pausing to fill in."""
+    from benchmarks import loadtest
+
+    report = loadtest.run_engine("sqlite", voters=6, concurrency=3, deadline=60, hall=2.0)
+    assert report.failures == []
+    assert report.thanked == 6 and report.hall_thanked == 6
+    assert report.ledger is not None
+    assert report.ledger.ballots == report.ledger.used_codes == report.ledger.receipts == 12
+    assert report.hall_latencies is not None
+    # The pause to fill in the ballot is a person's, not the server's: not in the latencies.
+    assert report.hall_latencies["whole"]["max"] < 1000
