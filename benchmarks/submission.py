@@ -12,7 +12,8 @@ times, three loads at the same concurrency so a neighbour's load falls on all of
   token from the page), answered with the thanks page and its receipt.
 
 It prints ballots per second, p50/p99 of ``POST /ballot`` and of a whole vote, requests per
-second of the bare route, and the ratios. Bounded: ``--deadline`` seconds per engine, loopback
+second of the bare route, the ratios, and the CPU milliseconds per request or ballot that each
+load took in the app server's workers, the database server and this load client (from /proc). Bounded: ``--deadline`` seconds per engine, loopback
 only, the server's process group killed in ``finally``.
 
     python -m benchmarks.submission [--voters 400] [--concurrency 32] [--passes 2]
