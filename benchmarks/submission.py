@@ -13,8 +13,9 @@ times, three loads at the same concurrency so a neighbour's load falls on all of
 
 It prints ballots per second, p50/p99 of ``POST /ballot`` and of a whole vote, requests per
 second of the bare route, the ratios, and the CPU milliseconds per request or ballot that each
-load took in the app server's workers, the database server and this load client (from /proc). Bounded: ``--deadline`` seconds per engine, loopback
-only, the server's process group killed in ``finally``.
+load took in the app server's workers, the database server and this load client (from /proc).
+Bounded: ``--deadline`` seconds per engine, loopback only, the server's process group killed in
+``finally``.
 
     python -m benchmarks.submission [--voters 400] [--concurrency 32] [--passes 2]
 """
