@@ -7,7 +7,7 @@ ratio means something even on a shared machine whose absolute speed varies:
   → submit, answered with the thanks page; the real pages on gunicorn) against a route that
   only marks a code used and inserts one row (``benchmarks.minimal``) and an empty route,
   interleaved on the same server; 64 concurrent voters; with the CPU milliseconds each took
-  (app server, database), which do not vary with the machine's speed;
+  (app server, database), which leave out queueing;
 * tally of 10⁴/10⁵/10⁶ answers (``benchmarks.tally``) against a bare ``count(*)`` of the rows;
 * 5,000 codes with their PDF (``benchmarks.codes``) against drawing the bare QR codes;
 * the workbook of a 100,000-ballot round against openpyxl writing as many plain cells, with
