@@ -127,7 +127,7 @@ def submission_rows(engines: list[str], sizes: Sizes) -> list[Row]:
             f"投票请求 ÷ 空路由 = {r['ratio_requests_bare']:.2f}×"
         )
         if r["cpu_ms"]:
-            ms = {k: v["server"] + v["database"] for k, v in r["cpu_ms"].items()}
+            ms = submission.app_and_db_ms(r["cpu_ms"])
             cpu.cells[engine] = (
                 f"{ms['vote']:.1f} ÷ {ms['minimal']:.1f} = "
                 f"{submission.cpu_ratio(r['cpu_ms'], 'minimal'):.1f}×；"

@@ -591,12 +591,16 @@ def drive_voters(
     return LoadResult(outcomes, time.perf_counter() - started)
 
 
+# Seconds a voter of ``drive_hall`` takes to fill in the ballot (uniform between the two).
+HALL_THINK_SECONDS = (1.0, 4.0)
+
+
 def drive_hall(
     port: int,
     codes: list[str],
     *,
     spread_seconds: float,
-    think_seconds: tuple[float, float] = (1.0, 4.0),
+    think_seconds: tuple[float, float] = HALL_THINK_SECONDS,
     deadline_seconds: float,
     seed: int = 11,
 ) -> LoadResult:

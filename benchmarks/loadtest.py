@@ -88,15 +88,11 @@ def run_engine(
         finally:
             server.stop()
         receipts = [o.receipt for o in result.thanked if o.receipt]
+        failures += _unfinished(result, "")
         if paced is not None:
             receipts += [o.receipt for o in paced.thanked if o.receipt]
-            if paced.errors:
-                sample = "；".join(f"{o.code[:4]}…: {o.error}" for o in paced.errors[:3])
-                failures.append(f"大厅节奏：{len(paced.errors)} 位测评人未看到感谢页（{sample}）")
+            failures += _unfinished(paced, "大厅节奏：")
         book = harness.ledger(url, workdir, round_id, receipts)
-        if result.errors:
-            sample = "；".join(f"{o.code[:4]}…: {o.error}" for o in result.errors[:3])
-            failures.append(f"{len(result.errors)} 位测评人未看到感谢页（{sample}）")
         if not (book.ballots == book.used_codes == book.receipts == len(receipts)):
             failures.append(
                 f"选票 {book.ballots}、已用测评码 {book.used_codes}、回执 {book.receipts}、"
@@ -116,12 +112,6 @@ def run_engine(
         verified, verify = harness.close_and_verify(url, workdir, round_id)
         if not verified:
             failures.append(f"结束后核验未通过：{verify}")
-        latencies = {step: harness.latency_summary(result.step_latencies(step)) for step in STEPS}
-        latencies["whole"] = harness.latency_summary(result.flow_latencies())
-        hall_latencies = None
-        if paced is not None:
-            hall_latencies = {s: harness.latency_summary(paced.step_latencies(s)) for s in STEPS}
-            hall_latencies["whole"] = harness.latency_summary(paced.flow_latencies())
         return EngineReport(
             engine,
             voters,
@@ -129,16 +119,31 @@ def run_engine(
             result.seconds,
             len(result.thanked),
             book,
-            latencies,
+            _latencies(result),
             failures,
             verify,
             hall,
             hall_voters,
-            hall_latencies,
+            _latencies(paced) if paced is not None else None,
             len(paced.thanked) if paced is not None else 0,
         )
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _unfinished(result: harness.LoadResult, part: str) -> list[str]:
+    """A failure line if any voter of ``result`` did not see the thanks page."""
+    if not result.errors:
+        return []
+    sample = "；".join(f"{o.code[:4]}…: {o.error}" for o in result.errors[:3])
+    return [f"{part}{len(result.errors)} 位测评人未看到感谢页（{sample}）"]
+
+
+def _latencies(result: harness.LoadResult) -> dict[str, dict[str, float]]:
+    """p50/p95/p99/max of each step and of the whole vote."""
+    latencies = {step: harness.latency_summary(result.step_latencies(step)) for step in STEPS}
+    latencies["whole"] = harness.latency_summary(result.flow_latencies())
+    return latencies
 
 
 def print_report(report: EngineReport) -> None:
@@ -157,9 +162,10 @@ def print_report(report: EngineReport) -> None:
         )
     _print_latencies(report.latencies)
     if report.hall_latencies is not None:
+        low, high = harness.HALL_THINK_SECONDS
         print(
             f"大厅节奏：另 {report.hall_voters} 人在 {report.hall_seconds:.0f} 秒内陆续扫码，"
-            f"每人填写 1–4 秒后提交；完成 {report.hall_thanked} 人"
+            f"每人填写 {low:.0f}–{high:.0f} 秒后提交；完成 {report.hall_thanked} 人"
         )
         _print_latencies(report.hall_latencies)
     print(report.verify)

@@ -68,10 +68,17 @@ def measure_bare(
     return latencies, errors, time.perf_counter() - started
 
 
-def _metered(server: harness.Server, used: dict[str, harness.CpuUse], kind: str, load: Any) -> Any:
-    """Run ``load()`` and add the CPU it took (server, database, client) to ``used[kind]``."""
+def _metered(
+    server: harness.Server,
+    used: dict[str, harness.CpuUse],
+    kind: str,
+    load: Any,
+    *args: Any,
+    **kwargs: Any,
+) -> Any:
+    """Run ``load(*args, **kwargs)``; add the CPU it took (server, database, client) to ``used``."""
     before = harness.cpu_use(server)
-    result = load()
+    result = load(*args, **kwargs)
     after = harness.cpu_use(server)
     if before is not None and after is not None:
         spent = after - before
@@ -121,12 +128,11 @@ def run_engine(
                     server,
                     cpu,
                     "bare",
-                    lambda left=left: measure_bare(
-                        server.port,
-                        bare_requests // passes,
-                        concurrency=concurrency,
-                        deadline_seconds=left,
-                    ),
+                    measure_bare,
+                    server.port,
+                    bare_requests // passes,
+                    concurrency=concurrency,
+                    deadline_seconds=left,
                 )
                 bare_lat += lat
                 bare_err += err
@@ -136,12 +142,11 @@ def run_engine(
                     server,
                     cpu,
                     "minimal",
-                    lambda left=left, step=step: measure_minimal(
-                        server.port,
-                        minimal_codes[step::passes],
-                        concurrency=concurrency,
-                        deadline_seconds=left,
-                    ),
+                    measure_minimal,
+                    server.port,
+                    minimal_codes[step::passes],
+                    concurrency=concurrency,
+                    deadline_seconds=left,
                 )
                 minimal_lat += m_lat
                 minimal_err += len(m_err)
@@ -152,12 +157,11 @@ def run_engine(
                         server,
                         cpu,
                         "vote",
-                        lambda left=left, step=step: harness.drive_voters(
-                            server.port,
-                            voter_codes[step::passes],
-                            concurrency=concurrency,
-                            deadline_seconds=left,
-                        ),
+                        harness.drive_voters,
+                        server.port,
+                        voter_codes[step::passes],
+                        concurrency=concurrency,
+                        deadline_seconds=left,
                     )
                 )
             log = server.log_text()
@@ -212,11 +216,15 @@ def run_engine(
 CPU_UNITS = (("bare", "空路由/请求"), ("minimal", "最小投票/张"), ("vote", "投票/张"))
 
 
+def app_and_db_ms(cpu: dict[str, dict[str, float]]) -> dict[str, float]:
+    """App-server + database CPU milliseconds of each unit (``bare``, ``minimal``, ``vote``)."""
+    return {kind: parts["server"] + parts["database"] for kind, parts in cpu.items()}
+
+
 def cpu_ratio(cpu: dict[str, dict[str, float]], baseline: str) -> float:
     """A vote's app-server + database CPU over ``baseline``'s (``minimal`` or ``bare``)."""
-    vote = cpu["vote"]["server"] + cpu["vote"]["database"]
-    base = cpu[baseline]["server"] + cpu[baseline]["database"]
-    return vote / base if base else 0.0
+    ms = app_and_db_ms(cpu)
+    return ms["vote"] / ms[baseline] if ms[baseline] else 0.0
 
 
 def report(r: dict[str, Any]) -> None:
