@@ -222,12 +222,12 @@ def workbook_rows(engines: list[str], sizes: Sizes) -> list[Row]:
     """The round's workbook at each size: time and peak memory, beside bare openpyxl."""
     from benchmarks.tally import _analyze, _grow, _round_text
     from benchmarks.workbook import timed_peak
-    from evaluation.ballot_form import ballot_layout
     from evaluation.extensions import db
     from evaluation.models import RoundState
-    from evaluation.reports import chart_images, write_workbook
-    from evaluation.round_file import import_round, parse_round_text
-    from evaluation.tally_db import tally_round
+    from evaluation.reports.workbook import chart_images, write_workbook
+    from evaluation.rounds.round_file import import_round, parse_round_text
+    from evaluation.tally.aggregate import tally_round
+    from evaluation.voting.ballot import ballot_layout
 
     biggest = max(sizes.workbook)
     time_row = Row(f"工作簿：{biggest:,} 张选票的活动（含原始选票）", "—")

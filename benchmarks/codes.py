@@ -1,7 +1,7 @@
 """Codes benchmark: issuing 5,000 codes with their printable PDF, against drawing bare QR codes.
 
-The measured path is what an organiser waits for: ``evaluation.codes.issue_batch`` (random
-codes, keyed hashes, rows written, audit entry, commit) and ``evaluation.issuing.slips_pdf``
+The measured path is what an organiser waits for: ``evaluation.codes.codes.issue_batch`` (random
+codes, keyed hashes, rows written, audit entry, commit) and ``evaluation.codes.slips.slips_pdf``
 (the A4 PDF of cut-out slips, as the codes page makes it). The baseline, in the same run:
 drawing the same 5,000 links as bare QR codes with the ``qrcode`` library's SVG path output
 (SPEC §13: ~5 ms a code) — no database, no PDF, no text. Target: ≤ 1.5× the baseline.
@@ -38,19 +38,17 @@ def run_engine(engine: str, count: int = COUNT, baseline_sample: int = 1_000) ->
     The baseline draws the first ``baseline_sample`` links and is scaled to ``count`` (each QR
     code costs the same; drawing all 5,000 would take minutes on a busy two-core machine).
     """
-    from evaluation import codes
+    from evaluation.codes import codes
+    from evaluation.codes.slips import slips_pdf
     from evaluation.extensions import db
-    from evaluation.issuing import slips_pdf
     from evaluation.models import Round
-    from evaluation.round_file import import_round, parse_round_text
+    from evaluation.rounds.round_file import import_round
 
     workdir = Path(tempfile.mkdtemp(prefix=f"bench-codes-{engine}-"))
     try:
         url = harness.fresh_database(engine, workdir)
         with harness.app_context(url, workdir):
-            rnd = import_round(
-                parse_round_text(harness.HALL_ROUND.format(voters=count)), actor="bench"
-            )
+            rnd = import_round(harness.hall_round(count), actor="bench")
             db.session.commit()
             round_id = rnd.id
             started = time.perf_counter()

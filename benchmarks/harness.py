@@ -1,8 +1,8 @@
 """Shared machinery for the load test, the fault test and the submission benchmark.
 
 A fresh database (SQLite file or a dedicated PostgreSQL database), a round with codes issued
-by ``evaluation.codes``, gunicorn started with the project's ``gunicorn.conf.py`` on a loopback
-port in its own process group (always killed in ``finally``), and simulated phones that go
+by ``evaluation.codes.codes``, gunicorn started with the project's ``gunicorn.conf.py`` on a
+loopback port in its own process group (always killed in ``finally``), and simulated phones that go
 through the real pages: ``GET /v/<code>`` → ``GET /ballot`` → ``POST /ballot``, which answers
 with the thanks page.
 """
@@ -32,45 +32,18 @@ BIN = Path(sys.executable).parent
 SECRET = "benchmark-secret-not-for-production"
 LOOPBACK = "127.0.0.1"
 
-HALL_ROUND = """
-title = "压力测试：全体大会民主测评"
-unit = "甘肃省局/压测市局"
-year = 2026
-mode = "集中"
-min_turnout = "2/3"
+def hall_round(voters: int) -> dict[str, Any]:
+    """The shipped sample round file as a hall of ``voters``: one stratum, its own unit."""
+    from evaluation.rounds.round_file import parse_round_text, sample_round_text
 
-[[strata]]
-name = "全体参会人员"
-codes = {voters}
-
-[[subjects]]
-name = "市局领导班子"
-form = "gansu-team"
-
-[[subjects]]
-name = "市局纪检组"
-form = "gansu-discipline"
-
-[[subjects]]
-name = "张三"
-form = "gansu-principal"
-post = "局长"
-staff_no = "LOAD-A001"
-
-[[subjects]]
-name = "李四"
-form = "gansu-member"
-post = "副局长"
-staff_no = "LOAD-A002"
-
-[[subjects]]
-name = "张三（廉洁自律）"
-form = "gansu-integrity"
-staff_no = "LOAD-A001"
-
-[forms.gansu-integrity]
-items = ["严格执行中央八项规定精神", "管好配偶子女和身边工作人员"]
-"""
+    data = parse_round_text(sample_round_text())
+    data["title"] = "压力测试：全体大会民主测评"
+    data["unit"] = "甘肃省局/压测市局"
+    data["strata"] = [{"name": "全体参会人员", "codes": voters}]
+    for subject in data["subjects"]:
+        if "staff_no" in subject:
+            subject["staff_no"] = f"LOAD-{subject['staff_no']}"
+    return data
 
 
 # --- databases --------------------------------------------------------------------------------
@@ -174,16 +147,17 @@ def app_context(url: str, workdir: Path) -> Iterator[Any]:
 
 
 def open_hall_round(url: str, workdir: Path, voters: int) -> tuple[int, list[str]]:
-    """Import the hall round, issue ``voters`` codes with ``evaluation.codes``, open it."""
-    from evaluation import codes, rounds
+    """Import the hall round, issue ``voters`` codes with ``evaluation.codes.codes``, open it."""
+    from evaluation.codes import codes
     from evaluation.extensions import db
-    from evaluation.round_file import import_round, parse_round_text
+    from evaluation.rounds import lifecycle
+    from evaluation.rounds.round_file import import_round
 
     with app_context(url, workdir):
-        rnd = import_round(parse_round_text(HALL_ROUND.format(voters=voters)), actor="压力测试")
+        rnd = import_round(hall_round(voters), actor="压力测试")
         stratum = rnd.strata[0]
         issued = codes.issue_batch(rnd, stratum, voters, actor="压力测试")
-        rounds.open_round(rnd, actor="压力测试")
+        lifecycle.open_round(rnd, actor="压力测试")
         db.session.commit()
         return rnd.id, list(issued.codes)
 
@@ -672,10 +646,10 @@ def ledger(url: str, workdir: Path, round_id: int, receipts_seen: list[str]) -> 
     """Count ballots, codes, receipts; check that every receipt a voter saw is stored."""
     from sqlalchemy import func, select
 
-    from evaluation import codes
-    from evaluation.ballot_form import ballot_layout
+    from evaluation.codes import codes
     from evaluation.extensions import db
     from evaluation.models import Answer, Ballot, Code, CodeState, Receipt, Round
+    from evaluation.voting.ballot import ballot_layout
 
     def count(query: Any) -> int:
         return int(db.session.execute(query).scalar_one())
@@ -714,16 +688,15 @@ def ledger(url: str, workdir: Path, round_id: int, receipts_seen: list[str]) -> 
 
 def close_and_verify(url: str, workdir: Path, round_id: int) -> tuple[bool, str]:
     """Close the round (shuffle + seal) in-process, then run ``flask verify ID`` as a user would."""
-    from evaluation import rounds
-    from evaluation.anonymity import scrub_dead_rows
     from evaluation.extensions import db
     from evaluation.models import Round
+    from evaluation.rounds import lifecycle
+    from evaluation.transactions import write_transaction
 
     with app_context(url, workdir):
         rnd = db.session.get_one(Round, round_id)
-        rounds.close_round(rnd, actor="压力测试")
-        db.session.commit()
-        scrub_dead_rows()
+        with write_transaction():  # the close scrubs the old rows once it has committed
+            lifecycle.close_round(rnd, actor="压力测试")
         sealed = bool(rnd.seal)
     done = subprocess.run(
         [str(BIN / "flask"), "verify", str(round_id)],
@@ -743,7 +716,7 @@ def close_and_verify(url: str, workdir: Path, round_id: int) -> tuple[bool, str]
 
 def codes_in_log(log: str, plaintexts: list[str]) -> int:
     """How many codes appear in a log, in any spelling (grouped or not)."""
-    from evaluation.codes import normalise
+    from evaluation.codes.codes import normalise
 
     flat = log.upper()
     return sum(1 for c in plaintexts if c.upper() in flat or normalise(c) in flat)

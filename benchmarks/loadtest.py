@@ -1,7 +1,7 @@
 """Load test (`make loadtest`): a hall of 500 phones voting within the same two minutes.
 
 For each engine (SQLite; PostgreSQL when BENCH_DATABASE_URL names a dedicated database) it
-builds a fresh database, issues the codes with ``evaluation.codes``, starts gunicorn with the
+builds a fresh database, issues the codes with ``evaluation.codes.codes``, starts gunicorn with the
 project's settings on a loopback port, and drives every voter through the real pages
 (scan → ballot → submit, answered with the thanks page), ``--concurrency`` at a time. Then it
 checks them. Then (``--hall``, default 30 s) as many voters again come in at a hall's own

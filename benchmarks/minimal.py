@@ -22,7 +22,7 @@ from flask import Blueprint, Flask, request
 from sqlalchemy import bindparam, insert, update
 
 from benchmarks import harness
-from evaluation import codes
+from evaluation.codes import codes
 from evaluation.extensions import db
 from evaluation.models import Ballot, Code, CodeState
 from evaluation.transactions import begin_write
@@ -30,7 +30,7 @@ from evaluation.transactions import begin_write
 bp = Blueprint("bench_minimal", __name__)
 
 # Built once, run as Core statements on the session's connection: the way the voting path
-# runs its own (``evaluation.voting``), so the baseline pays no more per request than a vote.
+# runs its own (``evaluation.voting.views``), so the baseline pays no more per request than a vote.
 _MARK_USED = (
     update(Code)
     .where(Code.digest == bindparam("b_digest"), Code.state == CodeState.UNUSED)

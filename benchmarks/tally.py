@@ -1,6 +1,6 @@
 """Tally benchmark: 10⁴, 10⁵ and 10⁶ answers on SQLite and PostgreSQL (`make bench`).
 
-For each size the round's answers are tallied by ``evaluation.tally_db.tally_round`` (one
+For each size the round's answers are tallied by ``evaluation.tally.aggregate.tally_round`` (one
 GROUP BY over the covering index, then the pure core). Beside it, in the same run and on the
 same rows, a baseline: a bare ``SELECT count(*)`` over the round's answers — the least any
 tally must do. Peak Python memory of the tally (tracemalloc) is shown to stay flat as the
@@ -23,29 +23,28 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from benchmarks.harness import HALL_ROUND, app_context, bench_postgres_url, fresh_database
+from benchmarks.harness import app_context, bench_postgres_url, fresh_database, hall_round
 
 SIZES = (10_000, 100_000, 1_000_000)
 STRATA = ("班子成员", "中层干部", "一般干部")
 
 
-def _round_text() -> str:
-    text = HALL_ROUND.format(voters=1).replace(
-        '[[strata]]\nname = "全体参会人员"\ncodes = 1\n',
-        "".join(f'[[strata]]\nname = "{s}"\ncodes = 1\n\n' for s in STRATA),
-    )
-    return text
+def _round_data() -> dict[str, Any]:
+    """The hall round with the sample round's three strata (one planned code each)."""
+    data = hall_round(1)
+    data["strata"] = [{"name": name, "codes": 1} for name in STRATA]
+    return data
 
 
 def _grow(rnd: Any, ballots: int, rng: random.Random) -> None:
     """Add ``ballots`` ballots (every subject answered, some 弃权) and as many used codes."""
     from sqlalchemy import insert
 
-    from evaluation import rounds
     from evaluation.extensions import db
     from evaluation.models import Answer, Ballot, Code, CodeBatch, CodeState
+    from evaluation.rounds import state
 
-    forms = rounds.round_forms(rnd)
+    forms = state.round_forms(rnd)
     subjects = [(s.id, list(forms[s.form_id].grade_keys) + [None]) for s in rnd.subjects]
     strata = [s.id for s in rnd.strata]
     chunk = 20_000
@@ -132,16 +131,15 @@ def run_engine(engine: str, sizes: tuple[int, ...] = SIZES) -> list[dict[str, An
 
     from evaluation.extensions import db
     from evaluation.models import Answer, RoundState
-    from evaluation.round_file import import_round, parse_round_text
-    from evaluation.seal import compute_seal
-    from evaluation.tally_db import tally_round
+    from evaluation.rounds.round_file import import_round
+    from evaluation.tally.aggregate import compute_seal, tally_round
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         url = fresh_database(engine, workdir)
         with app_context(url, workdir):
-            rnd = import_round(parse_round_text(_round_text()), actor="bench")
+            rnd = import_round(_round_data(), actor="bench")
             rnd.state = RoundState.CLOSED
             db.session.commit()
             subject_ids = [s.id for s in rnd.subjects]

@@ -46,9 +46,10 @@ def main(argv: list[str] | None = None) -> None:
     logging.disable(logging.INFO)
     from evaluation.extensions import db
     from evaluation.models import RoundState
-    from evaluation.reports import chart_images, write_report, write_workbook
-    from evaluation.round_file import import_round, parse_round_text
-    from evaluation.tally_db import tally_round
+    from evaluation.reports.outputs import write_report
+    from evaluation.reports.workbook import chart_images, write_workbook
+    from evaluation.rounds.round_file import import_round, parse_round_text
+    from evaluation.tally.aggregate import tally_round
 
     parser = argparse.ArgumentParser(prog="python -m benchmarks.workbook")
     parser.add_argument("voters", nargs="*", type=int, help=f"选票数（默认 {VOTERS}）")

@@ -32,16 +32,28 @@ from pathlib import Path
 from typing import IO, Any
 
 import click
-from flask import Flask
-from sqlalchemy import JSON, DateTime, Table, Uuid, func, insert, literal_column, null, select, text
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Table,
+    Uuid,
+    func,
+    insert,
+    inspect,
+    literal_column,
+    null,
+    select,
+    text,
+)
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from evaluation import audit
+from evaluation.cli import ACTOR
 from evaluation.errors import DomainError, InputError
 from evaluation.extensions import db
 from evaluation.models import Round, RoundState
-from evaluation.transactions import begin_write
+from evaluation.transactions import write_transaction
 
 _random = secrets.SystemRandom()
 
@@ -50,7 +62,6 @@ VERSION = 1
 # Tables whose physical row order must be kept as stored (SPEC §5.3): never re-sorted by key.
 STORED_ORDER = frozenset({"ballot", "answer", "receipt"})
 CHUNK = 2000
-ACTOR = "命令行"
 
 
 @dataclass
@@ -127,8 +138,6 @@ def tables() -> list[Table]:
 
 def schema_revision(conn: Connection) -> str | None:
     """The Alembic revision the database is migrated to, or None if it is not migrated."""
-    from sqlalchemy import inspect
-
     if not inspect(conn).has_table("alembic_version"):
         return None
     return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
@@ -379,10 +388,8 @@ def restore_from(path: Path, *, actor: str = ACTOR) -> BackupSummary:
     revision = schema_revision(db.session.connection())
     if revision is None:
         raise InputError("目标数据库尚未建立结构，请先运行 flask db upgrade，再恢复备份")
-    db.session.commit()
     _header, _sections = check_backup(path, revision)
-    begin_write()
-    try:
+    with write_transaction():
         busy = _non_empty_tables()
         if busy:
             raise InputError(
@@ -421,10 +428,6 @@ def restore_from(path: Path, *, actor: str = ACTOR) -> BackupSummary:
             rows=summary.total,
             backup_created_at=_header.get("created_at"),
         )
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
     return summary
 
 
@@ -453,10 +456,9 @@ def backup_command(out: Path) -> None:
     """Write the whole database to OUT (JSON lines; gzip if OUT ends in .gz)."""
     try:
         summary = backup_to(out)
-        audit.record(ACTOR, "backup.create", file=out.name, rows=summary.total)
-        db.session.commit()
+        with write_transaction():
+            audit.record(ACTOR, "backup.create", file=out.name, rows=summary.total)
     except DomainError as exc:
-        db.session.rollback()
         raise click.ClickException(exc.message) from None
     click.echo(f"已备份 {len(summary.counts)} 张表、共 {summary.total} 行到 {out}")
 
@@ -468,19 +470,11 @@ def restore_command(source: Path) -> None:
     try:
         summary = restore_from(source)
     except DomainError as exc:
-        db.session.rollback()
         raise click.ClickException(exc.message) from None
     except SQLAlchemyError as exc:
-        db.session.rollback()
         reason = type(getattr(exc, "orig", exc)).__name__
         raise click.ClickException(
             f"恢复失败（数据库拒绝了备份中的数据：{reason}），数据库未作任何改动"
         ) from None
     click.echo(f"已从 {source} 恢复 {len(summary.counts)} 张表、共 {summary.total} 行")
     click.echo("请运行 flask audit verify 检查审计日志")
-
-
-def init_app(app: Flask) -> None:
-    """Register ``flask backup`` and ``flask restore``."""
-    app.cli.add_command(backup_command)
-    app.cli.add_command(restore_command)

@@ -325,13 +325,6 @@ def load_forms(directory: str | Path) -> dict[str, BallotForm]:
     return forms
 
 
-def available_forms() -> dict[str, BallotForm]:
-    """The forms in the configured ``BALLOTS_DIR``."""
-    from flask import current_app
-
-    return load_forms(current_app.config["BALLOTS_DIR"])
-
-
 def round_form(round_forms: dict[str, Any], form_id: str) -> BallotForm:
     """The snapshot of ``form_id`` stored on a round."""
     return BallotForm.from_dict(round_forms[form_id])

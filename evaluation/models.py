@@ -8,7 +8,7 @@ Anonymity is a property of this schema, not of discipline (SPEC §5):
 * ``Answer`` rows belong to a ballot; their key is (ballot, subject, item).
 * ``Receipt`` keeps a keyed hash of the voter's receipt, with no link to the ballot.
 * At close, ballots, answers and receipts are rewritten in random order in one transaction
-  (``evaluation.anonymity``), so neither row order nor ``rowid``/``ctid``/``xmin`` follows
+  (``evaluation.voting.anonymity``), so neither row order nor ``rowid``/``ctid``/``xmin`` follows
   submission order.
 """
 
@@ -52,7 +52,7 @@ class Role(enum.StrEnum):
 
 
 class RoundState(enum.StrEnum):
-    """The life of a round; transitions live in ``evaluation.rounds``."""
+    """The life of a round; transitions live in ``evaluation.rounds.operations``."""
 
     DRAFT = "draft"
     OPEN = "open"

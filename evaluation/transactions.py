@@ -1,10 +1,29 @@
-"""Transaction helpers shared by every write path."""
+"""The one commit point: every change a page or a command makes is committed here.
+
+Operations change objects and ``flush()``; they never commit. A view or command that writes
+runs inside ``write_transaction`` (or is decorated with ``writes``): it takes the write lock
+first (``BEGIN IMMEDIATE`` on SQLite, where a reader cannot later become a writer), commits once
+when the block ends, rolls everything back on any error, and then runs what the block asked to
+run after the commit (``after_commit``: the close's scrub of dead rows, which cannot run inside
+a transaction).
+"""
 
 from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import ParamSpec, TypeVar
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from evaluation.extensions import db
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+_WRITING = "evaluation.writing"
+_AFTER_COMMIT = "evaluation.after_commit"
 
 
 def begin_write() -> None:
@@ -22,11 +41,62 @@ def begin_write() -> None:
     db.session.connection(execution_options={"write": True})
 
 
+def in_write_transaction() -> bool:
+    """True inside ``write_transaction``: the write lock is held and the commit will follow."""
+    return bool(db.session().info.get(_WRITING))
+
+
+@contextmanager
+def write_transaction() -> Iterator[None]:
+    """Run the block as one write transaction: lock, run, commit; roll back on any error.
+
+    Nested use joins the outer transaction (the outermost block commits). After the commit,
+    the callbacks registered with ``after_commit`` run in order; after a rollback they are
+    dropped.
+    """
+    session = db.session()
+    if session.info.get(_WRITING):
+        yield
+        return
+    begin_write()
+    session.info[_WRITING] = True
+    session.info[_AFTER_COMMIT] = []
+    try:
+        yield
+        db.session.commit()
+    except BaseException:
+        session.info.pop(_AFTER_COMMIT, None)
+        db.session.rollback()
+        raise
+    finally:
+        session.info.pop(_WRITING, None)
+    for callback in session.info.pop(_AFTER_COMMIT, []):
+        callback()
+
+
+def writes(fn: Callable[P, T]) -> Callable[P, T]:
+    """Decorator: the view or command runs inside ``write_transaction``."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        with write_transaction():
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
+def after_commit(callback: Callable[[], None]) -> None:
+    """Run ``callback`` once the current write transaction has committed (never if it fails)."""
+    if not in_write_transaction():
+        raise RuntimeError("after_commit() outside write_transaction()")
+    db.session().info[_AFTER_COMMIT].append(callback)
+
+
 def read_without_transaction() -> None:
     """Let this request's reads run without BEGIN … ROLLBACK around them (PostgreSQL).
 
     For requests that read a row or two and write nothing, or write only through
-    ``begin_write`` (which starts a real transaction on a fresh checkout): each statement
+    ``write_transaction`` (which starts a real transaction on a fresh checkout): each statement
     stands alone, which saves two round trips to the database per request. Call it before the
     request's first query. On SQLite, where a transaction costs no round trip, it does nothing.
     """

@@ -23,7 +23,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import JSON, DateTime, func, literal_column, select
 
-from evaluation import audit, create_app, rounds
+from evaluation import audit, create_app
 from evaluation.extensions import db
 from evaluation.models import (
     Answer,
@@ -38,7 +38,9 @@ from evaluation.models import (
     Round,
     User,
 )
-from tests.conftest import BACKENDS, _config, _migrate, fresh_side_database
+from evaluation.rounds import lifecycle
+from evaluation.transactions import write_transaction
+from tests.helpers.databases import BACKENDS, app_config, fresh_side_database, migrate
 
 # --- a populated source database --------------------------------------------------------------
 
@@ -65,7 +67,7 @@ def _populate(sample_round: Round) -> list[str]:
                     digest=hashlib.sha256(b"k" + plain.encode()).hexdigest(),
                 )
             )
-    rounds.open_round(rnd, actor="test")
+    lifecycle.open_round(rnd, actor="test")
     db.session.commit()
     grades = {"gansu-team": "excellent", "gansu-discipline": "pass"}
     codes = db.session.execute(select(Code).order_by(Code.id)).scalars().all()
@@ -89,7 +91,8 @@ def _populate(sample_round: Round) -> list[str]:
             Receipt(digest=hashlib.sha256(f"r{number}".encode()).hexdigest(), round_id=rnd.id)
         )
     db.session.commit()
-    rounds.close_round(rnd, actor="test")
+    with write_transaction():
+        lifecycle.close_round(rnd, actor="test")
     rnd.sealed_result = {"subjects": {"市局领导班子": {"满意率": "2/3"}}, "备注": "中文"}
     rnd.seal = "a" * 64
     entry = ArchiveEntry(
@@ -152,8 +155,8 @@ def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Flask]:
         url = f"sqlite:///{base / 'restored.db'}"
     else:
         url = fresh_side_database("restore")
-        _migrate(url, base)
-    application = create_app(_config(url, base))
+        migrate(url, base)
+    application = create_app(app_config(url, base))
     yield application
     with application.app_context():
         db.session.remove()
@@ -216,11 +219,11 @@ def test_restored_database_keeps_working(app, users, sample_round, target, tmp_p
     _backup(app, path)
     assert _restore(target, path).exit_code == 0
     with target.app_context():
-        from evaluation.accounts import create_user
-        from tests.conftest import SAMPLE_ROUND
+        from evaluation.accounts.operations import create_user
+        from tests.helpers.web import SAMPLE_ROUND
 
         user = create_user(actor="test", username="newcomer", password="x" * 12, role="admin")
-        from evaluation.round_file import import_round, parse_round_text
+        from evaluation.rounds.round_file import import_round, parse_round_text
 
         rnd = import_round(
             parse_round_text(SAMPLE_ROUND.replace("2026年度", "2027年度")), actor="t"
@@ -361,7 +364,7 @@ def test_a_row_the_database_rejects_rolls_back_the_whole_restore(  # type: ignor
 def test_restore_into_an_unmigrated_database_says_what_to_do(app, tmp_path) -> None:  # type: ignore[no-untyped-def]
     path = tmp_path / "b.jsonl"
     _backup(app, path)
-    bare = create_app(_config(f"sqlite:///{tmp_path / 'bare.db'}", tmp_path))
+    bare = create_app(app_config(f"sqlite:///{tmp_path / 'bare.db'}", tmp_path))
     result = _invoke(bare, "restore", str(path))
     assert result.exit_code == 1 and "flask db upgrade" in result.output
     with bare.app_context():
@@ -393,7 +396,7 @@ def test_open_rounds_are_written_in_random_order_not_submission_order(  # type: 
 ) -> None:
     """A backup outlives the close that erases submission order: it never records that order."""
     rnd = sample_round
-    rounds.open_round(rnd, actor="test")
+    lifecycle.open_round(rnd, actor="test")
     db.session.commit()
     for number in range(40):
         ballot = Ballot(round_id=rnd.id, stratum_id=rnd.strata[number % 3].id)

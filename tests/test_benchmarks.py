@@ -7,10 +7,10 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from benchmarks.minimal import create_bench_app
-from evaluation import codes
+from evaluation.codes import codes
 from evaluation.extensions import db
 from evaluation.models import Ballot, Code, CodeState
-from tests.voters import open_with_codes
+from tests.helpers.voters import open_with_codes
 
 
 def test_the_baseline_marks_a_code_used_once_and_inserts_one_ballot(

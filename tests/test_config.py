@@ -23,7 +23,7 @@ def test_production_refuses_to_start_without_secret_key(tmp_path: Path) -> None:
 
 
 def test_development_key_is_random_and_kept(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from evaluation import _development_key
+    from evaluation.app import _development_key
 
     first = _development_key(tmp_path / "secret_key")
     assert len(first) == 64 and first == _development_key(tmp_path / "secret_key")

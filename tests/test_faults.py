@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks import harness
-from tests.conftest import BACKENDS, fresh_side_database
+from tests.helpers.databases import BACKENDS, fresh_side_database
 
 VOTERS = int(os.environ.get("FAULT_VOTERS", "150"))
 CONCURRENCY = 16

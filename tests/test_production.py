@@ -24,9 +24,10 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from evaluation import create_app
-from evaluation.codes import new_code
+from evaluation.codes.codes import new_code
 from evaluation.extensions import db
-from tests.conftest import PASSWORD, PG_URL, TABLES, _config, csrf_token
+from tests.helpers.databases import PG_URL, TABLES, app_config
+from tests.helpers.web import PASSWORD, csrf_token, failed_logins
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "")
 needs_pg = pytest.mark.skipif(not PG_URL, reason="TEST_DATABASE_URL 未设置：跳过 PostgreSQL")
@@ -60,7 +61,7 @@ def _assert_unavailable_page(response: Any) -> None:
 def test_database_nowhere_gives_a_chinese_503_not_a_500(tmp_path: Path) -> None:
     """A PostgreSQL address where nothing listens: a clear 503 page, pages without data work."""
     url = f"postgresql+psycopg://postgres@127.0.0.1:{_free_port()}/nowhere"
-    application = create_app(_config(url, tmp_path))
+    application = create_app(app_config(url, tmp_path))
     client = application.test_client()
     assert client.get("/login").status_code == 200  # needs no database
     _assert_unavailable_page(_login(client, "admin"))
@@ -145,9 +146,9 @@ def relayed_app(postgres_schema: str, tmp_path: Path) -> Iterator[tuple[Flask, R
     engine = create_engine(postgres_schema)
     with engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
-    application = create_app(_config(url, tmp_path))
+    application = create_app(app_config(url, tmp_path))
     with application.app_context():
-        from evaluation.accounts import create_user
+        from evaluation.accounts.operations import create_user
 
         create_user(
             actor="test",
@@ -219,7 +220,9 @@ def test_sqlite_lock_wait_running_out_is_a_503_and_passes(tmp_path: Path, sqlite
 
     path = tmp_path / "locked.db"
     shutil.copy(sqlite_template, path)
-    application = create_app(dict(_config(f"sqlite:///{path}", tmp_path), SQLITE_BUSY_TIMEOUT=0.2))
+    application = create_app(
+        dict(app_config(f"sqlite:///{path}", tmp_path), SQLITE_BUSY_TIMEOUT=0.2)
+    )
 
     @application.post("/_write")
     def _write() -> str:
@@ -255,7 +258,7 @@ def _limited_config(
     path = tmp_path / f"{uuid.uuid4().hex}.db"
     shutil.copy(sqlite_template, path)
     return dict(
-        _config(f"sqlite:///{path}", tmp_path),
+        app_config(f"sqlite:///{path}", tmp_path),
         RATELIMIT_STORAGE_URI=storage,
         RATELIMIT_KEY_PREFIX=prefix,
         LOGIN_RATE_LIMIT="3 per minute",
@@ -269,16 +272,12 @@ def _limited_app(
     return create_app(_limited_config(tmp_path, sqlite_template, storage, prefix, **extra))
 
 
-def _failed_logins(client: FlaskClient, attempts: int) -> list[int]:
-    return [_login(client, "nobody", "wrong-password").status_code for _ in range(attempts)]
-
-
 OTHER_SERVER = """
 import json, sys
 from evaluation import create_app
-from tests.test_production import _failed_logins
+from tests.helpers.web import failed_logins
 app = create_app(json.loads(sys.argv[1]))
-print(json.dumps(_failed_logins(app.test_client(), int(sys.argv[2]))))
+print(json.dumps(failed_logins(app.test_client(), int(sys.argv[2]))))
 """
 
 
@@ -311,7 +310,7 @@ def test_login_limit_is_shared_by_app_servers_through_redis(
     client = application.test_client()
     try:
         # Two failures here and one on the other server use up the one limit of three …
-        assert _failed_logins(client, 2) == [401, 401]
+        assert failed_logins(client, 2) == [401, 401]
         assert _failed_logins_in_another_process(config, 2) == [401, 429]
         # … and this server refuses too, with the Chinese page.
         refused = _login(client, "nobody", "wrong-password")
@@ -333,7 +332,7 @@ def test_in_memory_counters_are_per_server(tmp_path: Path, sqlite_template) -> N
     """Why production needs Redis: with memory:// each server process counts on its own."""
     config = _limited_config(tmp_path, sqlite_template, "memory://", f"m-{uuid.uuid4().hex}")
     application = create_app(config)
-    assert _failed_logins(application.test_client(), 3) == [401, 401, 401]
+    assert failed_logins(application.test_client(), 3) == [401, 401, 401]
     assert _failed_logins_in_another_process(config, 3) == [401, 401, 401]
     with application.app_context():
         db.engine.dispose()

@@ -30,8 +30,8 @@ from pathlib import Path
 import pytest
 
 from benchmarks import harness
-from tests.conftest import BACKENDS, fresh_side_database
-from tests.voters import token_of
+from tests.helpers.databases import BACKENDS, fresh_side_database
+from tests.helpers.voters import token_of
 
 ROOT = Path(__file__).resolve().parent.parent
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "")
@@ -193,7 +193,7 @@ def proxied(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str
     url = harness.fresh_database(engine, tmp_path, pg_url)
     _round_id, codes = harness.open_hall_round(url, tmp_path, 4)
     with harness.app_context(url, tmp_path):
-        from evaluation.accounts import create_user
+        from evaluation.accounts.operations import create_user
         from evaluation.extensions import db
 
         create_user(actor="test", username="admin", password=PASSWORD, role="admin")

@@ -20,7 +20,7 @@ from werkzeug.serving import make_server
 
 from evaluation import create_app
 from evaluation.extensions import db
-from tests.conftest import _config
+from tests.helpers.databases import app_config
 
 CHROMIUM = "/usr/bin/chromium"
 PHONE = {"width": 360, "height": 640}
@@ -57,7 +57,7 @@ def live_app(sqlite_template: Path, tmp_path: Path) -> Iterator[Flask]:
     path = tmp_path / "live.db"
     shutil.copy(sqlite_template, path)
     port = _free_port()
-    config = _config(f"sqlite:///{path}", tmp_path)
+    config = app_config(f"sqlite:///{path}", tmp_path)
     config["PUBLIC_BASE_URL"] = f"http://127.0.0.1:{port}"
     config["LIVE_PORT"] = port
     app = create_app(config)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from evaluation.accounts import create_user
+from evaluation.accounts.operations import create_user
 from evaluation.extensions import db
-from tests.conftest import PASSWORD
-from tests.test_archive import build_history
+from tests.helpers.archive import build_history
+from tests.helpers.web import PASSWORD
 
 
 def _login(page: Any, url: str, username: str) -> None:

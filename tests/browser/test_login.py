@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from evaluation.accounts import create_user
+from evaluation.accounts.operations import create_user
 from evaluation.extensions import db
-from tests.conftest import PASSWORD
+from tests.helpers.web import PASSWORD
 
 
 def test_login_page_works_in_chromium(live_app: Any, live_server: Any, page: Any) -> None:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from evaluation.accounts import create_user
+from evaluation.accounts.operations import create_user
 from evaluation.extensions import db
 from evaluation.models import Round, RoundState
-from evaluation.round_file import import_round, parse_round_text
-from tests.conftest import PASSWORD, SAMPLE_ROUND
+from evaluation.rounds.round_file import import_round, parse_round_text
+from tests.helpers.web import PASSWORD, SAMPLE_ROUND
 
 # Set SCREENSHOTS=/some/dir to keep pictures of the pages for a look by eye.
 SCREENSHOTS = os.environ.get("SCREENSHOTS", "")

@@ -6,18 +6,18 @@ import re
 from pathlib import Path
 from typing import Any
 
-from evaluation import rounds
 from evaluation.extensions import db
-from evaluation.round_file import import_round, parse_round_text
-from tests.conftest import SAMPLE_ROUND
-from tests.voters import issue
+from evaluation.rounds import lifecycle
+from evaluation.rounds.round_file import import_round, parse_round_text
+from tests.helpers.voters import issue
+from tests.helpers.web import SAMPLE_ROUND
 
 
 def _open_round(live_app: Any, per_stratum: int = 2) -> tuple[list[str], list[str]]:
     with live_app.app_context():
         rnd = import_round(parse_round_text(SAMPLE_ROUND), actor="t")
         plain = issue(rnd, "中层干部", per_stratum)
-        rounds.open_round(rnd, actor="t")
+        lifecycle.open_round(rnd, actor="t")
         db.session.commit()
         return plain, [s.name for s in rnd.subjects]
 
@@ -89,8 +89,8 @@ def test_phone_types_a_code(live_app: Any, live_server: Any, phone: Any) -> None
 def test_organiser_issues_slips_and_watches_turnout(
     live_app: Any, live_server: Any, page: Any, phone: Any
 ) -> None:
-    from evaluation.accounts import create_user
-    from tests.conftest import PASSWORD
+    from evaluation.accounts.operations import create_user
+    from tests.helpers.web import PASSWORD
 
     with live_app.app_context():
         create_user(
@@ -125,7 +125,7 @@ def test_organiser_issues_slips_and_watches_turnout(
 
         rnd = db.session.get_one(Round, round_id)
         codes = issue(rnd, "班子成员", 2)
-        rounds.open_round(rnd, actor="t")
+        lifecycle.open_round(rnd, actor="t")
         db.session.commit()
     page.goto(f"{live_server.url}/rounds/{round_id}/turnout")
     used = page.locator("tr[data-stratum] .s-used").first

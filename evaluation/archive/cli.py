@@ -1,0 +1,55 @@
+"""``flask archive export [--unit U] [--person STAFF_NO] --out FILE.xlsx``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from flask.cli import AppGroup
+
+from evaluation import audit
+from evaluation.accounts.units import get_unit
+from evaluation.archive.export import workbook_bytes
+from evaluation.archive.queries import find_person_by_staff_no, visible_entries
+from evaluation.cli import ACTOR, one_line_errors
+from evaluation.errors import InputError
+from evaluation.transactions import writes
+
+archive_cli = AppGroup("archive", help="廉政档案")
+
+
+@archive_cli.command("export")
+@click.option(
+    "--unit", "unit_path", default=None, help="单位（含下级单位及现属干部），如 甘肃省局/兰州市局"
+)
+@click.option("--person", "staff_no", default=None, help="干部工号")
+@click.option("--out", "out", required=True, type=click.Path(path_type=Path), help="输出文件 .xlsx")
+def export_command(unit_path: str | None, staff_no: str | None, out: Path) -> None:
+    """Export the archive (sheets 档案记录, 预警, 核验) to an .xlsx file."""
+
+    @one_line_errors
+    @writes
+    def _export() -> int:
+        if out.suffix.lower() != ".xlsx":
+            raise InputError(f"输出文件应以 .xlsx 结尾：{out}")
+        tree = get_unit(unit_path) if unit_path else None
+        person = find_person_by_staff_no(staff_no) if staff_no else None
+        entries = visible_entries(None, person=person, tree=tree)
+        data = workbook_bytes(entries)
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_bytes(data)
+        except OSError as exc:
+            raise InputError(f"无法写入 {out}：{exc.strerror}") from None
+        audit.record(
+            ACTOR,
+            "archive.export",
+            unit=tree.path if tree else None,
+            staff_no=person.staff_no if person else None,
+            entries=len(entries),
+        )
+        return len(entries)
+
+    count = _export()
+    click.echo(f"已导出 {count} 条档案记录")
+    click.echo(str(out))

@@ -1,0 +1,159 @@
+"""廉政档案: archive entries appended when a round is archived, annotations, timelines, flags.
+
+Archiving a closed round appends one entry per subject to its person's or unit's archive, with
+the figures read from the tally sealed at close (``Round.sealed_result``): the archive says
+exactly what was sealed. It happens once per round; entries are never edited or deleted
+(the ORM refuses to), and a correction is an annotation with its author and reason, recorded
+in the audit log.
+
+A person keeps their archive when they move (跟踪追究): entries hang on the ``Person`` row and
+keep the unit the subject belonged to at the time. Scoping: an entry is visible to a user when
+it was made in one of the user's units or belongs to a cadre now in one of them.
+
+Reading the archive (scopes, timelines, flags, search) is ``evaluation.archive.queries``; the
+pages live in ``evaluation.archive.views``; the accountability rules in
+``evaluation.archive.rules`` (pure).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import event, func
+
+from evaluation import audit
+from evaluation.archive.rules import RuleConfig, RuleConfigError
+from evaluation.errors import DomainError, InputError, StateError
+from evaluation.extensions import db
+from evaluation.models import ArchiveAnnotation, ArchiveEntry, Round, RoundState
+from evaluation.tally.aggregate import sealed_result
+from evaluation.tally.core import SubjectResult, TallyResult, fraction_text
+
+MAX_REASON = 2000
+
+
+# --- entries are append-only -------------------------------------------------------------------
+
+
+class ArchiveImmutable(DomainError):
+    """Someone tried to change or delete an archive entry."""
+
+    status = 409
+    title = "档案记录不可修改"
+
+
+@event.listens_for(ArchiveEntry, "before_update")
+def _refuse_update(_mapper: Any, _connection: Any, entry: ArchiveEntry) -> None:
+    raise ArchiveImmutable("档案记录一经归档不可修改；如需更正，请添加更正说明。")
+
+
+@event.listens_for(ArchiveEntry, "before_delete")
+def _refuse_delete(_mapper: Any, _connection: Any, entry: ArchiveEntry) -> None:
+    raise ArchiveImmutable("档案记录不可删除；如需更正，请添加更正说明。")
+
+
+# --- configuration -----------------------------------------------------------------------------
+
+
+def rule_config() -> RuleConfig:
+    """The rules configured for this app (``ARCHIVE_*`` keys, see config.py)."""
+    try:
+        return RuleConfig.from_mapping(current_app.config)
+    except RuleConfigError as exc:
+        raise InputError(f"责任追究规则配置有误：{exc}") from None
+
+
+# --- appending ---------------------------------------------------------------------------------
+
+
+def entry_figures(rnd: Round, result: TallyResult, subject: SubjectResult) -> dict[str, Any]:
+    """The figures an archive entry keeps for one subject, read from the sealed tally."""
+    form = subject.form
+    figures = subject.figures
+    closed = rnd.closed_at
+    return {
+        "round_title": rnd.title,
+        "round_kind": rnd.kind,
+        "round_mode": rnd.mode,
+        "closed_at": _iso(closed) if closed else None,
+        "form_title": form.title,
+        "grade_labels": [g.label for g in form.grades],
+        "counts": {g.label: figures.counts.get(g.key, 0) for g in form.grades},
+        "abstentions": figures.abstentions,
+        "valid": figures.valid,
+        "excellent_rate": fraction_text(figures.excellent_rate),
+        "satisfaction_rate": fraction_text(figures.satisfaction_rate),
+        "trust_rate": fraction_text(figures.trust_rate),
+        "score": fraction_text(figures.score),
+        "weighted": result.weighted,
+        "turnout": fraction_text(result.turnout_rate),
+        "turnout_valid": result.valid,
+    }
+
+
+def _iso(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat()
+
+
+def append_round(rnd: Round, *, actor: str) -> list[ArchiveEntry]:
+    """Append each subject's sealed figures to its archive; once per round, never again."""
+    if rnd.state != RoundState.ARCHIVED:
+        raise StateError(f"测评活动“{rnd.title}”尚未归档，不能写入廉政档案")
+    already = db.session.execute(
+        db.select(func.count()).select_from(ArchiveEntry).where(ArchiveEntry.round_id == rnd.id)
+    ).scalar_one()
+    if already:
+        raise StateError(f"测评活动“{rnd.title}”已写入廉政档案（每个测评活动只归档一次）")
+    result = sealed_result(rnd)
+    entries = []
+    for subject in rnd.subjects:
+        try:
+            sealed = result.subject(subject.id)
+        except KeyError:
+            raise StateError(f"封存的计票结果中没有测评对象“{subject.name}”，不能归档") from None
+        figures = entry_figures(rnd, result, sealed)
+        entry = ArchiveEntry(
+            round_id=rnd.id,
+            subject_id=subject.id,
+            person_id=subject.person_id,
+            unit_id=subject.unit_id,
+            year=rnd.year,
+            subject_name=subject.name,
+            form_id=subject.form_id,
+            figures=figures,
+            grade=sealed.grade_label,
+            rank=sealed.rank,
+            valid_round=result.valid,
+            seal=rnd.seal,
+        )
+        db.session.add(entry)
+        entries.append(entry)
+    db.session.flush()
+    audit.record(actor, "archive.append", round_id=rnd.id, title=rnd.title, entries=len(entries))
+    return entries
+
+
+def annotate(entry: ArchiveEntry, *, author: str, reason: str) -> ArchiveAnnotation:
+    """Append a correction or remark to an entry (the entry itself is never changed)."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise InputError("更正说明不能为空：请写明更正的内容和理由")
+    if len(reason) > MAX_REASON:
+        raise InputError(f"更正说明不能超过 {MAX_REASON} 字")
+    note = ArchiveAnnotation(entry_id=entry.id, author=author, reason=reason)
+    db.session.add(note)
+    db.session.flush()
+    audit.record(
+        author,
+        "archive.annotate",
+        entry_id=entry.id,
+        round_id=entry.round_id,
+        subject=entry.subject_name,
+        year=entry.year,
+        reason=reason,
+    )
+    return note

@@ -1,0 +1,312 @@
+"""廉政档案 pages: search, a timeline per person and per unit, flags, exports, combined feedback.
+
+Views parse, call one operation from ``evaluation.archive.entries`` or ``queries`` and render.
+Everyone logged in may read the archive of their own units; organisers and admins may add
+correction notes.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+from urllib.parse import quote
+
+from flask import Blueprint, Response, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+from flask_wtf import FlaskForm
+from wtforms import SelectField, TextAreaField
+from wtforms.validators import DataRequired, Length
+
+from evaluation import audit
+from evaluation.accounts.access import roles_required
+from evaluation.accounts.units import subtree_clause
+from evaluation.archive import export as archive_export
+from evaluation.archive import queries
+from evaluation.archive import rules as archive_rules
+from evaluation.archive.charts import trend_chart_png
+from evaluation.archive.entries import MAX_REASON, annotate, rule_config
+from evaluation.ballot_forms import SHORT_FORM_NAMES
+from evaluation.errors import NotFound
+from evaluation.extensions import db
+from evaluation.models import ArchiveEntry, Role, Unit
+from evaluation.transactions import write_transaction
+
+bp = Blueprint("archive", __name__, url_prefix="/archive")
+
+RULE_LABELS = {
+    archive_rules.INTEGRITY: "廉洁自律测评",
+    archive_rules.TEAM: "领导班子测评",
+    archive_rules.TRUST: "信任票",
+}
+
+
+class AnnotationForm(FlaskForm):
+    """添加更正说明: which entry, and why."""
+
+    entry_id = SelectField(
+        "档案记录",
+        coerce=int,
+        validators=[DataRequired("请选择档案记录")],
+        invalid_value_message="请选择本页列出的档案记录",
+        invalid_choice_message="请选择本页列出的档案记录",
+    )
+    reason = TextAreaField(
+        "更正说明（写明更正内容和理由）",
+        validators=[
+            DataRequired("请填写更正说明"),
+            Length(max=MAX_REASON, message=f"不能超过 {MAX_REASON} 字"),
+        ],
+    )
+
+
+def _root() -> Unit | None:
+    return queries.user_root(current_user)
+
+
+def _may_annotate() -> bool:
+    return bool(current_user.role in (Role.ORGANISER, Role.ADMIN))
+
+
+def _entry_choices(entries: list[ArchiveEntry]) -> list[tuple[int, str]]:
+    return [
+        (
+            e.id,
+            f"{e.year} 年 · {e.figures.get('round_title', '')} · {e.subject_name}"
+            f"（{e.figures.get('form_title', e.form_id)}）",
+        )
+        for e in reversed(entries)
+    ]
+
+
+@bp.context_processor
+def _helpers() -> dict[str, Any]:
+    config = rule_config()
+    return {
+        "short_form": lambda form_id, title: SHORT_FORM_NAMES.get(form_id, title),
+        "counted_forms": set(config.integrity_forms + config.team_forms + config.trust_forms),
+    }
+
+
+@bp.app_template_filter("archive_percent")
+def _percent(value: str | None) -> str:
+    """An exact "p/q" share as a percentage with two decimals ("—" when there is none)."""
+    return archive_export.percent_text(value)
+
+
+@bp.app_template_filter("archive_score")
+def _score(value: str | None) -> str:
+    """An exact "p/q" score with two decimals ("—" when there is none)."""
+    return archive_export.score_text(value)
+
+
+@bp.route("")
+@login_required
+def search() -> Any:
+    """Search cadres by name or staff number, and units by name."""
+    query = request.args.get("q", "").strip()[:100]
+    result = queries.search(_root(), query)
+    return render_template("archive/search.html", query=query, result=result)
+
+
+def _person_page(person_id: int, form: AnnotationForm | None = None, status: int = 200) -> Any:
+    root = _root()
+    person = queries.get_person(person_id, root)
+    timeline = queries.person_timeline(person, root)
+    if form is None and _may_annotate():
+        form = AnnotationForm()
+    if form is not None:
+        form.entry_id.choices = _entry_choices(timeline.entries)
+    return (
+        render_template(
+            "archive/person.html",
+            person=person,
+            unit_visible=queries.in_scope(person.unit, root),
+            timeline=timeline,
+            form=form,
+            rule_labels=RULE_LABELS,
+            config=rule_config(),
+        ),
+        status,
+    )
+
+
+@bp.route("/person/<int:person_id>")
+@login_required
+def person(person_id: int) -> Any:
+    """A cadre's timeline: every year's entries, the trend chart, flags and notes."""
+    return _person_page(person_id)
+
+
+@bp.route("/person/<int:person_id>/trend.png")
+@login_required
+def person_trend(person_id: int) -> Response:
+    """The cadre's 满意率 and 信任率 by year, as a PNG."""
+    root = _root()
+    person = queries.get_person(person_id, root)
+    timeline = queries.person_timeline(person, root)
+    png = trend_chart_png(timeline, title=f"{person.name} 历年测评趋势", config=rule_config())
+    return _png(png)
+
+
+@bp.route("/person/<int:person_id>/annotate", methods=["POST"])
+@roles_required(Role.ORGANISER, Role.ADMIN)
+def annotate_person(person_id: int) -> Any:
+    """Append a correction note to one of the cadre's entries."""
+    root = _root()
+    person = queries.get_person(person_id, root)
+    timeline = queries.person_timeline(person, root)
+    form = AnnotationForm()
+    form.entry_id.choices = _entry_choices(timeline.entries)
+    if not form.validate_on_submit():
+        return _person_page(person_id, form, 400)
+    entry = next(e for e in timeline.entries if e.id == form.entry_id.data)
+    with write_transaction():
+        annotate(entry, author=current_user.username, reason=form.reason.data or "")
+    return redirect(url_for("archive.person", person_id=person.id, _anchor=f"entry-{entry.id}"))
+
+
+def _unit_page(unit_id: int, form: AnnotationForm | None = None, status: int = 200) -> Any:
+    root = _root()
+    unit = queries.get_unit(unit_id, root)
+    timeline = queries.unit_timeline(unit, root)
+    cadres = queries.unit_cadres(unit, root)
+    flags = queries.flags_overview(root, unit)
+    feedback_years = queries.feedback_years(unit, root)
+    children = list(
+        db.session.execute(
+            db.select(Unit).where(Unit.parent_id == unit.id).order_by(Unit.name)
+        ).scalars()
+    )
+    if form is None and _may_annotate() and timeline.entries:
+        form = AnnotationForm()
+    if form is not None:
+        form.entry_id.choices = _entry_choices(timeline.entries)
+    return (
+        render_template(
+            "archive/unit.html",
+            unit=unit,
+            timeline=timeline,
+            cadres=cadres,
+            flags=flags,
+            feedback_years=feedback_years,
+            children=children,
+            form=form,
+            rule_labels=RULE_LABELS,
+        ),
+        status,
+    )
+
+
+@bp.route("/unit/<int:unit_id>")
+@login_required
+def unit(unit_id: int) -> Any:
+    """A unit's timeline: its team and discipline organ by year, its cadres, its flags."""
+    return _unit_page(unit_id)
+
+
+@bp.route("/unit/<int:unit_id>/trend.png")
+@login_required
+def unit_trend(unit_id: int) -> Response:
+    """The unit team's 满意率 and 信任率 by year, as a PNG."""
+    root = _root()
+    unit = queries.get_unit(unit_id, root)
+    timeline = queries.unit_timeline(unit, root)
+    png = trend_chart_png(timeline, title=f"{unit.name} 历年测评趋势", config=rule_config())
+    return _png(png)
+
+
+@bp.route("/unit/<int:unit_id>/annotate", methods=["POST"])
+@roles_required(Role.ORGANISER, Role.ADMIN)
+def annotate_unit(unit_id: int) -> Any:
+    """Append a correction note to one of the unit's entries."""
+    root = _root()
+    unit = queries.get_unit(unit_id, root)
+    timeline = queries.unit_timeline(unit, root)
+    form = AnnotationForm()
+    form.entry_id.choices = _entry_choices(timeline.entries)
+    if not form.validate_on_submit():
+        return _unit_page(unit_id, form, 400)
+    entry = next(e for e in timeline.entries if e.id == form.entry_id.data)
+    with write_transaction():
+        annotate(entry, author=current_user.username, reason=form.reason.data or "")
+    return redirect(url_for("archive.unit", unit_id=unit.id, _anchor=f"entry-{entry.id}"))
+
+
+@bp.route("/flags")
+@login_required
+def flags() -> Any:
+    """Every flag still in force under the user's unit tree (or a chosen part of it)."""
+    root = _root()
+    tree = None
+    unit_arg = request.args.get("unit", "")
+    if unit_arg:
+        if not unit_arg.isdigit():
+            raise NotFound("单位不存在")
+        tree = queries.get_unit(int(unit_arg), root)
+    units_q = db.select(Unit).order_by(Unit.path)
+    if root is not None:
+        units_q = units_q.where(subtree_clause(Unit.path, root))
+    return render_template(
+        "archive/flags.html",
+        flags=queries.flags_overview(root, tree),
+        tree=tree,
+        units=list(db.session.execute(units_q).scalars()),
+        rule_labels=RULE_LABELS,
+    )
+
+
+@bp.route("/export.xlsx")
+@login_required
+def export() -> Response:
+    """Download the archive (of a unit tree or one cadre) as a workbook."""
+    root = _root()
+    tree = person = None
+    if request.args.get("unit", "").isdigit():
+        tree = queries.get_unit(int(request.args["unit"]), root)
+    if request.args.get("person", "").isdigit():
+        person = queries.get_person(int(request.args["person"]), root)
+    entries = queries.visible_entries(root, person=person, tree=tree)
+    data = archive_export.workbook_bytes(entries)
+    with write_transaction():
+        audit.record(
+            current_user.username,
+            "archive.export",
+            unit=tree.path if tree else None,
+            person_id=person.id if person else None,
+            entries=len(entries),
+        )
+    name = "廉政档案.xlsx"
+    if person is not None:
+        name = f"廉政档案-{person.name}.xlsx"
+    elif tree is not None:
+        name = f"廉政档案-{tree.name}.xlsx"
+    return _download(data, name, archive_export.XLSX_MIME)
+
+
+@bp.route("/unit/<int:unit_id>/feedback/<int:year>")
+@login_required
+def unit_feedback(unit_id: int, year: int) -> Response:
+    """One PDF with the feedback sheets of all the unit's cadres for a year (第一责任人)."""
+    root = _root()
+    unit = queries.get_unit(unit_id, root)
+    data = archive_export.unit_feedback_pdf(unit, year, root)
+    return _download(data, f"{year}年度{unit.name}干部测评结果反馈汇总.pdf", "application/pdf")
+
+
+def _png(data: bytes) -> Response:
+    response = Response(data, mimetype="image/png")
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+def _download(data: bytes, filename: str, mimetype: str) -> Response:
+    response = Response(io.BytesIO(data).getvalue(), mimetype=mimetype)
+    response.headers["Content-Disposition"] = (
+        f"attachment; filename=\"archive{_suffix(filename)}\"; filename*=UTF-8''{quote(filename)}"
+    )
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+def _suffix(filename: str) -> str:
+    return filename[filename.rfind(".") :] if "." in filename else ""

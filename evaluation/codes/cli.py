@@ -1,0 +1,61 @@
+"""``flask codes issue ID --stratum … --count N --csv OUT.csv [--pdf OUT.pdf]``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from flask.cli import AppGroup
+
+from evaluation.cli import ACTOR, one_line_errors
+from evaluation.codes import codes
+from evaluation.codes.slips import slips_pdf
+from evaluation.rounds.state import get_round
+from evaluation.transactions import writes
+
+codes_cli = AppGroup("codes", help="测评码")
+
+
+@codes_cli.command("issue")
+@click.argument("round_id", type=int)
+@click.option("--stratum", required=True, help="测评人员类别名称")
+@click.option("--count", required=True, help="数量")
+@click.option("--csv", "csv_path", required=True, type=click.Path(path_type=Path))
+@click.option("--pdf", "pdf_path", default=None, type=click.Path(path_type=Path))
+def codes_issue(
+    round_id: int, stratum: str, count: str, csv_path: Path, pdf_path: Path | None
+) -> None:
+    """Issue codes for a stratum; write the CSV (code,url) and optionally the A4 slips."""
+    written: list[Path] = []
+
+    @one_line_errors
+    @writes
+    def _issue() -> codes.IssuedBatch:
+        rnd = get_round(round_id)
+        issued = codes.issue_batch(
+            rnd, codes.find_stratum(rnd, stratum), codes.parse_count(count), actor=ACTOR
+        )
+        try:
+            _write(csv_path, codes.csv_text(issued).encode("utf-8"), written)
+            if pdf_path is not None:
+                _write(pdf_path, slips_pdf(issued), written)
+        except OSError as exc:
+            for path in written:
+                path.unlink(missing_ok=True)
+            raise click.ClickException(f"无法写入文件：{exc.strerror}（{exc.filename}）") from None
+        return issued
+
+    issued = _issue()
+    click.echo(
+        f"已发放 {len(issued.codes)} 个测评码（{issued.round_title} · {issued.stratum_name}，"
+        f"第 {issued.batch_id} 批）"
+    )
+    for path in written:
+        click.echo(str(path))
+    click.echo("测评码只保存在上述文件中，系统内只存哈希：请妥善保管，遗失请作废该批并重新发放。")
+
+
+def _write(path: Path, data: bytes, written: list[Path]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    written.append(path)

@@ -1,0 +1,36 @@
+"""Every output of a closed round written to its folder (``flask report``): the workbook, the
+charts as PNG files and the feedback sheets, all from the result sealed at close."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import current_app
+
+from evaluation.models import Round
+from evaluation.reports.feedback import write_feedback
+from evaluation.reports.workbook import WORKBOOK_NAME, chart_images, write_workbook
+from evaluation.tally.aggregate import sealed_result
+
+
+def report_folder(rnd: Round, out: Path | None = None) -> Path:
+    """REPORTS_DIR/<round id>/ by default."""
+    folder = out if out is not None else Path(current_app.config["REPORTS_DIR"]) / str(rnd.id)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def write_report(rnd: Round, out: Path | None = None) -> list[Path]:
+    """Write the workbook, the charts and the feedback sheets; return every path written."""
+    result = sealed_result(rnd)
+    folder = report_folder(rnd, out)
+    workbook = folder / WORKBOOK_NAME
+    images = chart_images(result, rnd.seal)
+    write_workbook(rnd, result, workbook, images=images)
+    written = [workbook]
+    for stem, png in images:
+        path = folder / f"{stem}.png"
+        path.write_bytes(png)
+        written.append(path)
+    written += write_feedback(rnd, result, folder)
+    return written

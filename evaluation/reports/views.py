@@ -1,0 +1,190 @@
+"""测评结果 pages: the round summary, a page per subject, charts, workbook and feedback downloads.
+
+Results exist only after close (SPEC §4): for a draft or open round every page here answers
+409 with a Chinese page saying so, and nothing about votes is computed. Every page is scoped
+to the user's units (``accounts.visible_round``); viewers may read them.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from flask import Blueprint, Response, abort, render_template, send_file
+from flask_login import login_required
+
+from evaluation.accounts.access import visible_round
+from evaluation.errors import NotFound
+from evaluation.fonts import FontMissing
+from evaluation.models import Round
+from evaluation.reports.charts import (
+    ROUND_CHARTS,
+    item_profile_png,
+    round_chart,
+    short_form_name,
+    subject_png,
+)
+from evaluation.reports.feedback import feedback_pdf
+from evaluation.reports.workbook import (
+    WORKBOOK_NAME,
+    rules_text,
+    suppression_text,
+    validity_text,
+    weighting_text,
+    write_workbook,
+)
+from evaluation.tally.aggregate import sealed_result
+from evaluation.tally.core import SubjectResult, TallyResult, decimal_text, fraction_text, percent
+from evaluation.tally.seal import ALGORITHM
+
+bp = Blueprint("reports", __name__)
+
+
+@bp.errorhandler(FontMissing)
+def _font_missing(error: FontMissing) -> Any:
+    """No CJK font on the server: say so, with the fix, instead of drawing boxes."""
+    return (
+        render_template("errors/error.html", status=503, title="缺少中文字体", message=str(error)),
+        503,
+    )
+
+
+def _closed(round_id: int) -> tuple[Round, TallyResult]:
+    """The round (scoped to the user) and its sealed result; 409 unless closed or archived."""
+    rnd = visible_round(round_id)
+    return rnd, sealed_result(rnd)
+
+
+def _subject(result: TallyResult, subject_id: int) -> SubjectResult:
+    try:
+        return result.subject(subject_id)
+    except KeyError:
+        raise NotFound(f"测评对象 {subject_id} 不在本测评活动中") from None
+
+
+def _png(data: bytes) -> Response:
+    """A chart response (charts are drawn per request from the sealed result)."""
+    response = Response(data, mimetype="image/png")
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+@bp.app_context_processor
+def _helpers() -> dict[str, Any]:
+    return {
+        "percent": percent,
+        "fraction_text": fraction_text,
+        "decimal_text": decimal_text,
+        "short_form_name": short_form_name,
+    }
+
+
+@bp.route("/rounds/<int:round_id>/results")
+@login_required
+def round_results(round_id: int) -> Any:
+    """The round summary: table, charts, turnout, validity and the seal."""
+    rnd, result = _closed(round_id)
+    return render_template(
+        "reports/round.html",
+        rnd=rnd,
+        result=result,
+        charts=[(name, title) for name, (title, _) in ROUND_CHARTS.items()],
+        validity=validity_text(result),
+        weighting=weighting_text(result),
+        suppression=suppression_text(result),
+        rules=rules_text(),
+        algorithm=ALGORITHM,
+    )
+
+
+@bp.route("/rounds/<int:round_id>/results/<int:subject_id>")
+@login_required
+def subject_results(round_id: int, subject_id: int) -> Any:
+    """One subject: grades, rates, strata (small groups suppressed) and items."""
+    rnd, result = _closed(round_id)
+    subject = _subject(result, subject_id)
+    return render_template(
+        "reports/subject.html",
+        rnd=rnd,
+        result=result,
+        s=subject,
+        validity=validity_text(result),
+        weighting=weighting_text(result),
+        suppression=suppression_text(result),
+        algorithm=ALGORITHM,
+    )
+
+
+@bp.route("/rounds/<int:round_id>/results/charts/<name>.png")
+@login_required
+def chart(round_id: int, name: str) -> Any:
+    """A chart of the round as PNG (等次分布, 满意率排名, 参测情况)."""
+    if name not in ROUND_CHARTS:
+        abort(404)
+    rnd, result = _closed(round_id)
+    return _png(round_chart(result, name, seal=rnd.seal))
+
+
+@bp.route("/rounds/<int:round_id>/results/<int:subject_id>/chart.png")
+@login_required
+def subject_chart(round_id: int, subject_id: int) -> Any:
+    """The subject's chart as PNG."""
+    rnd, result = _closed(round_id)
+    return _png(subject_png(result, _subject(result, subject_id), seal=rnd.seal))
+
+
+@bp.route("/rounds/<int:round_id>/results/<int:subject_id>/items.png")
+@login_required
+def item_chart(round_id: int, subject_id: int) -> Any:
+    """The subject's item profile as PNG (404 when the form is not graded item by item)."""
+    rnd, result = _closed(round_id)
+    png = item_profile_png(result, _subject(result, subject_id), seal=rnd.seal)
+    if png is None:
+        abort(404, "该测评表不逐项评分，没有分项图表。")
+    return _png(png)
+
+
+@bp.route("/rounds/<int:round_id>/report.xlsx")
+@login_required
+def workbook(round_id: int) -> Any:
+    """The Excel workbook of SPEC §8."""
+    rnd, result = _closed(round_id)
+    buffer = io.BytesIO()
+    write_workbook(rnd, result, buffer)
+    buffer.seek(0)
+    return send_file(
+        buffer,
+        mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        as_attachment=True,
+        download_name=f"{rnd.id}-{WORKBOOK_NAME}",
+        max_age=0,
+    )
+
+
+@bp.route("/rounds/<int:round_id>/feedback.pdf")
+@login_required
+def round_feedback(round_id: int) -> Any:
+    """Every subject's feedback sheet in one PDF."""
+    rnd, result = _closed(round_id)
+    return send_file(
+        io.BytesIO(feedback_pdf(rnd, result)),
+        mimetype="application/pdf",
+        as_attachment=True,
+        download_name=f"{rnd.id}-反馈单-全部.pdf",
+        max_age=0,
+    )
+
+
+@bp.route("/rounds/<int:round_id>/results/<int:subject_id>/feedback.pdf")
+@login_required
+def subject_feedback(round_id: int, subject_id: int) -> Any:
+    """One subject's feedback sheet."""
+    rnd, result = _closed(round_id)
+    subject = _subject(result, subject_id)
+    return send_file(
+        io.BytesIO(feedback_pdf(rnd, result, [subject.subject_id])),
+        mimetype="application/pdf",
+        as_attachment=True,
+        download_name=f"{rnd.id}-反馈单-{subject.subject_id}.pdf",
+        max_age=0,
+    )

@@ -1,0 +1,162 @@
+"""Organiser forms: a round's settings, a round file, strata, subjects, items, voiding."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
+from wtforms import (
+    DateTimeLocalField,
+    IntegerField,
+    RadioField,
+    SelectChoice,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import (
+    DataRequired,
+    InputRequired,
+    Length,
+    NumberRange,
+    Optional,
+    ValidationError,
+)
+
+from evaluation.ballot_forms import parse_fraction
+from evaluation.errors import FormError
+from evaluation.forms import ChineseForm
+from evaluation.rounds.operations import KINDS
+
+
+def _fraction(form: FlaskForm, field: StringField) -> None:
+    try:
+        parse_fraction(field.data, field.label.text)
+    except FormError as exc:
+        raise ValidationError(exc.message) from None
+
+
+class RoundSettingsForm(ChineseForm):
+    """测评活动的设置 (everything but the unit, which is fixed once created)."""
+
+    title = StringField(
+        "测评活动名称",
+        validators=[DataRequired("请填写测评活动名称"), Length(max=300, message="不能超过 300 字")],
+    )
+    year = IntegerField(
+        "年度",
+        validators=[
+            InputRequired("请填写年度"),
+            NumberRange(1990, 2100, "年度应为 1990 到 2100 之间的四位数字"),
+        ],
+    )
+    mode = RadioField(
+        "测评方式",
+        choices=[
+            SelectChoice("集中", "集中（在会场集中测评）"),
+            SelectChoice("分散", "分散（各自用手机测评）"),
+        ],
+        default="集中",
+        validators=[InputRequired("请选择测评方式")],
+    )
+    kind = RadioField(
+        "测评类型",
+        choices=[SelectChoice(k, k) for k in KINDS],
+        default="本级自测",
+        validators=[InputRequired("请选择测评类型")],
+    )
+    min_turnout = StringField(
+        "最低参测率",
+        default="2/3",
+        validators=[DataRequired("请填写最低参测率，如 2/3"), _fraction],
+    )
+    opens_at = DateTimeLocalField(
+        "计划开始时间（可选）", format="%Y-%m-%dT%H:%M", validators=[Optional()]
+    )
+    closes_at = DateTimeLocalField(
+        "计划结束时间（可选）", format="%Y-%m-%dT%H:%M", validators=[Optional()]
+    )
+
+
+NEW_UNIT = 0
+
+
+class NewRoundForm(RoundSettingsForm):
+    """新建测评活动: the settings plus the unit (admins may type a new unit path)."""
+
+    unit_id = SelectField("所属单位", coerce=int)
+    new_unit = StringField(
+        "或填写新单位（完整路径，如 甘肃省局/兰州市局）",
+        validators=[Optional(), Length(max=1000, message="不能超过 1000 字")],
+    )
+
+    def validate_unit_id(self, field: SelectField) -> None:
+        """Either an existing unit or, for admins, a new path."""
+        if field.data == NEW_UNIT and not (self.new_unit.data or "").strip():
+            raise ValidationError("请选择所属单位，或填写新单位")
+
+
+class RoundFileForm(ChineseForm):
+    """从测评文件导入."""
+
+    file = FileField("测评文件（.toml）", validators=[FileRequired("请选择测评文件")])
+
+
+class StratumForm(ChineseForm):
+    """添加测评人员类别."""
+
+    name = StringField(
+        "类别名称",
+        id="stratum-name",
+        validators=[DataRequired("请填写类别名称"), Length(max=100, message="不能超过 100 字")],
+    )
+    planned = IntegerField(
+        "应参加人数",
+        id="stratum-planned",
+        validators=[InputRequired("请填写应参加人数"), NumberRange(0, 100000, "应为非负整数")],
+    )
+    weight = StringField(
+        "权重（可选，如 0.3 或 1/3）", id="stratum-weight", validators=[Optional(), _fraction]
+    )
+
+
+class SubjectForm(ChineseForm):
+    """添加测评对象."""
+
+    name = StringField(
+        "测评对象",
+        id="subject-name",
+        validators=[DataRequired("请填写测评对象"), Length(max=200, message="不能超过 200 字")],
+    )
+    form_id = SelectField("测评表", id="subject-form", validators=[DataRequired("请选择测评表")])
+    post = StringField(
+        "职务（干部填写）",
+        id="subject-post",
+        validators=[Length(max=200, message="不能超过 200 字")],
+    )
+    staff_no = StringField(
+        "工号（可选）", id="subject-staff-no", validators=[Length(max=50, message="不能超过 50 字")]
+    )
+
+
+class ItemsForm(ChineseForm):
+    """本次测评内容 (one item a line)."""
+
+    items = TextAreaField(
+        "测评内容（每行一项）", validators=[Length(max=20000, message="内容过长")]
+    )
+
+
+class SubjectFileForm(ChineseForm):
+    """从 Excel 导入测评对象."""
+
+    file = FileField("Excel 文件（.xlsx）", validators=[FileRequired("请选择 Excel 文件")])
+
+
+class VoidForm(ChineseForm):
+    """作废 (with a reason)."""
+
+    reason = TextAreaField(
+        "作废原因",
+        id="void-reason",
+        validators=[DataRequired("作废必须填写原因"), Length(max=2000, message="不能超过 2000 字")],
+    )

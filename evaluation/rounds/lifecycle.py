@@ -1,0 +1,123 @@
+"""The round's lifecycle: the only place that opens, closes, archives and voids a round.
+
+Every path — the organiser's pages, ``flask round …``, ``flask round tick``, the voting request
+that finds a closing time passed — calls these functions, inside the one commit point
+(``evaluation.transactions.write_transaction``). Closing is the heaviest move: ballots are
+rewritten in random order, sealed with their tally, and once the close has committed the old
+row versions are scrubbed from disk (SPEC §5.3).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from evaluation import audit
+from evaluation.archive.entries import append_round
+from evaluation.errors import InputError
+from evaluation.extensions import db
+from evaluation.models import Round, RoundState, utcnow
+from evaluation.rounds.state import require_state, round_forms, schedule_due, transition
+from evaluation.tally.aggregate import seal_round
+from evaluation.transactions import after_commit, in_write_transaction, write_transaction
+from evaluation.voting.anonymity import rewrite_in_random_order, scrub_dead_rows
+
+SCHEDULE_ACTOR = "计划任务"
+
+
+def open_round(rnd: Round, *, actor: str) -> None:
+    """Open a draft round for voting."""
+    require_state(rnd, RoundState.DRAFT, action="开始测评")
+    if not rnd.strata:
+        raise InputError("请先添加至少一个测评人员类别，再开始测评")
+    if not rnd.subjects:
+        raise InputError("请先添加至少一个测评对象，再开始测评")
+    for form in round_forms(rnd).values():
+        if form.items_per_round and not form.items:
+            raise InputError(
+                f"“{form.title}”的测评内容由每次测评活动设定（当年的重点任务），"
+                "请先在测评活动页面填写测评内容，再开始测评"
+            )
+    transition(rnd, RoundState.OPEN, "开始测评")
+    db.session.flush()
+    audit.record(actor, "round.open", round_id=rnd.id)
+
+
+def close_round(rnd: Round, *, actor: str) -> None:
+    """Close an open round: final.
+
+    In the caller's write transaction the ballots are rewritten in random order and sealed
+    with their tally; once that has committed, the dead row versions that still say who voted
+    when are scrubbed from disk. A close outside ``write_transaction`` is refused: without the
+    write lock a vote could slip in between the shuffle and the seal, and without the commit
+    point nobody would run the scrub.
+    """
+    if not in_write_transaction():
+        raise RuntimeError("close_round() must run inside write_transaction()")
+    require_state(rnd, RoundState.OPEN, action="结束测评")
+    transition(rnd, RoundState.CLOSED, "结束测评")
+    rnd.closed_at = utcnow()
+    db.session.flush()
+    rewrite_in_random_order(rnd)
+    seal_round(rnd)
+    audit.record(actor, "round.close", round_id=rnd.id)
+    after_commit(scrub_dead_rows)
+
+
+def archive_round(rnd: Round, *, actor: str) -> None:
+    """Move a closed round to archived and append its sealed figures to the 廉政档案."""
+    require_state(rnd, RoundState.CLOSED, action="归档")
+    transition(rnd, RoundState.ARCHIVED, "归档")
+    db.session.flush()
+    audit.record(actor, "round.archive", round_id=rnd.id)
+    append_round(rnd, actor=actor)
+
+
+def void_round(rnd: Round, *, actor: str, reason: str) -> None:
+    """Void a round that has not been archived, with a reason."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise InputError("作废测评活动必须填写原因")
+    transition(rnd, RoundState.VOID, "作废")
+    rnd.void_reason = reason
+    db.session.flush()
+    audit.record(actor, "round.void", round_id=rnd.id, reason=reason)
+
+
+def apply_schedule(rnd: Round, now: datetime | None = None) -> bool:
+    """Open or close the round if its scheduled time has passed; True if it changed."""
+    now = now or datetime.now(UTC)
+    if not schedule_due(rnd, now):
+        return False
+    if rnd.state == RoundState.DRAFT:
+        if not (rnd.strata and rnd.subjects):
+            return False
+        open_round(rnd, actor=SCHEDULE_ACTOR)
+    if rnd.state == RoundState.OPEN and schedule_due(rnd, now):
+        close_round(rnd, actor=SCHEDULE_ACTOR)
+    return True
+
+
+def apply_schedule_now(rnd: Round) -> Round:
+    """Let a scheduled open or close take effect, as a writer; return the fresh round."""
+    if not schedule_due(rnd):
+        return rnd
+    round_id = rnd.id
+    # The lifecycle reads the round again under the write lock (SQLite cannot upgrade a reader).
+    with write_transaction():
+        apply_schedule(db.session.get_one(Round, round_id))
+    return db.session.get_one(Round, round_id)
+
+
+def apply_due_schedules(now: datetime | None = None) -> int:
+    """Every round whose scheduled open or close has come (``flask round tick``); the count.
+
+    Runs inside the caller's write transaction, so the rounds are read under the write lock
+    and a close here shuffles, seals and scrubs exactly as a close from the page does.
+    """
+    changed = 0
+    pending = db.session.execute(
+        db.select(Round).where(Round.state.in_([RoundState.DRAFT, RoundState.OPEN]))
+    ).scalars()
+    for rnd in list(pending):
+        changed += apply_schedule(rnd, now)
+    return changed

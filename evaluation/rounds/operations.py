@@ -1,0 +1,294 @@
+"""测评活动的结构: creating a round and editing it while in draft (strata, subjects, forms).
+
+Operations change objects and ``flush()``; the caller commits (``evaluation.transactions``).
+Moving a round between states is ``evaluation.rounds.lifecycle``'s job.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta, timezone
+from fractions import Fraction
+from typing import Any
+
+from flask import current_app
+
+from evaluation import audit
+from evaluation.accounts.units import ensure_unit
+from evaluation.ballot_forms import BallotForm, load_forms, parse_fraction
+from evaluation.errors import FormError, InputError
+from evaluation.extensions import db
+from evaluation.models import Person, Round, RoundState, Stratum, Subject, Unit
+from evaluation.rounds.state import require_state
+
+# Times people type (pages, round files) are Beijing time (no daylight saving); stored in UTC.
+LOCAL_TZ = timezone(timedelta(hours=8), "北京时间")
+
+MODES = ("集中", "分散")
+KINDS = ("本级自测", "上级抽测")
+
+
+def available_forms() -> dict[str, BallotForm]:
+    """The forms an organiser may choose: the files in the configured ``BALLOTS_DIR``."""
+    return load_forms(current_app.config["BALLOTS_DIR"])
+
+
+# --- creating and editing (draft only) ---------------------------------------------------------
+
+
+def _check_mode_kind(mode: str, kind: str) -> None:
+    if mode not in MODES:
+        raise InputError(f"测评方式应为“集中”或“分散”，而不是“{mode}”")
+    if kind not in KINDS:
+        raise InputError(f"测评类型应为“本级自测”或“上级抽测”，而不是“{kind}”")
+
+
+def _check_year(year: Any) -> int:
+    if isinstance(year, bool) or not isinstance(year, int) or not 1990 <= year <= 2100:
+        raise InputError(f"年度“{year}”不正确，应为四位数字年份")
+    return year
+
+
+def _check_schedule(opens_at: datetime | None, closes_at: datetime | None) -> None:
+    if opens_at and closes_at and closes_at <= opens_at:
+        raise InputError("计划结束时间应晚于计划开始时间")
+
+
+def create_round(
+    *,
+    actor: str,
+    title: str,
+    unit: Unit,
+    year: int,
+    mode: str = "集中",
+    kind: str = "本级自测",
+    min_turnout: str = "2/3",
+    opens_at: datetime | None = None,
+    closes_at: datetime | None = None,
+) -> Round:
+    """Create a round in draft."""
+    title = (title or "").strip()
+    if not title:
+        raise InputError("测评活动名称不能为空")
+    _check_mode_kind(mode, kind)
+    _check_schedule(opens_at, closes_at)
+    turnout = str(_fraction_input(min_turnout, "最低参测率"))
+    rnd = Round(
+        title=title,
+        unit=unit,
+        year=_check_year(year),
+        mode=mode,
+        kind=kind,
+        min_turnout=turnout,
+        opens_at=opens_at,
+        closes_at=closes_at,
+        state=RoundState.DRAFT,
+        forms={},
+    )
+    db.session.add(rnd)
+    db.session.flush()
+    audit.record(actor, "round.create", round_id=rnd.id, title=title, unit=unit.path)
+    return rnd
+
+
+def _fraction_input(value: Any, what: str) -> Fraction:
+    try:
+        return parse_fraction(value, what)
+    except FormError as exc:
+        raise InputError(exc.message) from None
+
+
+def update_round(
+    rnd: Round,
+    *,
+    actor: str,
+    title: str,
+    year: int,
+    mode: str,
+    kind: str,
+    min_turnout: str,
+    opens_at: datetime | None,
+    closes_at: datetime | None,
+) -> None:
+    """Edit a draft round's settings."""
+    require_state(rnd, RoundState.DRAFT, action="修改")
+    title = (title or "").strip()
+    if not title:
+        raise InputError("测评活动名称不能为空")
+    _check_mode_kind(mode, kind)
+    _check_schedule(opens_at, closes_at)
+    rnd.title = title
+    rnd.year = _check_year(year)
+    rnd.mode = mode
+    rnd.kind = kind
+    rnd.min_turnout = str(_fraction_input(min_turnout, "最低参测率"))
+    rnd.opens_at = opens_at
+    rnd.closes_at = closes_at
+    db.session.flush()
+    audit.record(actor, "round.update", round_id=rnd.id, title=title)
+
+
+def _parse_weight(weight: Any) -> str | None:
+    if weight is None or weight == "":
+        return None
+    frac = _fraction_input(weight, "权重")
+    if frac == 0:
+        raise InputError("权重应大于 0")
+    return str(frac)
+
+
+def add_stratum(rnd: Round, *, actor: str, name: str, planned: int, weight: Any = None) -> Stratum:
+    """Add a stratum (who votes) to a draft round."""
+    require_state(rnd, RoundState.DRAFT, action="修改测评人员类别")
+    name = (name or "").strip()
+    if not name:
+        raise InputError("测评人员类别名称不能为空")
+    if any(s.name == name for s in rnd.strata):
+        raise InputError(f"测评人员类别“{name}”已存在")
+    if isinstance(planned, bool) or not isinstance(planned, int) or planned < 0:
+        raise InputError(f"类别“{name}”的应参加人数应为非负整数")
+    stratum = Stratum(
+        name=name, planned=planned, weight=_parse_weight(weight), position=len(rnd.strata)
+    )
+    rnd.strata.append(stratum)
+    db.session.flush()
+    audit.record(actor, "stratum.add", round_id=rnd.id, name=name, planned=planned)
+    return stratum
+
+
+def remove_stratum(rnd: Round, stratum: Stratum, *, actor: str) -> None:
+    """Remove a stratum from a draft round (with any codes issued for it)."""
+    require_state(rnd, RoundState.DRAFT, action="修改测评人员类别")
+    rnd.strata.remove(stratum)
+    db.session.flush()
+    audit.record(actor, "stratum.remove", round_id=rnd.id, name=stratum.name)
+
+
+def snapshot_form(rnd: Round, form: BallotForm) -> None:
+    """Freeze ``form`` on the round (editing the file later never changes this round)."""
+    forms = dict(rnd.forms or {})
+    forms[form.id] = form.to_dict()
+    rnd.forms = forms
+
+
+def set_form_items(rnd: Round, form_id: str, items: list[str], *, actor: str) -> None:
+    """Set the per-round items of a form (e.g. this year's 廉洁自律 priorities)."""
+    require_state(rnd, RoundState.DRAFT, action="修改测评内容")
+    forms = available_forms()
+    if form_id not in forms:
+        raise InputError(f"测评表“{form_id}”不存在")
+    texts = [t.strip() for t in items if t and t.strip()]
+    snapshot_form(rnd, forms[form_id].with_items(texts))
+    db.session.flush()
+    audit.record(actor, "form.items", round_id=rnd.id, form=form_id, items=len(texts))
+
+
+# "张三（廉洁自律）": a subject name may qualify the cadre's name for a second form.
+# Only the full-width brackets Chinese text uses: "=SUM(1,2)" stays a (strange) name as typed.
+_QUALIFIER = re.compile(r"\s*（[^（）]*）\s*$")
+
+
+def person_name(subject_name: str) -> str:
+    """The cadre's own name in a subject name: "张三（廉洁自律）" → "张三"."""
+    return _QUALIFIER.sub("", subject_name).strip() or subject_name.strip()
+
+
+def resolve_person(*, name: str, unit: Unit, staff_no: str | None = None, post: str = "") -> Person:
+    """Find the cadre by staff number, else by name within the unit, else create them."""
+    staff_no = (staff_no or "").strip() or None
+    name = person_name(name)
+    person: Person | None = None
+    if staff_no:
+        person = db.session.execute(
+            db.select(Person).where(Person.staff_no == staff_no)
+        ).scalar_one_or_none()
+        if person is not None and person.name != name:
+            raise InputError(f"工号 {staff_no} 已属于“{person.name}”，与“{name}”不符，请核对工号")
+    if person is None:
+        matches = list(
+            db.session.execute(
+                db.select(Person).where(Person.name == name, Person.unit_id == unit.id)
+            ).scalars()
+        )
+        if len(matches) > 1:
+            raise InputError(f"单位“{unit.path}”有多名“{name}”，请填写工号以区分")
+        person = matches[0] if matches else None
+        if person is not None and staff_no and person.staff_no and person.staff_no != staff_no:
+            person = None
+    if person is None:
+        person = Person(name=name, unit=unit, staff_no=staff_no, post=post)
+        db.session.add(person)
+        db.session.flush()
+    else:
+        if staff_no and not person.staff_no:
+            person.staff_no = staff_no
+        if post:
+            person.post = post
+    return person
+
+
+def add_subject(
+    rnd: Round,
+    *,
+    actor: str,
+    name: str,
+    form_id: str,
+    post: str = "",
+    staff_no: str | None = None,
+    unit_path: str | None = None,
+    forms: dict[str, BallotForm] | None = None,
+    audit_it: bool = True,
+) -> Subject:
+    """Add a subject to a draft round, snapshotting its form on first use."""
+    require_state(rnd, RoundState.DRAFT, action="修改测评对象")
+    name = (name or "").strip()
+    if not name:
+        raise InputError("测评对象名称不能为空")
+    if any(s.name == name for s in rnd.subjects):
+        raise InputError(f"测评对象“{name}”重复（同一测评活动内名称必须唯一）")
+    forms = forms if forms is not None else available_forms()
+    form_id = (form_id or "").strip()
+    if form_id in rnd.forms:
+        form = BallotForm.from_dict(rnd.forms[form_id])
+    elif form_id in forms:
+        form = forms[form_id]
+        snapshot_form(rnd, form)
+    else:
+        known = "、".join(sorted(forms))
+        raise InputError(f"测评表“{form_id}”不存在（可用：{known}）")
+    unit = ensure_unit(unit_path) if unit_path else rnd.unit
+    person = None
+    if form.subject_kind == "person":
+        person = resolve_person(name=name, unit=unit, staff_no=staff_no, post=post)
+    subject = Subject(
+        name=name,
+        form_id=form.id,
+        person=person,
+        unit=person.unit if person else unit,
+        post=(post or "").strip(),
+        position=len(rnd.subjects),
+    )
+    rnd.subjects.append(subject)
+    db.session.flush()
+    if audit_it:
+        audit.record(actor, "subject.add", round_id=rnd.id, name=name, form=form.id)
+    return subject
+
+
+def remove_subject(rnd: Round, subject: Subject, *, actor: str) -> None:
+    """Remove a subject from a draft round."""
+    require_state(rnd, RoundState.DRAFT, action="修改测评对象")
+    rnd.subjects.remove(subject)
+    if not any(s.form_id == subject.form_id for s in rnd.subjects):
+        forms = dict(rnd.forms)
+        forms.pop(subject.form_id, None)
+        rnd.forms = forms
+    db.session.flush()
+    audit.record(actor, "subject.remove", round_id=rnd.id, name=subject.name)
+
+
+def as_utc(moment: datetime) -> datetime:
+    """A typed time in UTC: naive times are Beijing time."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=LOCAL_TZ)
+    return moment.astimezone(UTC)

@@ -1,0 +1,246 @@
+"""Round files (SPEC §11): a whole round described in TOML, imported in one transaction.
+
+Keys: ``title``, ``unit`` (created if missing; "上级/下级" paths), ``year``, ``mode``, ``kind``,
+``min_turnout``, ``opens_at``/``closes_at`` (optional), ``[[strata]]`` (``name``, ``codes``,
+``weight``), ``[[subjects]]`` (``name``, ``form``, ``post``, ``staff_no``, ``unit``) and
+``[forms.<id>] items = [...]`` for forms whose items are set per round. Every problem is
+collected and reported together; nothing is stored unless the whole file is valid.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from datetime import date, datetime, time
+from pathlib import Path
+from typing import Any
+
+from evaluation import audit
+from evaluation.accounts.units import ensure_unit
+from evaluation.errors import DomainError, InputError
+from evaluation.models import Round
+from evaluation.rounds import operations
+from evaluation.rounds.operations import available_forms
+
+ROUND_KEYS = {
+    "title",
+    "unit",
+    "year",
+    "mode",
+    "kind",
+    "min_turnout",
+    "opens_at",
+    "closes_at",
+    "strata",
+    "subjects",
+    "forms",
+}
+STRATUM_KEYS = {"name", "codes", "weight"}
+SUBJECT_KEYS = {"name", "form", "post", "staff_no", "unit"}
+
+
+def _moment(value: Any, key: str, problems: list[str]) -> datetime | None:
+    """A time from the file; without a zone it is Beijing time. Stored in UTC."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return operations.as_utc(value)
+    if isinstance(value, date):
+        return operations.as_utc(datetime.combine(value, time()))
+    if isinstance(value, str):
+        try:
+            return operations.as_utc(datetime.fromisoformat(value))
+        except ValueError:
+            pass
+    problems.append(f"{key}：“{value}”不是有效的时间（例如 2026-12-01T09:00:00，北京时间）")
+    return None
+
+
+SAMPLE_ROUND_FILE = Path(__file__).with_name("sample-round.toml")
+
+
+def sample_round_text() -> str:
+    """The sample round file shipped with the product (demo, tests and benchmarks share it)."""
+    return SAMPLE_ROUND_FILE.read_text(encoding="utf-8")
+
+
+def parse_round_text(text: str, source: str = "测评文件") -> dict[str, Any]:
+    """Parse TOML text; InputError with the line on malformed TOML."""
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"{source} 不是有效的 TOML：{exc}") from None
+
+
+def import_round(data: dict[str, Any], *, actor: str, source: str = "测评文件") -> Round:
+    """Create a draft round with its strata and subjects from parsed round-file data.
+
+    Raises InputError listing every problem (with its ``[[strata]]``/``[[subjects]]`` number);
+    the caller's transaction is rolled back then, so nothing is half-imported.
+    """
+    problems: list[str] = []
+    unknown = sorted(set(data) - ROUND_KEYS)
+    if unknown:
+        problems.append(f"未知的键：{', '.join(unknown)}")
+    for key in ("title", "unit", "year"):
+        if key not in data:
+            problems.append(f"缺少必填键 {key}")
+    strata = data.get("strata", [])
+    subjects = data.get("subjects", [])
+    form_items = data.get("forms", {})
+    if not isinstance(strata, list):
+        problems.append("strata 应写作 [[strata]] 表数组")
+        strata = []
+    if not isinstance(subjects, list):
+        problems.append("subjects 应写作 [[subjects]] 表数组")
+        subjects = []
+    if not isinstance(form_items, dict):
+        problems.append("forms 应写作 [forms.表id] 表")
+        form_items = {}
+    forms = available_forms()
+
+    for i, s in enumerate(strata, 1):
+        where = f"第 {i} 个 [[strata]]"
+        if not isinstance(s, dict):
+            problems.append(f"{where}：应为表")
+            continue
+        extra = sorted(set(s) - STRATUM_KEYS)
+        if extra:
+            problems.append(f"{where}：未知的键 {', '.join(extra)}")
+        if not str(s.get("name", "")).strip():
+            problems.append(f"{where}：缺少 name")
+        codes = s.get("codes", 0)
+        if isinstance(codes, bool) or not isinstance(codes, int) or codes < 0:
+            problems.append(f"{where}：codes 应为非负整数")
+    names = [str(s.get("name", "")).strip() for s in strata if isinstance(s, dict)]
+    for dup in sorted({n for n in names if n and names.count(n) > 1}):
+        problems.append(f"[[strata]] 名称“{dup}”重复")
+
+    for i, s in enumerate(subjects, 1):
+        where = f"第 {i} 个 [[subjects]]"
+        if not isinstance(s, dict):
+            problems.append(f"{where}：应为表")
+            continue
+        extra = sorted(set(s) - SUBJECT_KEYS)
+        if extra:
+            problems.append(f"{where}：未知的键 {', '.join(extra)}")
+        if not str(s.get("name", "")).strip():
+            problems.append(f"{where}：缺少 name")
+        form_id = s.get("form")
+        if not form_id:
+            problems.append(f"{where}：缺少 form")
+        elif form_id not in forms:
+            problems.append(f"{where}：测评表“{form_id}”不存在（可用：{'、'.join(sorted(forms))}）")
+    snames = [str(s.get("name", "")).strip() for s in subjects if isinstance(s, dict)]
+    for dup in sorted({n for n in snames if n and snames.count(n) > 1}):
+        problems.append(f"[[subjects]] 名称“{dup}”重复（同一测评活动内名称必须唯一）")
+
+    for form_id, spec in form_items.items():
+        if form_id not in forms:
+            problems.append(f"[forms.{form_id}]：测评表不存在")
+        elif not isinstance(spec, dict) or set(spec) - {"items"}:
+            problems.append(f"[forms.{form_id}]：只能包含 items")
+        elif not isinstance(spec.get("items"), list) or not all(
+            isinstance(t, str) and t.strip() for t in spec["items"]
+        ):
+            problems.append(f"[forms.{form_id}]：items 应为非空文本的列表")
+
+    opens_at = _moment(data.get("opens_at"), "opens_at", problems)
+    closes_at = _moment(data.get("closes_at"), "closes_at", problems)
+    if problems:
+        raise InputError(f"{source} 有 {len(problems)} 处错误，未导入任何内容。", problems)
+
+    try:
+        unit = ensure_unit(str(data["unit"]))
+        rnd = operations.create_round(
+            actor=actor,
+            title=str(data["title"]),
+            unit=unit,
+            year=data["year"],
+            mode=str(data.get("mode", "集中")),
+            kind=str(data.get("kind", "本级自测")),
+            min_turnout=str(data.get("min_turnout", "2/3")),
+            opens_at=opens_at,
+            closes_at=closes_at,
+        )
+        for form_id, spec in form_items.items():
+            operations.snapshot_form(rnd, forms[form_id].with_items(spec["items"]))
+        for s in strata:
+            operations.add_stratum(
+                rnd,
+                actor=actor,
+                name=str(s["name"]),
+                planned=s.get("codes", 0),
+                weight=s.get("weight"),
+            )
+        for i, s in enumerate(subjects, 1):
+            try:
+                operations.add_subject(
+                    rnd,
+                    actor=actor,
+                    name=str(s["name"]),
+                    form_id=str(s["form"]),
+                    post=str(s.get("post", "")),
+                    staff_no=str(s["staff_no"]) if s.get("staff_no") is not None else None,
+                    unit_path=str(s["unit"]) if s.get("unit") else None,
+                    forms=forms,
+                    audit_it=False,
+                )
+            except DomainError as exc:
+                raise InputError(f"第 {i} 个 [[subjects]]：{exc.message}") from None
+    except InputError:
+        raise
+    except DomainError as exc:
+        raise InputError(exc.message) from None
+    audit.record(
+        actor,
+        "round.import",
+        round_id=rnd.id,
+        source=source,
+        strata=len(rnd.strata),
+        subjects=len(rnd.subjects),
+    )
+    return rnd
+
+
+def import_round_file(path: Path, *, actor: str) -> Round:
+    """Read a round file from disk and import it."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"找不到文件 {path}") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{path.name} 不是 UTF-8 编码的文本文件") from None
+    data = parse_round_text(text, path.name)
+    return import_round(data, actor=actor, source=path.name)
+
+
+def export_round(rnd: Round) -> str:
+    """The round's structure as round-file TOML (to copy a round to next year)."""
+    lines = [
+        f"title = {_q(rnd.title)}",
+        f"unit = {_q(rnd.unit.path)}",
+        f"year = {rnd.year}",
+        f"mode = {_q(rnd.mode)}",
+        f"kind = {_q(rnd.kind)}",
+        f"min_turnout = {_q(rnd.min_turnout)}",
+    ]
+    for s in rnd.strata:
+        lines += ["", "[[strata]]", f"name = {_q(s.name)}", f"codes = {s.planned}"]
+        if s.weight is not None:
+            lines.append(f"weight = {_q(s.weight)}")
+    for sub in rnd.subjects:
+        lines += ["", "[[subjects]]", f"name = {_q(sub.name)}", f"form = {_q(sub.form_id)}"]
+        if sub.post:
+            lines.append(f"post = {_q(sub.post)}")
+        if sub.person and sub.person.staff_no:
+            lines.append(f"staff_no = {_q(sub.person.staff_no)}")
+    for form_id, form in sorted(rnd.forms.items()):
+        if form.get("items_per_round"):
+            items = ", ".join(_q(i["text"]) for i in form["items"])
+            lines += ["", f"[forms.{form_id}]", f"items = [{items}]"]
+    return "\n".join(lines) + "\n"
+
+
+def _q(value: str) -> str:
+    return json.dumps(value, ensure_ascii=False)

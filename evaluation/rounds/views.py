@@ -1,0 +1,545 @@
+"""Organiser pages: rounds, their strata and subjects, subject import, and state changes.
+
+Views parse a form, call one operation (``evaluation.rounds.operations``, ``lifecycle``,
+``round_file``, ``subject_import``) inside the one commit point (``evaluation.transactions``)
+and redirect with a message. Who may see a round and whether its state allows the change are
+checked by ``evaluation.accounts.access`` before a view runs, so a structure edit outside draft
+is refused with the 409 page, never ignored. Viewers see their units' rounds; organisers and
+admins change them.
+"""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Blueprint, render_template, send_file, url_for
+from flask_login import current_user, login_required
+from flask_wtf import FlaskForm
+from werkzeug.routing import BuildError
+from wtforms import SelectChoice
+
+from evaluation.accounts.access import roles_required, round_in_state, visible_round
+from evaluation.accounts.operations import ROLE_LABELS
+from evaluation.accounts.units import (
+    SEPARATOR,
+    all_units,
+    can_see,
+    ensure_unit,
+    split_path,
+    subtree_clause,
+)
+from evaluation.ballot_forms import BallotForm
+from evaluation.errors import Forbidden, InputError, NotFound
+from evaluation.extensions import db
+from evaluation.forms import ActionForm
+from evaluation.models import Role, Round, RoundState, Stratum, Subject, Unit
+from evaluation.rounds import lifecycle, operations, round_file, subject_import
+from evaluation.rounds.forms import (
+    NEW_UNIT,
+    ItemsForm,
+    NewRoundForm,
+    RoundFileForm,
+    RoundSettingsForm,
+    StratumForm,
+    SubjectFileForm,
+    SubjectForm,
+    VoidForm,
+)
+from evaluation.rounds.operations import available_forms
+from evaluation.transactions import write_transaction, writes
+from evaluation.web import done, refused
+
+bp = Blueprint("rounds", __name__)
+
+EDITORS = (Role.ORGANISER, Role.ADMIN)
+DRAFT = RoundState.DRAFT
+
+# --- helpers -----------------------------------------------------------------------------------
+
+
+def _detail(rnd: Round, anchor: str = "") -> str:
+    return url_for("rounds.round_detail", round_id=rnd.id, _anchor=anchor or None)
+
+
+def _to_utc(local: datetime | None) -> datetime | None:
+    return local.replace(tzinfo=operations.LOCAL_TZ).astimezone(UTC) if local else None
+
+
+def _to_local(moment: datetime | None) -> datetime | None:
+    if moment is None:
+        return None
+    if moment.tzinfo is None:  # SQLite hands back naive UTC
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(operations.LOCAL_TZ).replace(tzinfo=None)
+
+
+def _in_scope(path: str) -> bool:
+    """True when the unit path is the user's unit or beneath it."""
+    if current_user.unit is None:
+        return bool(current_user.role == Role.ADMIN)
+    full = SEPARATOR.join(split_path(path))
+    mine = current_user.unit.path
+    return full == mine or full.startswith(mine + SEPARATOR)
+
+
+def _visible_units() -> list[Unit]:
+    return [u for u in all_units() if can_see(current_user, u)]
+
+
+def _visible_rounds() -> list[Round]:
+    query = db.select(Round).join(Unit, Round.unit_id == Unit.id)
+    if current_user.unit is not None:
+        query = query.where(subtree_clause(Unit.path, current_user.unit))
+    elif current_user.role != Role.ADMIN:
+        return []
+    return list(db.session.execute(query.order_by(Round.year.desc(), Round.id.desc())).scalars())
+
+
+def _stratum(rnd: Round, stratum_id: int) -> Stratum:
+    for s in rnd.strata:
+        if s.id == stratum_id:
+            return s
+    raise NotFound(f"测评人员类别 {stratum_id} 不在此测评活动中")
+
+
+def _subject(rnd: Round, subject_id: int) -> Subject:
+    for s in rnd.subjects:
+        if s.id == subject_id:
+            return s
+    raise NotFound(f"测评对象 {subject_id} 不在此测评活动中")
+
+
+def _form_choices(forms: dict[str, BallotForm]) -> list[SelectChoice]:
+    return [SelectChoice("", "— 请选择 —")] + [
+        SelectChoice(f.id, f.title) for f in sorted(forms.values(), key=lambda f: f.id)
+    ]
+
+
+@bp.app_template_filter("local_time")
+def local_time(moment: datetime | None) -> str:
+    """A stored time as Beijing time, "2026-12-01 09:00"; "" for none."""
+    local = _to_local(moment)
+    return local.strftime("%Y-%m-%d %H:%M") if local else ""
+
+
+@bp.app_context_processor
+def _helpers() -> dict[str, Any]:
+    def round_link(endpoints: str | list[str], rnd: Round) -> str | None:
+        """A page another area provides for a round (first endpoint installed), or None."""
+        for endpoint in [endpoints] if isinstance(endpoints, str) else endpoints:
+            try:
+                return url_for(endpoint, round_id=rnd.id)
+            except BuildError:
+                continue
+        return None
+
+    may_edit = bool(current_user.is_authenticated and current_user.role in EDITORS)
+    return {"may_edit": may_edit, "round_link": round_link, "role_labels": ROLE_LABELS}
+
+
+# --- round list, new round, round file ---------------------------------------------------------
+
+
+@bp.route("/")
+@login_required
+def index() -> Any:
+    """The rounds of the user's units, newest first."""
+    return render_template("rounds/index.html", rounds=_visible_rounds())
+
+
+@bp.route("/rounds/new", methods=["GET", "POST"])
+@roles_required(*EDITORS)
+def new_round() -> Any:
+    """新建测评活动."""
+    form = NewRoundForm()
+    units = _visible_units()
+    choices = [SelectChoice(u.id, u.path) for u in units]
+    if current_user.role == Role.ADMIN:
+        choices.insert(0, SelectChoice(NEW_UNIT, "— 新单位（在下面填写）—"))
+    form.unit_id.choices = choices  # type: ignore[assignment]
+    if not form.is_submitted():
+        form.year.data = datetime.now(operations.LOCAL_TZ).year
+        if current_user.unit is not None:
+            form.unit_id.data = current_user.unit.id
+    problems: list[str] = []
+    if form.validate_on_submit():
+        try:
+            with write_transaction():
+                rnd = operations.create_round(
+                    actor=current_user.username,
+                    unit=_chosen_unit(form),
+                    title=form.title.data or "",
+                    year=int(form.year.data or 0),
+                    mode=form.mode.data or "",
+                    kind=form.kind.data or "",
+                    min_turnout=form.min_turnout.data or "",
+                    opens_at=_to_utc(form.opens_at.data),
+                    closes_at=_to_utc(form.closes_at.data),
+                )
+        except InputError as exc:
+            problems = [exc.message, *exc.problems]
+        else:
+            return done(
+                f"已创建测评活动“{rnd.title}”。请添加测评人员类别和测评对象。", _detail(rnd)
+            )
+    status = 400 if form.is_submitted() else 200
+    return render_template("rounds/round_form.html", form=form, problems=problems), status
+
+
+def _chosen_unit(form: NewRoundForm) -> Unit:
+    """The unit picked in the form (a new path only for admins)."""
+    typed = (form.new_unit.data or "").strip()
+    if typed:
+        if current_user.role != Role.ADMIN:
+            raise Forbidden("只有管理员可以新建单位；请从列表中选择所属单位。")
+        return ensure_unit(typed)
+    unit = db.session.get(Unit, form.unit_id.data)
+    if unit is None or not can_see(current_user, unit):
+        raise NotFound("所选单位不存在或不在您的管辖范围内")
+    return unit
+
+
+@bp.route("/rounds/import", methods=["GET", "POST"])
+@roles_required(*EDITORS)
+def import_round() -> Any:
+    """从测评文件（TOML）导入测评活动, like ``flask round import``."""
+    form = RoundFileForm()
+    problems: list[str] = []
+    message = ""
+    if form.validate_on_submit():
+        upload = form.file.data
+        name = upload.filename or "测评文件"
+        try:
+            with write_transaction():
+                data = round_file.parse_round_text(_utf8(upload.read(), name), name)
+                _check_round_file_scope(data)
+                rnd = round_file.import_round(data, actor=current_user.username, source=name)
+        except InputError as exc:
+            message, problems = exc.message, exc.problems
+        else:
+            return done(
+                f"已从“{name}”导入测评活动“{rnd.title}”：{len(rnd.strata)} 个类别，"
+                f"{len(rnd.subjects)} 个测评对象。",
+                _detail(rnd),
+            )
+    status = 400 if form.is_submitted() else 200
+    return render_template(
+        "rounds/round_import.html", form=form, message=message, problems=problems
+    ), status
+
+
+def _utf8(raw: bytes, name: str) -> str:
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InputError(f"“{name}”不是 UTF-8 编码的文本文件") from None
+
+
+def _check_round_file_scope(data: dict[str, Any]) -> None:
+    """Organisers may import rounds only for their own units (and beneath)."""
+    paths = [data.get("unit")]
+    subjects = data.get("subjects")
+    if isinstance(subjects, list):
+        paths += [s.get("unit") for s in subjects if isinstance(s, dict)]
+    for path in paths:
+        if isinstance(path, str) and path.strip() and not _in_scope(path):
+            raise InputError(f"测评文件中的单位“{path}”不在您的管辖范围内，未导入任何内容。")
+
+
+# --- one round ---------------------------------------------------------------------------------
+
+
+@bp.route("/rounds/<int:round_id>")
+@login_required
+def round_detail(round_id: int) -> Any:
+    """A round: settings, strata, subjects, per-round items, links and state buttons."""
+    return _render_detail(visible_round(round_id))
+
+
+def _render_detail(
+    rnd: Round,
+    status: int = 200,
+    *,
+    failed: FlaskForm | None = None,
+    section: str = "",
+    problems: tuple[str, ...] = (),
+) -> Any:
+    """The round page; after a refused form, that form keeps its input and shows why."""
+
+    def form(cls: type[FlaskForm], **kwargs: Any) -> Any:
+        if (
+            failed is not None
+            and type(failed) is cls
+            and failed._prefix == kwargs.get("prefix", "")
+        ):
+            return failed
+        return cls(formdata=None, **kwargs)  # the other forms must not read this POST
+
+    subject_form = form(SubjectForm)
+    subject_form.form_id.choices = _form_choices(available_forms() if rnd.state == DRAFT else {})
+    item_forms = {}
+    for form_id, snapshot in sorted(rnd.forms.items()):
+        if snapshot.get("items_per_round"):
+            f = form(ItemsForm, prefix=form_id + "-")
+            if f is not failed:
+                f.items.data = "\n".join(i["text"] for i in snapshot["items"])
+            item_forms[form_id] = f
+    return render_template(
+        "rounds/round_detail.html",
+        rnd=rnd,
+        is_draft=rnd.state == DRAFT,
+        stratum_form=form(StratumForm),
+        subject_form=subject_form,
+        item_forms=item_forms,
+        void_form=form(VoidForm),
+        action_form=ActionForm(formdata=None),
+        total_planned=sum(s.planned for s in rnd.strata),
+        section_problems={section: list(problems)} if section else {},
+    ), status
+
+
+def _refused_form(rnd: Round, form: FlaskForm, section: str, error: InputError | None) -> Any:
+    """Nothing is stored; the page comes back with the form's input and every problem."""
+    db.session.rollback()
+    problems = (error.message, *error.problems) if error else ("填写有误，未保存。请按提示修改。",)
+    return _render_detail(rnd, 400, failed=form, section=section, problems=problems)
+
+
+@bp.route("/rounds/<int:round_id>/edit", methods=["GET", "POST"])
+@roles_required(*EDITORS)
+@round_in_state(DRAFT, action="修改设置")
+def edit_round(rnd: Round) -> Any:
+    """修改草稿测评活动的设置."""
+    form = RoundSettingsForm(obj=rnd)
+    if not form.is_submitted():
+        form.opens_at.data = _to_local(rnd.opens_at)
+        form.closes_at.data = _to_local(rnd.closes_at)
+    problems: list[str] = []
+    if form.validate_on_submit():
+        try:
+            with write_transaction():
+                operations.update_round(
+                    rnd,
+                    actor=current_user.username,
+                    title=form.title.data or "",
+                    year=int(form.year.data or 0),
+                    mode=form.mode.data or "",
+                    kind=form.kind.data or "",
+                    min_turnout=form.min_turnout.data or "",
+                    opens_at=_to_utc(form.opens_at.data),
+                    closes_at=_to_utc(form.closes_at.data),
+                )
+        except InputError as exc:
+            problems = [exc.message, *exc.problems]
+        else:
+            return done("已保存设置。", _detail(rnd))
+    status = 400 if form.is_submitted() else 200
+    return render_template("rounds/round_form.html", form=form, rnd=rnd, problems=problems), status
+
+
+@bp.route("/rounds/<int:round_id>/strata", methods=["POST"])
+@roles_required(*EDITORS)
+@round_in_state(DRAFT, action="修改测评人员类别")
+@writes
+def add_stratum(rnd: Round) -> Any:
+    """添加测评人员类别."""
+    form = StratumForm()
+    if not form.validate_on_submit():
+        return _refused_form(rnd, form, "strata", None)
+    try:
+        stratum = operations.add_stratum(
+            rnd,
+            actor=current_user.username,
+            name=form.name.data or "",
+            planned=int(form.planned.data or 0),
+            weight=(form.weight.data or "").strip() or None,
+        )
+    except InputError as exc:
+        return _refused_form(rnd, form, "strata", exc)
+    return done(f"已添加测评人员类别“{stratum.name}”。", _detail(rnd, "strata"))
+
+
+@bp.route("/rounds/<int:round_id>/strata/<int:stratum_id>/remove", methods=["POST"])
+@roles_required(*EDITORS)
+@round_in_state(DRAFT, action="修改测评人员类别")
+@writes
+def remove_stratum(rnd: Round, stratum_id: int) -> Any:
+    """删除测评人员类别."""
+    stratum = _stratum(rnd, stratum_id)
+    operations.remove_stratum(rnd, stratum, actor=current_user.username)
+    return done(f"已删除测评人员类别“{stratum.name}”。", _detail(rnd, "strata"))
+
+
+@bp.route("/rounds/<int:round_id>/subjects", methods=["POST"])
+@roles_required(*EDITORS)
+@round_in_state(DRAFT, action="修改测评对象")
+@writes
+def add_subject(rnd: Round) -> Any:
+    """添加测评对象."""
+    form = SubjectForm()
+    form.form_id.choices = _form_choices(available_forms())
+    if not form.validate_on_submit():
+        return _refused_form(rnd, form, "subjects", None)
+    try:
+        subject = operations.add_subject(
+            rnd,
+            actor=current_user.username,
+            name=form.name.data or "",
+            form_id=form.form_id.data or "",
+            post=(form.post.data or "").strip(),
+            staff_no=(form.staff_no.data or "").strip() or None,
+        )
+    except InputError as exc:
+        return _refused_form(rnd, form, "subjects", exc)
+    return done(f"已添加测评对象“{subject.name}”。", _detail(rnd, "subjects"))
+
+
+@bp.route("/rounds/<int:round_id>/subjects/<int:subject_id>/remove", methods=["POST"])
+@roles_required(*EDITORS)
+@round_in_state(DRAFT, action="修改测评对象")
+@writes
+def remove_subject(rnd: Round, subject_id: int) -> Any:
+    """删除测评对象."""
+    subject = _subject(rnd, subject_id)
+    operations.remove_subject(rnd, subject, actor=current_user.username)
+    return done(f"已删除测评对象“{subject.name}”。", _detail(rnd, "subjects"))
+
+
+@bp.route("/rounds/<int:round_id>/forms/<form_id>/items", methods=["POST"])
+@roles_required(*EDITORS)
+@round_in_state(DRAFT, action="修改测评内容")
+@writes
+def set_items(rnd: Round, form_id: str) -> Any:
+    """本次测评内容 of a form whose items are set per round (one a line)."""
+    snapshot = rnd.forms.get(form_id)
+    if snapshot is None or not snapshot.get("items_per_round"):
+        raise NotFound(f"此测评活动没有需要自定内容的测评表“{form_id}”")
+    form = ItemsForm(prefix=form_id + "-")
+    section = f"items-{form_id}"
+    if not form.validate_on_submit():
+        return _refused_form(rnd, form, section, None)
+    try:
+        operations.set_form_items(
+            rnd, form_id, (form.items.data or "").splitlines(), actor=current_user.username
+        )
+    except InputError as exc:
+        return _refused_form(rnd, form, section, exc)
+    count = len(rnd.forms[form_id]["items"])
+    return done(f"已保存“{snapshot['title']}”的测评内容（{count} 项）。", _detail(rnd, section))
+
+
+# --- Excel import of subjects ------------------------------------------------------------------
+
+
+@bp.route("/rounds/<int:round_id>/subjects/template.xlsx")
+@roles_required(*EDITORS)
+def subjects_template(round_id: int) -> Any:
+    """The blank Excel template for importing subjects."""
+    rnd = visible_round(round_id)
+    data = subject_import.template_workbook(available_forms())
+    return send_file(
+        io.BytesIO(data),
+        mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        as_attachment=True,
+        download_name=f"测评对象导入模板-{rnd.id}.xlsx",
+    )
+
+
+@bp.route("/rounds/<int:round_id>/subjects/import", methods=["GET", "POST"])
+@roles_required(*EDITORS)
+@round_in_state(DRAFT, action="导入测评对象")
+def import_subjects(rnd: Round) -> Any:
+    """从 Excel 导入测评对象: every row or none."""
+    form = SubjectFileForm()
+    message = ""
+    problems: list[str] = []
+    if form.validate_on_submit():
+        upload = form.file.data
+        name = upload.filename or ""
+        try:
+            with write_transaction():
+                added = subject_import.import_subjects(
+                    rnd,
+                    upload.read(),
+                    actor=current_user.username,
+                    filename=name,
+                    unit_allowed=_in_scope,
+                )
+        except InputError as exc:
+            message, problems = exc.message, exc.problems
+        else:
+            return done(f"已从“{name}”导入 {len(added)} 个测评对象。", _detail(rnd, "subjects"))
+    status = 400 if form.is_submitted() else 200
+    return render_template(
+        "rounds/subject_import.html", rnd=rnd, form=form, message=message, problems=problems
+    ), status
+
+
+@bp.route("/rounds/<int:round_id>/export.toml")
+@login_required
+def export_round(round_id: int) -> Any:
+    """The round as a round file (edit the year and import it to copy the round)."""
+    rnd = visible_round(round_id)
+    return send_file(
+        io.BytesIO(round_file.export_round(rnd).encode("utf-8")),
+        mimetype="application/toml",
+        as_attachment=True,
+        download_name=f"测评活动-{rnd.year}-{rnd.id}.toml",
+    )
+
+
+# --- moving through the states -----------------------------------------------------------------
+
+
+@bp.route("/rounds/<int:round_id>/open", methods=["POST"])
+@roles_required(*EDITORS)
+@round_in_state(DRAFT, action="开始测评")
+@writes
+def open_round(rnd: Round) -> Any:
+    """开始测评."""
+    try:
+        lifecycle.open_round(rnd, actor=current_user.username)
+    except InputError as exc:
+        return refused(exc, _detail(rnd))
+    return done(f"测评活动“{rnd.title}”已开始，测评人现在可以投票。", _detail(rnd))
+
+
+@bp.route("/rounds/<int:round_id>/close", methods=["GET", "POST"])
+@roles_required(*EDITORS)
+@round_in_state(RoundState.OPEN, action="结束测评")
+def close_round(rnd: Round) -> Any:
+    """结束测评: a confirmation page, then the close (final; the lifecycle scrubs old rows)."""
+    form = ActionForm()
+    if not form.validate_on_submit():
+        return render_template("rounds/close_confirm.html", rnd=rnd, form=form)
+    with write_transaction():
+        lifecycle.close_round(rnd, actor=current_user.username)
+    return done(f"测评活动“{rnd.title}”已结束，选票已封存。", _detail(rnd))
+
+
+@bp.route("/rounds/<int:round_id>/archive", methods=["POST"])
+@roles_required(*EDITORS)
+@round_in_state(RoundState.CLOSED, action="归档")
+@writes
+def archive_round(rnd: Round) -> Any:
+    """归档: the round's results join the 廉政档案."""
+    lifecycle.archive_round(rnd, actor=current_user.username)
+    return done(f"测评活动“{rnd.title}”已归档，结果已记入廉政档案。", _detail(rnd))
+
+
+@bp.route("/rounds/<int:round_id>/void", methods=["POST"])
+@roles_required(*EDITORS)
+@round_in_state(DRAFT, RoundState.OPEN, RoundState.CLOSED, action="作废")
+@writes
+def void_round(rnd: Round) -> Any:
+    """作废 with a required reason."""
+    form = VoidForm()
+    if not form.validate_on_submit():
+        return _refused_form(rnd, form, "void", None)
+    try:
+        lifecycle.void_round(rnd, actor=current_user.username, reason=form.reason.data or "")
+    except InputError as exc:
+        return _refused_form(rnd, form, "void", exc)
+    return done(f"测评活动“{rnd.title}”已作废。", _detail(rnd))

@@ -1,0 +1,663 @@
+"""计票: the pure tally core — plain data in, exact results out (SPEC §4).
+
+Everything here is a plain function over plain dataclasses, with ``fractions.Fraction`` for
+every share: a threshold of 1/3 is exactly one third. The database part
+(``evaluation.tally.aggregate``) only aggregates the ballots with one GROUP BY and feeds this
+module.
+
+* All shares are over **valid votes** (votes for the subject that are not 弃权).
+* 优秀率 = best grade / valid; 满意率 = grades marked ``satisfied`` / valid; 信任率 = all but the
+  worst grade / valid; 综合得分 = Σ score × share.
+* Weighted rounds: each stratum's share is computed on its own, then combined with the weights
+  of the strata that cast at least one valid vote for that subject, renormalised over them. A
+  stratum without a weight in a weighted round counts with weight 0. Then every share — rates,
+  grade rules, rank — is the weighted one; counts stay counts.
+* 测评等次: the form's rules, first match wins; no valid votes → no grade.
+* 排名: competition ranking (1, 1, 3) by 满意率 within each form; no valid votes → no rank.
+* Small groups: a breakdown cell (per stratum, per stratum and item) drawn from fewer than
+  ``min_group_size`` ballots carries no figures at all (``suppressed``); a subject's overall
+  row is never suppressed.
+* A round whose turnout (used codes / issued) is below its minimum is 无效.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from fractions import Fraction
+from typing import Any
+
+from evaluation.ballot_forms import BallotForm
+
+OVERALL = ""
+# 2: each subject also carries its post (职务), so the sealed result alone rebuilds a TallyResult.
+RESULT_VERSION = 2
+
+
+# --- input -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StratumInput:
+    """A stratum of voters: its weight (None = unweighted) and its codes issued / used."""
+
+    id: int
+    name: str
+    weight: Fraction | None = None
+    issued: int = 0
+    used: int = 0
+    planned: int = 0
+
+
+@dataclass(frozen=True)
+class SubjectInput:
+    """A subject and the form it is graded with."""
+
+    id: int
+    name: str
+    form: BallotForm
+    post: str = ""
+
+
+@dataclass(frozen=True)
+class CountRow:
+    """One row of the GROUP BY: how many answers gave ``grade`` (None = 弃权)."""
+
+    subject_id: int
+    item: str
+    stratum_id: int
+    grade: str | None
+    count: int
+
+
+@dataclass(frozen=True)
+class TallyInput:
+    """Everything the tally needs, already aggregated."""
+
+    strata: tuple[StratumInput, ...]
+    subjects: tuple[SubjectInput, ...]
+    rows: tuple[CountRow, ...]
+    min_turnout: Fraction = Fraction(2, 3)
+    min_group_size: int = 5
+    ballots: int = 0
+
+    @property
+    def weighted(self) -> bool:
+        """True when any stratum carries a weight."""
+        return any(s.weight is not None for s in self.strata)
+
+
+# --- output ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Figures:
+    """Counts and shares of one group of ballots (a subject, a stratum, an item …)."""
+
+    counts: dict[str, int]
+    abstentions: int
+    # grade key → share of valid votes (weighted when the round is); None without valid votes
+    shares: dict[str, Fraction] | None
+    excellent_rate: Fraction | None
+    satisfaction_rate: Fraction | None
+    trust_rate: Fraction | None
+    score: Fraction | None
+
+    @property
+    def valid(self) -> int:
+        """Valid votes (not 弃权)."""
+        return sum(self.counts.values())
+
+    @property
+    def ballots(self) -> int:
+        """Ballots in the group: valid votes and abstentions."""
+        return self.valid + self.abstentions
+
+
+@dataclass(frozen=True)
+class StratumCell:
+    """A subject's (or item's) figures in one stratum; no figures when suppressed."""
+
+    stratum_id: int
+    name: str
+    ballots: int
+    suppressed: bool
+    figures: Figures | None
+    # The renormalised weight this stratum had in the subject's weighted figures (or None).
+    weight: Fraction | None = None
+
+
+@dataclass(frozen=True)
+class ItemResult:
+    """One item of a per-item form: overall figures and per-stratum cells."""
+
+    code: str
+    text: str
+    figures: Figures
+    strata: tuple[StratumCell, ...]
+
+
+@dataclass(frozen=True)
+class SubjectResult:
+    """Everything the tally says about one subject."""
+
+    subject_id: int
+    name: str
+    post: str
+    form: BallotForm
+    figures: Figures
+    grade: str | None
+    rank: int | None
+    strata: tuple[StratumCell, ...]
+    items: tuple[ItemResult, ...]
+    # Subjects of the same form that have a rank (the "of N" of 第 k 名 / 共 N 名).
+    ranked_in_form: int = 0
+
+    @property
+    def grade_label(self) -> str | None:
+        """Chinese label of the grade (None without valid votes)."""
+        return self.form.label(self.grade) if self.grade is not None else None
+
+
+@dataclass(frozen=True)
+class StratumTurnoutResult:
+    """Codes issued and used in one stratum."""
+
+    stratum_id: int
+    name: str
+    planned: int
+    issued: int
+    used: int
+    weight: Fraction | None
+
+    @property
+    def rate(self) -> Fraction | None:
+        """Used / issued (None when nothing was issued)."""
+        return Fraction(self.used, self.issued) if self.issued else None
+
+
+@dataclass(frozen=True)
+class TallyResult:
+    """The tally of a round."""
+
+    weighted: bool
+    min_turnout: Fraction
+    min_group_size: int
+    ballots: int
+    turnout: tuple[StratumTurnoutResult, ...]
+    subjects: tuple[SubjectResult, ...]
+    anomalies: tuple[str, ...] = field(default=())
+
+    @property
+    def issued(self) -> int:
+        """Codes issued in all strata."""
+        return sum(t.issued for t in self.turnout)
+
+    @property
+    def used(self) -> int:
+        """Codes used in all strata."""
+        return sum(t.used for t in self.turnout)
+
+    @property
+    def turnout_rate(self) -> Fraction | None:
+        """Overall turnout, used / issued."""
+        return Fraction(self.used, self.issued) if self.issued else None
+
+    @property
+    def valid(self) -> bool:
+        """False (无效) when the turnout is below the round's minimum."""
+        rate = self.turnout_rate
+        return rate is not None and rate >= self.min_turnout
+
+    def subject(self, subject_id: int) -> SubjectResult:
+        """The result of one subject (KeyError if none)."""
+        for s in self.subjects:
+            if s.subject_id == subject_id:
+                return s
+        raise KeyError(subject_id)
+
+
+# --- the arithmetic ----------------------------------------------------------------------------
+
+
+def rates(form: BallotForm, shares: Mapping[str, Fraction]) -> dict[str, Fraction]:
+    """优秀率, 满意率, 信任率 and 综合得分 from the shares of each grade."""
+    return {
+        "excellent_rate": shares.get(form.best.key, Fraction(0)),
+        "satisfaction_rate": sum(
+            (shares.get(g.key, Fraction(0)) for g in form.grades if g.satisfied), Fraction(0)
+        ),
+        "trust_rate": sum((shares.get(g.key, Fraction(0)) for g in form.grades[:-1]), Fraction(0)),
+        "score": sum((g.score * shares.get(g.key, Fraction(0)) for g in form.grades), Fraction(0)),
+    }
+
+
+def figures(
+    form: BallotForm,
+    counts: Mapping[str, int],
+    abstentions: int,
+    shares: Mapping[str, Fraction] | None = None,
+) -> Figures:
+    """Figures of a group; shares default to count / valid (pass weighted shares to override)."""
+    ordered = {g.key: int(counts.get(g.key, 0)) for g in form.grades}
+    valid = sum(ordered.values())
+    if shares is None and valid:
+        shares = {k: Fraction(n, valid) for k, n in ordered.items()}
+    if not valid or shares is None:
+        return Figures(ordered, abstentions, None, None, None, None, None)
+    full = {g.key: Fraction(shares.get(g.key, 0)) for g in form.grades}
+    r = rates(form, full)
+    return Figures(
+        ordered,
+        abstentions,
+        full,
+        r["excellent_rate"],
+        r["satisfaction_rate"],
+        r["trust_rate"],
+        r["score"],
+    )
+
+
+def weighted_shares(
+    form: BallotForm, parts: Iterable[tuple[Fraction, Figures]]
+) -> tuple[dict[str, Fraction] | None, dict[int, Fraction]]:
+    """Combine per-stratum shares by weight over the strata with a valid vote, renormalised.
+
+    ``parts`` holds (weight, figures) per stratum in order; returns the combined shares and
+    the renormalised weight of each part by position. When the strata that voted all have
+    weight 0, the unweighted shares of their votes are used (the weights say nothing then).
+    """
+    voted = [(i, w, f) for i, (w, f) in enumerate(parts) if f.valid > 0]
+    if not voted:
+        return None, {}
+    total = sum((w for _, w, _ in voted), Fraction(0))
+    if total == 0:
+        counts: dict[str, int] = defaultdict(int)
+        for _, _, f in voted:
+            for k, n in f.counts.items():
+                counts[k] += n
+        valid = sum(counts.values())
+        return {g.key: Fraction(counts[g.key], valid) for g in form.grades}, {}
+    combined = {g.key: Fraction(0) for g in form.grades}
+    used: dict[int, Fraction] = {}
+    for i, w, f in voted:
+        norm = w / total
+        used[i] = norm
+        assert f.shares is not None
+        for k in combined:
+            combined[k] += norm * f.shares[k]
+    return combined, used
+
+
+def decide_grade(form: BallotForm, shares: Mapping[str, Fraction] | None) -> str | None:
+    """The form's rules in order, first match wins; None without valid votes."""
+    if shares is None:
+        return None
+    for rule in form.rules:
+        if rule.unconditional:
+            return rule.grade
+        share = sum((shares.get(k, Fraction(0)) for k in rule.share_of), Fraction(0))
+        if rule.at_least is not None and share >= rule.at_least:
+            return rule.grade
+        if rule.below is not None and share < rule.below:
+            return rule.grade
+    return None  # unreachable: a validated form ends with an unconditional rule
+
+
+def competition_ranks(values: Mapping[int, Fraction | None]) -> dict[int, int | None]:
+    """Rank keys by value, highest first, ties sharing a rank (1, 1, 3); None stays unranked."""
+    ranked = sorted((v for v in values.values() if v is not None), reverse=True)
+    first: dict[Fraction, int] = {}
+    for position, value in enumerate(ranked, 1):
+        first.setdefault(value, position)
+    return {k: (first[v] if v is not None else None) for k, v in values.items()}
+
+
+# --- the tally ---------------------------------------------------------------------------------
+
+
+def _group(
+    form: BallotForm,
+    strata: tuple[StratumInput, ...],
+    by_stratum: Mapping[int, Mapping[str | None, int]],
+    weighted: bool,
+    min_group_size: int,
+) -> tuple[Figures, tuple[StratumCell, ...]]:
+    """Overall figures and per-stratum cells of one subject (or one item of it)."""
+    total: dict[str, int] = defaultdict(int)
+    abstained = 0
+    plain: list[Figures] = []
+    for s in strata:
+        cell = by_stratum.get(s.id, {})
+        counts = {k: n for k, n in cell.items() if k is not None}
+        abst = cell.get(None, 0)
+        plain.append(figures(form, counts, abst))
+        for k, n in counts.items():
+            total[k] += n
+        abstained += abst
+    used: dict[int, Fraction] = {}
+    if weighted:
+        shares, used = weighted_shares(
+            form, ((s.weight or Fraction(0), f) for s, f in zip(strata, plain, strict=True))
+        )
+        overall = figures(form, total, abstained, shares)
+    else:
+        overall = figures(form, total, abstained)
+    cells = []
+    for i, (s, f) in enumerate(zip(strata, plain, strict=True)):
+        suppressed = f.ballots < min_group_size
+        cells.append(
+            StratumCell(
+                stratum_id=s.id,
+                name=s.name,
+                ballots=f.ballots,
+                suppressed=suppressed,
+                figures=None if suppressed else f,
+                weight=used.get(i),
+            )
+        )
+    return overall, tuple(cells)
+
+
+def tally(data: TallyInput) -> TallyResult:
+    """Tally a round from its aggregated answers."""
+    subjects = {s.id: s for s in data.subjects}
+    strata_ids = {s.id for s in data.strata}
+    # subject → item → stratum → grade → count
+    grid: dict[int, dict[str, dict[int, dict[str | None, int]]]] = defaultdict(
+        lambda: defaultdict(lambda: defaultdict(dict))
+    )
+    anomalies: list[str] = []
+    for row in data.rows:
+        subject = subjects.get(row.subject_id)
+        if subject is None or row.count == 0:
+            continue
+        form = subject.form
+        if row.stratum_id not in strata_ids:
+            anomalies.append(
+                f"测评对象“{subject.name}”有 {row.count} 条答案属于本活动以外的类别，未计入"
+            )
+            continue
+        if row.grade is not None and row.grade not in form.grade_keys:
+            anomalies.append(
+                f"测评对象“{subject.name}”有 {row.count} 条答案的等次“{row.grade}”"
+                f"不在测评表中，未计入"
+            )
+            continue
+        if row.item != OVERALL and row.item not in {i.code for i in form.items}:
+            anomalies.append(
+                f"测评对象“{subject.name}”有 {row.count} 条答案的测评内容“{row.item}”"
+                f"不在测评表中，未计入"
+            )
+            continue
+        cell = grid[row.subject_id][row.item][row.stratum_id]
+        cell[row.grade] = cell.get(row.grade, 0) + row.count
+
+    weighted = data.weighted
+    partial: list[tuple[SubjectInput, Figures, str | None, tuple[StratumCell, ...], tuple]] = []
+    for subject in data.subjects:
+        form = subject.form
+        per_item = grid.get(subject.id, {})
+        overall, cells = _group(
+            form, data.strata, per_item.get(OVERALL, {}), weighted, data.min_group_size
+        )
+        items = []
+        for item in form.items:
+            if item.code not in per_item:
+                continue
+            item_fig, item_cells = _group(
+                form, data.strata, per_item[item.code], weighted, data.min_group_size
+            )
+            items.append(ItemResult(item.code, item.text, item_fig, item_cells))
+        partial.append((subject, overall, decide_grade(form, overall.shares), cells, tuple(items)))
+
+    ranks: dict[int, int | None] = {}
+    ranked_in_form: dict[str, int] = defaultdict(int)
+    for form_id in dict.fromkeys(s.form.id for s in data.subjects):
+        values = {s.id: f.satisfaction_rate for s, f, *_ in partial if s.form.id == form_id}
+        ranks.update(competition_ranks(values))
+        ranked_in_form[form_id] = sum(v is not None for v in values.values())
+
+    results = tuple(
+        SubjectResult(
+            subject_id=s.id,
+            name=s.name,
+            post=s.post,
+            form=s.form,
+            figures=f,
+            grade=grade,
+            rank=ranks.get(s.id),
+            strata=cells,
+            items=items,
+            ranked_in_form=ranked_in_form[s.form.id],
+        )
+        for s, f, grade, cells, items in partial
+    )
+    turnout = tuple(
+        StratumTurnoutResult(s.id, s.name, s.planned, s.issued, s.used, s.weight)
+        for s in data.strata
+    )
+    return TallyResult(
+        weighted=weighted,
+        min_turnout=data.min_turnout,
+        min_group_size=data.min_group_size,
+        ballots=data.ballots,
+        turnout=turnout,
+        subjects=results,
+        anomalies=tuple(dict.fromkeys(anomalies)),
+    )
+
+
+# --- JSON (the sealed result) ------------------------------------------------------------------
+
+
+def fraction_text(value: Fraction | None) -> str | None:
+    """An exact fraction as "p/q" text (None stays None)."""
+    if value is None:
+        return None
+    return f"{value.numerator}/{value.denominator}"
+
+
+def _figures_json(f: Figures | None) -> dict[str, Any] | None:
+    if f is None:
+        return None
+    return {
+        "counts": dict(f.counts),
+        "abstentions": f.abstentions,
+        "valid": f.valid,
+        "shares": (
+            {k: fraction_text(v) for k, v in f.shares.items()} if f.shares is not None else None
+        ),
+        "excellent_rate": fraction_text(f.excellent_rate),
+        "satisfaction_rate": fraction_text(f.satisfaction_rate),
+        "trust_rate": fraction_text(f.trust_rate),
+        "score": fraction_text(f.score),
+    }
+
+
+def _cells_json(cells: tuple[StratumCell, ...]) -> list[dict[str, Any]]:
+    return [
+        {
+            "stratum_id": c.stratum_id,
+            "name": c.name,
+            "ballots": c.ballots,
+            "suppressed": c.suppressed,
+            "weight": fraction_text(c.weight),
+            "figures": _figures_json(c.figures),
+        }
+        for c in cells
+    ]
+
+
+def to_json(result: TallyResult) -> dict[str, Any]:
+    """The result as plain JSON (fractions as "p/q" strings): what the seal stores."""
+    subjects = []
+    for s in result.subjects:
+        row = _figures_json(s.figures)
+        assert row is not None
+        subjects.append(
+            {
+                "subject_id": s.subject_id,
+                "name": s.name,
+                "post": s.post,
+                "form_id": s.form.id,
+                **row,
+                "grade": s.grade,
+                "grade_label": s.grade_label,
+                "rank": s.rank,
+                "strata": _cells_json(s.strata),
+                "items": [
+                    {
+                        "code": i.code,
+                        "figures": _figures_json(i.figures),
+                        "strata": _cells_json(i.strata),
+                    }
+                    for i in s.items
+                ],
+            }
+        )
+    return {
+        "version": RESULT_VERSION,
+        "weighted": result.weighted,
+        "min_turnout": fraction_text(result.min_turnout),
+        "min_group_size": result.min_group_size,
+        "valid": result.valid,
+        "ballots": result.ballots,
+        "turnout": {
+            "issued": result.issued,
+            "used": result.used,
+            "rate": fraction_text(result.turnout_rate),
+            "valid": result.valid,
+            "strata": [
+                {
+                    "stratum_id": t.stratum_id,
+                    "name": t.name,
+                    "planned": t.planned,
+                    "issued": t.issued,
+                    "used": t.used,
+                    "rate": fraction_text(t.rate),
+                    "weight": fraction_text(t.weight),
+                }
+                for t in result.turnout
+            ],
+        },
+        "subjects": subjects,
+        "anomalies": list(result.anomalies),
+    }
+
+
+def _fraction(text: str | None) -> Fraction | None:
+    return None if text is None else Fraction(text)
+
+
+def _figures_from_json(data: Mapping[str, Any] | None) -> Figures | None:
+    if data is None:
+        return None
+    shares = data.get("shares")
+    return Figures(
+        counts={k: int(v) for k, v in data["counts"].items()},
+        abstentions=int(data["abstentions"]),
+        shares=None if shares is None else {k: Fraction(v) for k, v in shares.items()},
+        excellent_rate=_fraction(data.get("excellent_rate")),
+        satisfaction_rate=_fraction(data.get("satisfaction_rate")),
+        trust_rate=_fraction(data.get("trust_rate")),
+        score=_fraction(data.get("score")),
+    )
+
+
+def _cells_from_json(rows: Iterable[Mapping[str, Any]]) -> tuple[StratumCell, ...]:
+    return tuple(
+        StratumCell(
+            stratum_id=int(c["stratum_id"]),
+            name=c["name"],
+            ballots=int(c["ballots"]),
+            suppressed=bool(c["suppressed"]),
+            figures=_figures_from_json(c.get("figures")),
+            weight=_fraction(c.get("weight")),
+        )
+        for c in rows
+    )
+
+
+def from_json(data: Mapping[str, Any], forms: Mapping[str, BallotForm]) -> TallyResult:
+    """The sealed result back as a ``TallyResult`` (``forms``: the round's form snapshot).
+
+    ``from_json(to_json(r), forms) == r`` for every tally ``r``: pages, reports and the archive
+    read a closed round's figures this way, so they show exactly what was sealed.
+    """
+    subjects = []
+    for row in data["subjects"]:
+        form = forms[row["form_id"]]
+        figures = _figures_from_json(row)
+        assert figures is not None
+        texts = {item.code: item.text for item in form.items}
+        subjects.append(
+            SubjectResult(
+                subject_id=int(row["subject_id"]),
+                name=row["name"],
+                post=row.get("post", ""),
+                form=form,
+                figures=figures,
+                grade=row.get("grade"),
+                rank=row.get("rank"),
+                strata=_cells_from_json(row["strata"]),
+                items=tuple(
+                    ItemResult(
+                        code=i["code"],
+                        text=texts.get(i["code"], i["code"]),
+                        figures=_figures_from_json(i["figures"]),  # type: ignore[arg-type]
+                        strata=_cells_from_json(i["strata"]),
+                    )
+                    for i in row["items"]
+                ),
+            )
+        )
+    ranked = {
+        form_id: sum(s.rank is not None for s in subjects if s.form.id == form_id)
+        for form_id in {s.form.id for s in subjects}
+    }
+    turnout = data["turnout"]
+    return TallyResult(
+        weighted=bool(data["weighted"]),
+        min_turnout=Fraction(data["min_turnout"]),
+        min_group_size=int(data["min_group_size"]),
+        ballots=int(data["ballots"]),
+        turnout=tuple(
+            StratumTurnoutResult(
+                stratum_id=int(t["stratum_id"]),
+                name=t["name"],
+                planned=int(t["planned"]),
+                issued=int(t["issued"]),
+                used=int(t["used"]),
+                weight=_fraction(t.get("weight")),
+            )
+            for t in turnout["strata"]
+        ),
+        subjects=tuple(replace(s, ranked_in_form=ranked[s.form.id]) for s in subjects),
+        anomalies=tuple(data.get("anomalies", ())),
+    )
+
+
+# --- display -----------------------------------------------------------------------------------
+
+
+def percent(value: Fraction | None, places: int = 2) -> str:
+    """A share as a percentage with ``places`` decimals, rounded half up ("66.67%"); "—" if None."""
+    if value is None:
+        return "—"
+    scaled = value * 100 * 10**places
+    rounded = int(scaled + Fraction(1, 2)) if scaled >= 0 else -int(-scaled + Fraction(1, 2))
+    whole, frac = divmod(abs(rounded), 10**places)
+    sign = "-" if rounded < 0 else ""
+    return f"{sign}{whole}.{frac:0{places}d}%" if places else f"{sign}{whole}%"
+
+
+def decimal_text(value: Fraction | None, places: int = 2) -> str:
+    """A number such as 综合得分 with ``places`` decimals, rounded half up; "—" if None."""
+    if value is None:
+        return "—"
+    scaled = value * 10**places
+    rounded = int(scaled + Fraction(1, 2))
+    whole, frac = divmod(rounded, 10**places)
+    return f"{whole}.{frac:0{places}d}" if places else str(whole)

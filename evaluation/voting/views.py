@@ -1,0 +1,528 @@
+"""Voting pages (SPEC §6): scan or type a code, fill in the ballot on a phone, get a receipt.
+
+``GET /v/<code>`` checks the code (never uses it up: link previewers open URLs on their own),
+keeps it in the voter's session and redirects to ``/ballot`` so it leaves the address bar.
+Only ``POST /ballot`` consumes a code, in one transaction that marks it used — a conditional
+``UPDATE … WHERE state = 'unused'`` with the round open — and stores the ballot, its answers
+and a receipt, and answers with the thanks page showing the receipt (``GET /thanks`` shows it
+again). The ballot row carries no time, sequence, client data or code reference.
+
+Failed code entries (unknown codes) are counted per client address and throttled; valid codes
+never are, since a whole meeting hall may share one address.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, NoReturn
+
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_limiter.util import get_remote_address
+from flask_wtf.csrf import CSRFError, generate_csrf, validate_csrf
+from limits import parse
+from sqlalchemy import bindparam, exists, insert, literal, or_, select, update
+from wtforms import ValidationError
+
+from evaluation import ratelimits
+from evaluation.accounts.access import roles_required, visible_round
+from evaluation.codes import codes
+from evaluation.errors import (
+    CodeAlreadyUsed,
+    CodeUnknown,
+    DomainError,
+    InputError,
+    RoundClosed,
+    RoundNotOpen,
+)
+from evaluation.extensions import csrf, db
+from evaluation.models import (
+    Answer,
+    Ballot,
+    Code,
+    CodeState,
+    Receipt,
+    Role,
+    Round,
+    RoundState,
+    Stratum,
+)
+from evaluation.rounds import lifecycle
+from evaluation.rounds.state import schedule_due
+from evaluation.transactions import (
+    end_standalone_reads,
+    read_without_transaction,
+    write_transaction,
+)
+from evaluation.voting.ballot import cached_ballot, collect_answers, missing_subjects
+
+bp = Blueprint("voting", __name__)
+
+SESSION_CODE = "voting_code"
+SESSION_RECEIPT = "voting_receipt"
+SESSION_RECEIPT_ROUND = "voting_receipt_round"
+
+# Voting pages load nothing from anywhere but this server, run no script, and leak no referrer.
+VOTING_CSP = (
+    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
+
+
+class TooManyFailedEntries(DomainError):
+    """Too many unknown codes from one client address."""
+
+    status = 429
+    title = "尝试次数过多"
+
+
+# Flask-WTF's CSRFProtect also demands, over HTTPS, a Referer from the same host
+# (WTF_CSRF_SSL_STRICT). Voting pages send no referrer (SPEC §5.6), so behind HTTPS it would
+# refuse every ballot. This blueprint checks the session-bound token itself, the same check
+# minus the Referer; the session cookie is SameSite=Lax besides.
+csrf.exempt(bp)
+
+
+@bp.before_request
+def _check_csrf_token() -> None:
+    config = current_app.config
+    if not config["WTF_CSRF_ENABLED"] or request.method not in config["WTF_CSRF_METHODS"]:
+        return
+    try:
+        validate_csrf(request.form.get(config["WTF_CSRF_FIELD_NAME"]))
+    except ValidationError as exc:
+        raise CSRFError(exc.args[0]) from None
+    g.csrf_valid = True  # as CSRFProtect marks it: the ballot form need not check again
+
+
+@bp.after_request
+def _voting_headers(response: Response) -> Response:
+    """Strict headers on every voting page, refusals included (SPEC §5.6)."""
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"
+    response.headers["Content-Security-Policy"] = VOTING_CSP
+    return response
+
+
+@bp.teardown_request
+def _release_reads(_error: BaseException | None) -> None:
+    end_standalone_reads()
+
+
+# --- checking a code ---------------------------------------------------------------------------
+
+
+def _count_failed_entry() -> None:
+    """Count an unknown code against the client's address; 429 once over the limit."""
+    limit = parse(str(current_app.config["CODE_ENTRY_RATE_LIMIT"]))
+    if not ratelimits.hit(limit, "code-entry-failed", get_remote_address()):
+        raise TooManyFailedEntries(
+            "您输入的无效测评码次数过多，请稍后再试。请核对测评码（不区分大小写，可不输入短横线）。"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class VotingRound:
+    """What a voting request needs of its round, read in the same query as the code."""
+
+    id: int
+    title: str
+    state: RoundState
+    opens_at: datetime | None
+    closes_at: datetime | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, row: Any) -> VotingRound:
+        """From a row (or a Round) with the columns of ``ROUND_COLUMNS``."""
+        return cls(row.id, row.title, row.state, row.opens_at, row.closes_at, row.created_at)
+
+
+ROUND_COLUMNS = (
+    Round.id,
+    Round.title,
+    Round.state,
+    Round.opens_at,
+    Round.closes_at,
+    Round.created_at,
+)
+
+
+# The voting path's statements are built once: each request only binds its values (building
+# a statement costs more than running it on an indexed row). They run as Core statements on
+# the session's connection, outside the ORM.
+_ROUND_QUERY = select(*ROUND_COLUMNS).where(Round.id == bindparam("round_id"))
+
+_CODE_QUERY = (
+    select(
+        Code.state.label("code_state"),
+        Code.stratum_id,
+        Stratum.name.label("stratum_name"),
+        *ROUND_COLUMNS,
+    )
+    .select_from(Code)
+    .join(Stratum, Stratum.id == Code.stratum_id)
+    .join(Round, Round.id == Code.round_id)
+    .where(Code.digest == bindparam("digest"))
+)
+
+# Marks the code used only if it is still unused, belongs to this round and stratum, and the
+# round is open and not past its closing time (a close the schedule has not applied yet).
+# On PostgreSQL the round check takes a share lock on the round's row first (FOR SHARE): a
+# concurrent close waits until cast ballots commit, and a ballot cast after a close sees the
+# round closed. SQLite ignores it and gets the same from BEGIN IMMEDIATE.
+_MARK_USED = (
+    update(Code)
+    .where(
+        Code.digest == bindparam("b_digest"),
+        Code.state == CodeState.UNUSED,
+        Code.round_id == bindparam("b_round"),
+        Code.stratum_id == bindparam("b_stratum"),
+        exists(
+            select(literal(1))
+            .where(
+                Round.id == bindparam("b_round"),
+                Round.state == RoundState.OPEN,
+                or_(Round.closes_at.is_(None), Round.closes_at > bindparam("b_now")),
+            )
+            .with_for_update(read=True)
+        ),
+    )
+    .values(state=CodeState.USED)
+)
+_INSERT_BALLOT = insert(Ballot)
+_INSERT_ANSWERS = insert(Answer)
+_INSERT_RECEIPT = insert(Receipt)
+
+
+def _voting_round(round_id: int) -> VotingRound:
+    """The round's state and schedule (not its large JSON columns), in one query."""
+    row = db.session.connection().execute(_ROUND_QUERY, {"round_id": round_id}).one()
+    return VotingRound.of(row)
+
+
+def _round_for_voting(rnd: VotingRound) -> VotingRound:
+    """Apply the round's schedule, then refuse unless it is open."""
+    if schedule_due(rnd):
+        rnd = VotingRound.of(lifecycle.apply_schedule_now(db.session.get_one(Round, rnd.id)))
+    if rnd.state == RoundState.DRAFT:
+        raise RoundNotOpen(f"“{rnd.title}”尚未开始投票，请在组织者宣布开始后再扫码。")
+    if rnd.state != RoundState.OPEN:
+        raise RoundClosed(f"“{rnd.title}”已经结束，不能再投票。")
+    return rnd
+
+
+def check_code(typed: str) -> tuple[Any, VotingRound]:
+    """The code (its state, stratum and stratum name) and its open round, in one query.
+
+    CodeUnknown / RoundNotOpen / RoundClosed / CodeAlreadyUsed otherwise.
+    """
+    if not codes.looks_like_code(typed):
+        _count_failed_entry()
+        raise CodeUnknown("测评码不正确。请核对后重新输入（不区分大小写，可不输入短横线）。")
+    code = (
+        db.session.connection().execute(_CODE_QUERY, {"digest": codes.code_digest(typed)}).first()
+    )
+    if code is None or code.code_state == CodeState.VOID:
+        _count_failed_entry()
+        raise CodeUnknown("测评码不存在或已作废。请核对后重新输入，或向组织者领取新的测评码。")
+    rnd = _round_for_voting(VotingRound.of(code))
+    if code.code_state == CodeState.USED:
+        raise CodeAlreadyUsed("此测评码已经投过票，每个测评码只能使用一次。")
+    return code, rnd
+
+
+def _remember(typed: str, code: Any, rnd: VotingRound) -> None:
+    """Keep the checked code in the voter's session (signed cookie, the voter's own device)."""
+    session[SESSION_CODE] = {
+        "code": codes.normalise(typed),
+        "round": rnd.id,
+        "round_created": rnd.created_at.isoformat(),
+        "round_title": rnd.title,
+        "stratum": code.stratum_id,
+        "stratum_name": code.stratum_name,
+    }
+    session.pop(SESSION_RECEIPT, None)
+
+
+def _held() -> dict[str, Any]:
+    held = session.get(SESSION_CODE)
+    if not isinstance(held, dict) or not held.get("code"):
+        raise InputError("没有找到您的测评码（可能已提交或页面已过期）。请重新扫码或输入测评码。")
+    return held
+
+
+# --- pages -------------------------------------------------------------------------------------
+
+
+@bp.route("/v", methods=["GET", "POST"])
+def enter() -> Any:
+    """A page for typing a code; POST checks it like ``/v/<code>``."""
+    if request.method == "POST":  # CSRFProtect has checked the token already
+        read_without_transaction()
+        typed = request.form.get("code", "")
+        try:
+            code, rnd = check_code(typed)
+        except CodeUnknown as exc:
+            return render_template("voting/enter.html", error=exc.message), exc.status
+        _remember(typed, code, rnd)
+        return redirect(url_for("voting.ballot"))
+    return render_template("voting/enter.html", error=None)
+
+
+@bp.route("/v/<code>")
+def scan(code: str) -> Any:
+    """What the QR code opens: check the code, keep it in the session, go to the ballot."""
+    read_without_transaction()
+    row, rnd = check_code(code)
+    _remember(code, row, rnd)
+    return redirect(url_for("voting.ballot"))
+
+
+def _render_ballot(
+    rnd: Round | VotingRound,
+    stratum_name: str | None,
+    layout: list[Any],
+    form: Any,
+    *,
+    preview: bool = False,
+    status: int = 200,
+    token: str | None = None,
+) -> Any:
+    """The ballot page; ``token`` stands in for the CSRF token (``_blank_ballot_page``)."""
+    errors = form.errors if not preview else {}
+    extra = {"csrf_token": lambda: token} if token is not None else {}
+    return (
+        render_template(
+            "voting/ballot.html",
+            rnd=rnd,
+            stratum_name=stratum_name,
+            layout=layout,
+            form=form,
+            errors=errors,
+            missing=missing_subjects(layout, errors),
+            preview=preview,
+            **extra,
+        ),
+        status,
+    )
+
+
+# Stands for the CSRF token in a cached blank ballot page (hex tokens can never contain it).
+_TOKEN_SLOT = "@@csrf-token@@"
+
+
+def _blank_ballot_page(rnd: VotingRound, stratum_name: str, layout: list[Any]) -> str:
+    """The empty ballot a voter first sees, rendered once per round and stratum per process.
+
+    Every voter of a stratum gets the same page but for the CSRF token, which is put in on
+    each request. A round's ballot never changes once it is open (``cached_ballot``).
+    """
+    cache: dict[tuple[int, object, str], str]
+    cache = current_app.extensions.setdefault("ballot_pages", {})
+    key = (rnd.id, rnd.created_at, stratum_name)
+    page = cache.get(key)
+    if page is None or "_flashes" in session:
+        blank = cached_ballot(rnd)[1](formdata=None)
+        page = _render_ballot(rnd, stratum_name, layout, blank, token=_TOKEN_SLOT)[0]
+        if "_flashes" not in session:
+            if len(cache) > 256:
+                cache.clear()
+            cache[key] = page
+    return page.replace(_TOKEN_SLOT, generate_csrf())
+
+
+@bp.route("/ballot", methods=["GET", "POST"])
+def ballot() -> Any:
+    """Show the ballot; on POST validate it, cast it in one transaction and show the receipt.
+
+    The thanks page is the answer to the POST itself (one round trip less on a crowded hall
+    network); ``/thanks`` shows it again. A repeated POST after a successful one (the phone
+    reloading the thanks page) shows the same receipt instead of an error.
+    """
+    if not session.get(SESSION_CODE):
+        if request.method == "GET":
+            return redirect(url_for("voting.enter"))
+        if session.get(SESSION_RECEIPT):
+            return _render_thanks()
+    held = _held()
+    if request.method == "GET":
+        read_without_transaction()  # these reads stand alone (PostgreSQL: no BEGIN/ROLLBACK)
+        # The code may have been used or voided, or the round closed, since the scan.
+        _code, rnd = check_code(held["code"])
+        layout = cached_ballot(rnd)[0]
+        return _blank_ballot_page(rnd, held["stratum_name"], layout)
+    # No read before the write: the cast itself re-checks the code and that the round is
+    # open and not past its closing time, and says which when it refuses.
+    layout, form_class = cached_ballot(_HeldRound.of(held))
+    form = form_class()
+    if not form.validate():
+        rnd = _round_for_voting(_voting_round(held["round"]))  # a closed round is 403, not 400
+        return _render_ballot(rnd, held["stratum_name"], layout, form, status=400)
+    answers = collect_answers(layout, {k: form[k].data for k in form._fields})
+    receipt = cast_ballot(codes.code_digest(held["code"]), held["round"], held["stratum"], answers)
+    session.pop(SESSION_CODE, None)
+    session[SESSION_RECEIPT] = receipt
+    session[SESSION_RECEIPT_ROUND] = held.get("round_title") or _voting_round(held["round"]).title
+    return _render_thanks()
+
+
+@dataclass(frozen=True, slots=True)
+class _HeldRound:
+    """The round of the code in the voter's session, as far as its ballot layout needs it.
+
+    It was open when the code was checked, and an open round's ballot never changes, so its
+    layout is found without reading the round again.
+    """
+
+    id: int
+    created_at: datetime
+    state: RoundState = RoundState.OPEN
+
+    @classmethod
+    def of(cls, held: dict[str, Any]) -> _HeldRound | VotingRound:
+        """From the session; a session saved before it kept the creation time reads the round."""
+        created = held.get("round_created")
+        if not isinstance(created, str):
+            return _voting_round(held["round"])
+        return cls(held["round"], datetime.fromisoformat(created))
+
+
+def cast_ballot(
+    digest: str, round_id: int, stratum_id: int, answers: list[tuple[int, str, str | None]]
+) -> str:
+    """Mark the code used and store the ballot and a receipt, all in one transaction.
+
+    The write is conditional: the code must still be unused, and the round open and not past
+    its closing time, else nothing is stored (CodeAlreadyUsed / CodeUnknown / RoundClosed).
+    Returns the receipt code (plaintext, shown once).
+    """
+    ballot_id = uuid.uuid4()
+    receipt = codes.new_receipt()
+    try:
+        with write_transaction():
+            # Core statements on the session's connection: the same transaction, without the
+            # ORM's bulk-persistence machinery (nothing here is an ORM object).
+            conn = db.session.connection()
+            marked = conn.execute(
+                _MARK_USED,
+                {
+                    "b_digest": digest,
+                    "b_round": round_id,
+                    "b_stratum": stratum_id,
+                    "b_now": datetime.now(UTC),
+                },
+            )
+            if marked.rowcount != 1:
+                raise _NotCast
+            conn.execute(
+                _INSERT_BALLOT, [{"id": ballot_id, "round_id": round_id, "stratum_id": stratum_id}]
+            )
+            conn.execute(
+                _INSERT_ANSWERS,
+                [
+                    {
+                        "ballot_id": ballot_id,
+                        "subject_id": subject_id,
+                        "item": item,
+                        "stratum_id": stratum_id,
+                        "grade": grade,
+                    }
+                    for subject_id, item, grade in answers
+                ],
+            )
+            conn.execute(
+                _INSERT_RECEIPT, [{"digest": codes.receipt_digest(receipt), "round_id": round_id}]
+            )
+    except _NotCast:
+        _refuse_cast(digest, round_id)
+    return receipt
+
+
+class _NotCast(Exception):
+    """The conditional write matched no code: nothing was stored (the transaction rolled back)."""
+
+
+def _refuse_cast(digest: str, round_id: int) -> NoReturn:
+    """Say why the conditional write stored nothing: the round, or else the code."""
+    try:
+        _round_for_voting(_voting_round(round_id))  # closes it if its closing time has passed
+    except (RoundClosed, RoundNotOpen):
+        raise RoundClosed("测评已经结束，您的选票没有被记录。") from None
+    code_state = (
+        db.session.connection()
+        .execute(select(Code.state).where(Code.digest == digest, Code.round_id == round_id))
+        .scalar_one_or_none()
+    )
+    if code_state in (None, CodeState.VOID):
+        raise CodeUnknown("测评码不存在或已作废，您的选票没有被记录。")
+    raise CodeAlreadyUsed("此测评码已经投过票，每个测评码只能使用一次。")
+
+
+@bp.route("/thanks")
+def thanks() -> Any:
+    """The thanks page with the receipt code (``id="receipt"``)."""
+    if not session.get(SESSION_RECEIPT):
+        return redirect(url_for("voting.enter"))
+    return _render_thanks()
+
+
+def _render_thanks() -> str:
+    """The thanks page for the receipt kept in this voter's session."""
+    return render_template(
+        "voting/thanks.html",
+        receipt=str(session[SESSION_RECEIPT]),
+        round_title=session.get(SESSION_RECEIPT_ROUND, ""),
+    )
+
+
+@bp.route("/receipt", methods=["GET", "POST"])
+def receipt() -> Any:
+    """Check a receipt after close: counted or not found — never what the ballot said."""
+    if request.method == "GET":
+        return render_template("voting/receipt.html", outcome=None, typed="")
+    typed = request.form.get("receipt", "")
+    found = None
+    if codes.normalise(typed):
+        found = db.session.execute(
+            select(Receipt.round_id).where(Receipt.digest == codes.receipt_digest(typed))
+        ).scalar_one_or_none()
+    if found is None:
+        _count_failed_entry()
+        return render_template("voting/receipt.html", outcome="unknown", typed=typed), 404
+    rnd = db.session.get_one(Round, found)
+    if rnd.state == RoundState.OPEN:
+        outcome = "pending"
+    elif rnd.state == RoundState.VOID:
+        outcome = "void"
+    else:
+        outcome = "counted"
+    return render_template("voting/receipt.html", outcome=outcome, typed=typed, rnd=rnd)
+
+
+@bp.route("/healthz")
+def healthz() -> Any:
+    """A bare route for load balancers (and the submission benchmark's baseline)."""
+    return Response("ok", mimetype="text/plain")
+
+
+@bp.route("/rounds/<int:round_id>/preview")
+@roles_required(Role.ORGANISER, Role.ADMIN)
+def preview(round_id: int) -> Any:
+    """The ballot exactly as voters see it, read-only, for the organiser."""
+    rnd = visible_round(round_id)
+    layout, form_class = cached_ballot(rnd)
+    form = form_class(formdata=None)
+    return _render_ballot(rnd, None, layout, form, preview=True)

@@ -1,0 +1,1 @@
+"""Helpers several tests share (no test module imports another)."""
