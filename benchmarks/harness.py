@@ -32,6 +32,7 @@ BIN = Path(sys.executable).parent
 SECRET = "benchmark-secret-not-for-production"
 LOOPBACK = "127.0.0.1"
 
+
 def hall_round(voters: int) -> dict[str, Any]:
     """The shipped sample round file as a hall of ``voters``: one stratum, its own unit."""
     from evaluation.rounds.round_file import parse_round_text, sample_round_text

@@ -197,9 +197,9 @@ def test_postgresql_going_away_gives_503_and_service_returns_with_it(relayed_app
 def test_postgresql_restarted_while_idle_costs_no_request(relayed_app, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """Nobody used the app while the database was away: its dead pooled connections are pinged
     and replaced before use, so the first request afterwards succeeds."""
-    import evaluation
+    import evaluation.app
 
-    monkeypatch.setattr(evaluation, "PING_AFTER_IDLE_SECONDS", 0.2)
+    monkeypatch.setattr(evaluation.app, "PING_AFTER_IDLE_SECONDS", 0.2)
     application, relay = relayed_app
     client = application.test_client()
     assert _login(client, "organiser").status_code == 302

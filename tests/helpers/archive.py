@@ -1,19 +1,5 @@
-"""A three-year archive history built through the real operations (see ``build_history``).
-
-Each round is imported, codes are issued (Code rows), ballots are cast (Ballot and Answer
-rows), the round is closed (shuffled and sealed) and archived. The history:
-
-| round | unit | year | what it holds |
-|---|---|---|---|
-| R1 | 兰州 | 2024 | team 不合格; 张三 principal trust exactly 1/2; 李四 member trust 1/3; |
-| | | | 张三, 李四, 王五 integrity below 1/3 |
-| R2 | 兰州 | 2025 | team 不合格; 张三, 王五 integrity below 1/3 (closed first) |
-| R2x | 兰州 | 2025 | invalid (turnout 3/10): team 合格, 李四 integrity below 1/3 |
-| R3 | 兰州 | 2025 | 王五 integrity 3/4 (closed after R2: counts for 2025) |
-| — | | | 张三 moves to 天水 |
-| R4 | 兰州 | 2026 | team 不合格; 李四, 王五 integrity below; 赵六 integrity exactly 1/3; |
-| | | | a cadre named "=SUM(1,2)" |
-| R5 | 天水 | 2026 | 张三 integrity below 1/3 |
+"""The three-year 廉政档案 history that ``tests/archive/test_archive.py`` describes, built
+through the real operations (import, issue, cast, close, archive) by ``build_history``.
 """
 
 from __future__ import annotations

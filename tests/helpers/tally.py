@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import uuid
 
+from sqlalchemy import select, update
+
 from evaluation.extensions import db
 from evaluation.models import Answer, Ballot, Code, CodeBatch, CodeState, Round, Stratum, Subject
 from evaluation.rounds import lifecycle, state
@@ -162,3 +164,21 @@ def vote(rnd: Round, *, unused_general: int = 5) -> None:
     unused_codes(rnd, "一般干部", unused_general)
     db.session.commit()
     close_round(rnd)
+
+
+def change_one_answer(rnd: Round, subject_name: str, grade: str, to: str) -> None:
+    """After close, as someone with the database would: one stored answer's grade changed."""
+    subject_id = subject(rnd, subject_name).id
+    target = (
+        db.session.execute(
+            select(Answer.ballot_id).where(Answer.subject_id == subject_id, Answer.grade == grade)
+        )
+        .scalars()
+        .first()
+    )
+    db.session.execute(
+        update(Answer)
+        .where(Answer.ballot_id == target, Answer.subject_id == subject_id)
+        .values(grade=to)
+    )
+    db.session.commit()

@@ -51,7 +51,7 @@ def test_round_and_subject_pages_after_close(
     assert 'title="29/33"' in page  # the exact fraction beside the rounded figure
     assert "67.44%" in page  # 张三 满意率 29/43
     assert sample_round.seal is not None and sample_round.seal in page
-    assert "一致" in page and "测评有效" in page
+    assert "取自测评结束时<strong>封存</strong>的计票结果" in page and "测评有效" in page
     for name in ("grades", "satisfaction", "turnout"):
         res = client.get(f"/rounds/{sample_round.id}/results/charts/{name}.png")
         assert res.status_code == 200 and res.mimetype == "image/png"

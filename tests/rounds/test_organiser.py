@@ -17,7 +17,7 @@ from flask.testing import FlaskClient
 
 from evaluation.extensions import db
 from evaluation.models import ArchiveEntry, AuditEntry, Round, RoundState, Stratum, Subject
-from evaluation.rounds import state
+from evaluation.rounds import lifecycle, state
 from tests.helpers.web import SAMPLE_ROUND, AuthActions, csrf_token
 
 
@@ -533,9 +533,7 @@ def test_open_close_archive_through_the_pages(
     assert "确认结束测评" in confirm and "结束不可撤销" in confirm
     assert _round(rid).state == RoundState.OPEN  # the GET only asks
     scrubbed: list[bool] = []
-    import evaluation.rounds.views as organiser
-
-    real_scrub = organiser.scrub_dead_rows
+    real_scrub = lifecycle.scrub_dead_rows
 
     def scrub() -> None:
         # runs after the close has committed
@@ -543,7 +541,7 @@ def test_open_close_archive_through_the_pages(
         scrubbed.append(True)
         real_scrub()
 
-    monkeypatch.setattr(organiser, "scrub_dead_rows", scrub)
+    monkeypatch.setattr(lifecycle, "scrub_dead_rows", scrub)
     response = client.post(f"/rounds/{rid}/close", data={"csrf_token": token})
     assert response.status_code == 303
     assert scrubbed == [True]

@@ -46,22 +46,7 @@ def test_verify_passes_on_an_untouched_round(runner: FlaskCliRunner, voted: Roun
 
 
 def test_changed_answer_is_found(runner: FlaskCliRunner, voted: Round) -> None:
-    principal = th.subject(voted, PRINCIPAL)
-    target = (
-        db.session.execute(
-            select(Answer.ballot_id).where(
-                Answer.subject_id == principal.id, Answer.grade == "basic"
-            )
-        )
-        .scalars()
-        .first()
-    )
-    db.session.execute(
-        update(Answer)
-        .where(Answer.ballot_id == target, Answer.subject_id == principal.id)
-        .values(grade="excellent")
-    )
-    db.session.commit()
+    th.change_one_answer(voted, PRINCIPAL, "basic", to="excellent")
     code, output = _verify(runner, voted)
     assert code != 0
     assert "封存码不一致" in output

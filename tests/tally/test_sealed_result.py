@@ -11,11 +11,9 @@ from fractions import Fraction as F
 from pathlib import Path
 
 from openpyxl import load_workbook
-from sqlalchemy import select, update
 
 from evaluation.ballot_forms import BallotForm, load_forms
-from evaluation.extensions import db
-from evaluation.models import Answer, Round
+from evaluation.models import Round
 from evaluation.rounds.state import round_forms
 from evaluation.tally.aggregate import sealed_result, tally_round
 from evaluation.tally.core import (
@@ -78,21 +76,7 @@ def test_pages_and_workbook_show_the_sealed_figures_not_a_recount(
     principal = th.subject(sample_round, PRINCIPAL)
     # After close, someone with the database changes a stored answer: every output still shows
     # what was sealed (29/43 满意), and only flask verify notices the change.
-    target = (
-        db.session.execute(
-            select(Answer.ballot_id).where(
-                Answer.subject_id == principal.id, Answer.grade == "basic"
-            )
-        )
-        .scalars()
-        .first()
-    )
-    db.session.execute(
-        update(Answer)
-        .where(Answer.ballot_id == target, Answer.subject_id == principal.id)
-        .values(grade="excellent")
-    )
-    db.session.commit()
+    th.change_one_answer(sample_round, PRINCIPAL, "basic", to="excellent")
     assert tally_round(sample_round).subject(principal.id).figures.satisfaction_rate == F(30, 43)
     AuthActions(client).login()
     page = client.get(f"/rounds/{sample_round.id}/results/{principal.id}").get_data(as_text=True)
