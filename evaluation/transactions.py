@@ -86,10 +86,15 @@ def writes(fn: Callable[P, T]) -> Callable[P, T]:
 
 
 def after_commit(callback: Callable[[], None]) -> None:
-    """Run ``callback`` once the current write transaction has committed (never if it fails)."""
+    """Run ``callback`` once the current write transaction has committed (never if it fails).
+
+    A callback registered twice in one transaction (two rounds closed by one tick) runs once.
+    """
     if not in_write_transaction():
         raise RuntimeError("after_commit() outside write_transaction()")
-    db.session().info[_AFTER_COMMIT].append(callback)
+    pending = db.session().info[_AFTER_COMMIT]
+    if callback not in pending:
+        pending.append(callback)
 
 
 def read_without_transaction() -> None:

@@ -1,5 +1,8 @@
-"""Every output of a closed round written to its folder (``flask report``): the workbook, the
-charts as PNG files and the feedback sheets, all from the result sealed at close."""
+"""Every output of a closed round, written to its folder by ``flask report``.
+
+The workbook, the charts as PNG files and the feedback sheets, all from the result sealed at
+close.
+"""
 
 from __future__ import annotations
 

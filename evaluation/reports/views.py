@@ -2,7 +2,7 @@
 
 Results exist only after close (SPEC §4): for a draft or open round every page here answers
 409 with a Chinese page saying so, and nothing about votes is computed. Every page is scoped
-to the user's units (``accounts.visible_round``); viewers may read them.
+to the user's units (``accounts.access.visible_round``); viewers may read them.
 """
 
 from __future__ import annotations

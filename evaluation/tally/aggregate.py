@@ -113,7 +113,13 @@ def sealed_result(rnd: Round) -> TallyResult:
     require_results(rnd)
     if not rnd.seal or not isinstance(rnd.sealed_result, dict):
         raise StateError(f"测评活动“{rnd.title}”没有封存的计票结果")
-    return from_json(rnd.sealed_result, round_forms(rnd))
+    try:
+        return from_json(rnd.sealed_result, round_forms(rnd))
+    except (KeyError, TypeError, ValueError, ZeroDivisionError) as exc:
+        raise StateError(
+            f"测评活动“{rnd.title}”封存的计票结果无法读取（{type(exc).__name__}），可能已被改动；"
+            f"请在服务器上运行 flask verify {rnd.id} 核查"
+        ) from None
 
 
 # --- the seal over the stored ballots ------------------------------------------------------------

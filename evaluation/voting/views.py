@@ -400,6 +400,10 @@ class _HeldRound:
         return cls(held["round"], datetime.fromisoformat(created))
 
 
+class _NotCast(Exception):
+    """The conditional write matched no code: nothing was stored (the transaction rolled back)."""
+
+
 def cast_ballot(
     digest: str, round_id: int, stratum_id: int, answers: list[tuple[int, str, str | None]]
 ) -> str:
@@ -449,10 +453,6 @@ def cast_ballot(
     except _NotCast:
         _refuse_cast(digest, round_id)
     return receipt
-
-
-class _NotCast(Exception):
-    """The conditional write matched no code: nothing was stored (the transaction rolled back)."""
 
 
 def _refuse_cast(digest: str, round_id: int) -> NoReturn:

@@ -15,9 +15,12 @@ from evaluation.extensions import db
 from evaluation.models import Round, RoundState
 from evaluation.rounds import lifecycle
 from evaluation.transactions import in_write_transaction, write_transaction
+from tests.helpers.databases import BACKENDS
 from tests.helpers.voters import Voter, full_answers, open_with_codes
 from tests.helpers.web import AuthActions, csrf_token
 
+# PostgreSQL keeps a deleted row version until VACUUM; SQLite overwrites it (secure_delete).
+POSTGRESQL = BACKENDS[1]
 # PostgreSQL's tuple header bits (htup_details.h).
 XMAX_LOCK_ONLY = 0x0080
 XMAX_INVALID = 0x0800
@@ -138,11 +141,10 @@ def test_a_failed_close_rolls_back_and_does_not_scrub(
     assert db.session.get_one(Round, sample_round.id).state == RoundState.OPEN
 
 
+@pytest.mark.parametrize("db_url", [POSTGRESQL], indirect=True)
 def test_round_tick_leaves_no_pre_close_row_version_on_postgresql(
     app: Flask, client, runner, sample_round
 ) -> None:
-    if db.engine.dialect.name != "postgresql":
-        pytest.skip("row versions after a close: PostgreSQL keeps them until VACUUM")
     _vote_some(client, sample_round, 6)
     with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text("CREATE EXTENSION IF NOT EXISTS pageinspect"))

@@ -13,6 +13,7 @@ from pathlib import Path
 from openpyxl import load_workbook
 
 from evaluation.ballot_forms import BallotForm, load_forms
+from evaluation.extensions import db
 from evaluation.models import Round
 from evaluation.rounds.state import round_forms
 from evaluation.tally.aggregate import sealed_result, tally_round
@@ -88,3 +89,28 @@ def test_pages_and_workbook_show_the_sealed_figures_not_a_recount(
     assert row[header.index("满意率")] == float(F(29, 43))
     checks = {r[0]: r[1] for r in book["核验"].iter_rows(min_row=2, values_only=True)}
     assert "封存的计票结果" in checks["数字来源"]
+
+
+def test_a_garbled_sealed_result_is_refused_in_words_not_a_traceback(
+    app, client, runner, users, sample_round: Round
+) -> None:  # type: ignore[no-untyped-def]
+    th.vote(sample_round)
+    sealed = dict(sample_round.sealed_result or {})
+    sealed["subjects"] = [
+        {**s, "satisfaction_rate": "三分之二"} if s["name"] == PRINCIPAL else s
+        for s in sealed["subjects"]
+    ]
+    sample_round.sealed_result = sealed
+    db.session.commit()
+    AuthActions(client).login()
+    response = client.get(f"/rounds/{sample_round.id}/results")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 409
+    assert "封存的计票结果无法读取" in page and f"flask verify {sample_round.id}" in page
+    archived = runner.invoke(args=["round", "archive", str(sample_round.id)])
+    assert archived.exit_code == 1 and "封存的计票结果无法读取" in archived.output
+    assert "Traceback" not in archived.output
+    db.session.expire_all()
+    assert db.session.get_one(Round, sample_round.id).state.value == "closed"  # nothing half-done
+    verified = runner.invoke(args=["verify", str(sample_round.id)])
+    assert verified.exit_code == 1 and "封存值 三分之二" in verified.output
