@@ -85,7 +85,7 @@ serve: $(STAMP) fonts
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy evaluation config.py wsgi.py
+	$(BIN)/mypy evaluation benchmarks config.py wsgi.py
 
 format: $(STAMP)
 	$(BIN)/ruff format .

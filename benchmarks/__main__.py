@@ -220,12 +220,12 @@ def _workbook_to_file(write: Callable[..., Any], rnd: Any, result: Any, images: 
 
 def workbook_rows(engines: list[str], sizes: Sizes) -> list[Row]:
     """The round's workbook at each size: time and peak memory, beside bare openpyxl."""
-    from benchmarks.tally import _analyze, _grow, _round_text
+    from benchmarks.tally import _analyze, _grow, _round_data
     from benchmarks.workbook import timed_peak
     from evaluation.extensions import db
     from evaluation.models import RoundState
     from evaluation.reports.workbook import chart_images, write_workbook
-    from evaluation.rounds.round_file import import_round, parse_round_text
+    from evaluation.rounds.round_file import import_round
     from evaluation.tally.aggregate import tally_round
     from evaluation.voting.ballot import ballot_layout
 
@@ -238,7 +238,7 @@ def workbook_rows(engines: list[str], sizes: Sizes) -> list[Row]:
         try:
             url = harness.fresh_database(engine, workdir)
             with harness.app_context(url, workdir):
-                rnd = import_round(parse_round_text(_round_text()), actor="bench")
+                rnd = import_round(_round_data(), actor="bench")
                 rnd.state = RoundState.CLOSED
                 rnd.seal = "0" * 64
                 db.session.commit()

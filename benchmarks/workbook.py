@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.harness import app_context, fresh_database
-from benchmarks.tally import _analyze, _grow, _round_text
+from benchmarks.tally import _analyze, _grow, _round_data
 
 VOTERS = (1_000, 10_000)
 
@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> None:
     from evaluation.models import RoundState
     from evaluation.reports.outputs import write_report
     from evaluation.reports.workbook import chart_images, write_workbook
-    from evaluation.rounds.round_file import import_round, parse_round_text
+    from evaluation.rounds.round_file import import_round
     from evaluation.tally.aggregate import tally_round
 
     parser = argparse.ArgumentParser(prog="python -m benchmarks.workbook")
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> None:
         workdir = Path(tmp)
         url = fresh_database("sqlite", workdir)
         with app_context(url, workdir):
-            rnd = import_round(parse_round_text(_round_text()), actor="bench")
+            rnd = import_round(_round_data(), actor="bench")
             rnd.state = RoundState.CLOSED
             rnd.seal = "0" * 64
             db.session.commit()
