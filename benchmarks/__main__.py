@@ -198,15 +198,20 @@ def codes_rows(engines: list[str], sizes: Sizes) -> list[Row]:
 
 
 def _bare_workbook(rows: int, columns: int) -> None:
-    """The baseline: openpyxl (write_only) writing rows × columns of plain cells."""
+    """The baseline: openpyxl (write_only) writing the cells of 原始选票 as plain values.
+
+    ``rows`` ballots of ``columns`` answers each: one line of four cells per answer (测评对象,
+    测评内容, 测评人员类别, 等次), as the round's 原始选票 sheet lists them.
+    """
     from openpyxl import Workbook
 
     wb = Workbook(write_only=True)
     sheet = wb.create_sheet("原始选票")
-    sheet.append(["序号", "测评人员类别", *[f"第{c}列" for c in range(columns)]])
-    line = ["优秀", "称职", "合格", "", "弃权"]
-    for number in range(rows):
-        sheet.append([number, "中层干部", *[line[(number + c) % 5] for c in range(columns)]])
+    sheet.append(["测评对象", "测评内容", "测评人员类别", "等次"])
+    line = ["优秀", "称职", "合格", "弃权", "好"]
+    for c in range(columns):
+        for number in range(rows):
+            sheet.append([f"第{c}列", "总体", "中层干部", line[(number + c) % 5]])
     with tempfile.TemporaryFile() as out:
         wb.save(out)
 

@@ -29,7 +29,7 @@ from evaluation.errors import DomainError, InputError, StateError
 from evaluation.extensions import db
 from evaluation.models import ArchiveAnnotation, ArchiveEntry, Round, RoundState
 from evaluation.tally.aggregate import sealed_result
-from evaluation.tally.core import SubjectResult, TallyResult, fraction_text
+from evaluation.tally.core import POOL_NAME, SubjectResult, TallyResult, fraction_text
 
 MAX_REASON = 2000
 
@@ -69,10 +69,30 @@ def rule_config() -> RuleConfig:
 
 
 def entry_figures(rnd: Round, result: TallyResult, subject: SubjectResult) -> dict[str, Any]:
-    """The figures an archive entry keeps for one subject, read from the sealed tally."""
+    """The figures an archive entry keeps for one subject, read from the sealed tally.
+
+    Besides the overall figures: the strata the subject pooled into 其他类别 (named, as in
+    every output; in a weighted round the pool weighs as one stratum), and in a weighted
+    round the unweighted shares of the same counts, to stand beside the weighted rates.
+    """
     form = subject.form
     figures = subject.figures
+    raw = subject.raw_figures
     closed = rnd.closed_at
+    pool = subject.pool
+    extra: dict[str, Any] = {
+        "pooled_strata": list(pool.members) if pool is not None else [],
+        "pool_label": pool.name if pool is not None else None,
+    }
+    if result.weighted:
+        extra.update(
+            {
+                "raw_excellent_rate": fraction_text(raw.excellent_rate),
+                "raw_satisfaction_rate": fraction_text(raw.satisfaction_rate),
+                "raw_trust_rate": fraction_text(raw.trust_rate),
+                "raw_score": fraction_text(raw.score),
+            }
+        )
     return {
         "round_title": rnd.title,
         "round_kind": rnd.kind,
@@ -90,7 +110,19 @@ def entry_figures(rnd: Round, result: TallyResult, subject: SubjectResult) -> di
         "weighted": result.weighted,
         "turnout": fraction_text(result.turnout_rate),
         "turnout_valid": result.valid,
+        **extra,
     }
+
+
+def entry_remarks(figures: dict[str, Any]) -> str:
+    """How an entry's figures were computed, in words: weighting and pooled strata."""
+    parts = []
+    if figures.get("weighted"):
+        parts.append("加权计算（票数为实际票数）")
+    pooled = figures.get("pooled_strata") or []
+    if pooled:
+        parts.append(f"{'、'.join(pooled)} 选票较少，合并为“{POOL_NAME}”计算")
+    return "；".join(parts)
 
 
 def _iso(moment: datetime) -> str:

@@ -24,6 +24,7 @@ from reportlab.platypus import (
     TableStyle,
 )
 
+from evaluation.archive.entries import entry_remarks
 from evaluation.archive.queries import Timeline, build_timeline, share, visible_entries
 from evaluation.ballot_forms import SHORT_FORM_NAMES
 from evaluation.errors import NotFound
@@ -47,6 +48,9 @@ ENTRY_COLUMNS = (
     "满意率",
     "信任率",
     "测评等次",
+    "满意率（未加权）",
+    "信任率（未加权）",
+    "计算说明",
 )
 FLAG_SHEET = "预警"
 FLAG_COLUMNS = ("对象", "规则", "涉及年度", "处理建议")
@@ -66,7 +70,7 @@ CHECK_COLUMNS = (
     "更正说明",
 )
 WIDTHS = {
-    ENTRY_SHEET: (12, 22, 7, 34, 34, 8, 10, 10, 10),
+    ENTRY_SHEET: (12, 22, 7, 34, 34, 8, 10, 10, 10, 12, 12, 40),
     FLAG_SHEET: (22, 46, 18, 60),
     CHECK_SHEET: (12, 22, 7, 34, 22, 12, 10, 10, 10, 6, 30, 50),
 }
@@ -100,6 +104,9 @@ def entry_rows(entries: Sequence[ArchiveEntry]) -> list[list[Any]]:
             percent_cell(share(e, "satisfaction_rate")),
             percent_cell(share(e, "trust_rate")),
             e.grade or "—",
+            percent_cell(share(e, "raw_satisfaction_rate")) if e.figures.get("weighted") else "",
+            percent_cell(share(e, "raw_trust_rate")) if e.figures.get("weighted") else "",
+            Styled(entry_remarks(e.figures), wrap=True),
         ]
         for e in entries
     ]

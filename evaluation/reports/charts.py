@@ -2,9 +2,9 @@
 
 Charts are drawn for officials who print them: white background, large type, the CJK font
 from ``evaluation.fonts`` (never boxes), every bar labelled with its exact percentage (2
-decimals), and the same rules as every other output — weighted figures say so, breakdown
-cells below the minimum group size are not drawn but marked "—", and a round below its
-minimum turnout is marked 无效 on every chart.
+decimals), and the same rules as every other output — weighted figures say so, strata below
+the minimum group size are drawn only pooled into 其他类别 (its members named under the
+chart), and a round below its minimum turnout is marked 无效 on every chart.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 
 from evaluation.ballot_forms import SHORT_FORM_NAMES, BallotForm
 from evaluation.fonts import matplotlib_font_family
-from evaluation.tally.core import SubjectResult, TallyResult, percent
+from evaluation.tally.core import POOL_NAME, SubjectResult, TallyResult, percent
 
 GREEN, BLUE, AMBER, RED, GREY = "#2e7d32", "#4f8fcf", "#e0a526", "#c62828", "#9aa3ad"
 INK = "#1f2328"
@@ -234,8 +234,38 @@ def turnout_png(result: TallyResult, *, seal: str | None = None) -> bytes:
         return _png(fig, seal)
 
 
+def strata_bars(subject: SubjectResult) -> list[tuple[str, float, str]]:
+    """The subject's per-stratum bars: (label, 满意率 in %, text beside the bar).
+
+    The pool is drawn as one bar, "其他类别"; ``pool_caption`` names its members. Cells of
+    results sealed before pooling that were suppressed are drawn empty and marked "—".
+    """
+    bars = []
+    for c in subject.strata:
+        label = POOL_NAME if c.pooled else _short(c.name, 8)
+        if c.figures is None:
+            bars.append((label, 0.0, "—"))
+        elif c.figures.valid:
+            rate = c.figures.satisfaction_rate
+            bars.append((label, _f(rate) * 100, f"{percent(rate)}（{c.figures.valid} 票）"))
+        else:
+            bars.append((label, 0.0, "无有效票"))
+    return bars
+
+
+def pool_caption(result: TallyResult, subject: SubjectResult) -> str | None:
+    """The line under a subject's chart naming the pooled strata (None without a pool)."""
+    pool = subject.pool
+    if pool is None:
+        return None
+    return (
+        f"{POOL_NAME}：{'、'.join(pool.members)}（各类别选票少于 {result.min_group_size} 张者"
+        f"与票数次少的类别合并，共 {pool.ballots} 张）"
+    )
+
+
 def subject_png(result: TallyResult, subject: SubjectResult, *, seal: str | None = None) -> bytes:
-    """One subject: votes per grade, and 满意率 per stratum (small strata not drawn)."""
+    """One subject: votes per grade, and 满意率 per stratum (small strata pooled, named)."""
     with _cjk():
         form = subject.form
         fig = _new(9, 3.6 + 0.2 * max(len(subject.strata) - 3, 0))
@@ -258,34 +288,35 @@ def subject_png(result: TallyResult, subject: SubjectResult, *, seal: str | None
         left.set_xticks(range(len(labels)), labels)
         left.set_ylim(0, max(counts + [1]) * 1.18)
         left.set_title("各等次票数", fontsize=11)
-        strata = list(subject.strata)
+        strata = strata_bars(subject)
         y = list(range(len(strata)))[::-1]
-        values = [
-            _f(c.figures.satisfaction_rate) * 100 if c.figures is not None else 0.0 for c in strata
-        ]
-        right.barh(y, values, color=BLUE, height=0.55)
-        for yi, c, v in zip(y, strata, values, strict=True):
-            if c.suppressed:
-                text = f"—（不足 {result.min_group_size} 票，不显示）"
-            elif c.figures is not None and c.figures.valid:
-                text = percent(c.figures.satisfaction_rate)
-            else:
-                text = "无有效票"
+        right.barh(y, [v for _, v, _ in strata], color=BLUE, height=0.55)
+        for yi, (_, v, text) in zip(y, strata, strict=True):
             right.text(v + 1.5, yi, text, va="center", fontsize=8.5)
-        right.set_yticks(y, [_short(c.name, 8) for c in strata])
-        right.set_xlim(0, 135)
+        right.set_yticks(y, [label for label, _, _ in strata])
+        right.set_xlim(0, 150)
         right.set_xticks([0, 50, 100], ["0%", "50%", "100%"])
-        right.set_title("各类别满意率", fontsize=11)
+        right.set_title("各类别满意率（类别内实际比例）", fontsize=11)
         grade = subject.grade_label or "无"
+        raw = (
+            f"（未加权 {percent(subject.raw_figures.satisfaction_rate)}）"
+            if result.weighted
+            else ""
+        )
         fig.suptitle(
             _title(
                 result,
-                f"{subject.name} · 满意率 {percent(subject.figures.satisfaction_rate)}"
+                f"{subject.name} · 满意率 {percent(subject.figures.satisfaction_rate)}{raw}"
                 f" · 等次 {grade}",
             ),
             fontsize=12,
         )
-        fig.subplots_adjust(left=0.07, right=0.97, wspace=0.35, top=0.82, bottom=0.12)
+        caption = pool_caption(result, subject)
+        bottom = 0.12
+        if caption is not None:
+            fig.text(0.5, 0.03, caption, ha="center", va="bottom", fontsize=8, color=INK)
+            bottom = 0.2
+        fig.subplots_adjust(left=0.07, right=0.97, wspace=0.35, top=0.82, bottom=bottom)
         return _png(fig, seal)
 
 

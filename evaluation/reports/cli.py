@@ -67,8 +67,14 @@ def verify_command(round_id: int) -> None:
         )
         for difference in report.differences:
             click.echo(f"  - {difference}", err=True)
+        for note in report.notes:
+            click.echo(f"  说明：{note}", err=True)
         raise click.ClickException(f"核验失败：{len(report.differences)} 处差异（见上）")
     click.echo(f"测评活动 {rnd.id}“{rnd.title}”核验通过。")
     click.echo(f"  选票 {report.ballots} 张，已使用测评码 {report.used_codes} 个")
-    click.echo(f"  封存码 {report.computed_seal}（按现有选票重算，与封存一致）")
+    click.echo(
+        f"  封存码 {report.computed_seal}（格式 {report.seal_version}，按现有选票重算，与封存一致）"
+    )
+    for note in report.notes:
+        click.echo(f"  说明：{note}")
     click.echo("  按原始选票重新计票，全部结果与封存时一致")

@@ -2,9 +2,10 @@
 
 The page is handed to the person evaluated (or, for a leadership team, to the unit) and to
 the unit's first responsible person (第一责任人): the round, the subject, the turnout and
-validity, the counts and exact rates, the grade and rank, the per-stratum 满意率 with small
-groups suppressed, the content judged, the seal, and lines to sign. Each subject's page is
-available on its own and all of them as one file for the round.
+validity, the counts and exact rates (in a weighted round the unweighted shares beside the
+weighted ones, with the 加权说明 and any 提示), the grade and rank, the per-stratum 满意率 with
+small strata pooled into 其他类别 (named), the content judged, the seal, and lines to sign.
+Each subject's page is available on its own and all of them as one file for the round.
 """
 
 from __future__ import annotations
@@ -32,8 +33,23 @@ from reportlab.platypus import (
 from evaluation.fonts import pdf_font_name
 from evaluation.models import Round, Subject
 from evaluation.reports.charts import safe_filename
-from evaluation.reports.workbook import SUPPRESSED, suppression_text, validity_text, weighting_text
-from evaluation.tally.core import SubjectResult, TallyResult, decimal_text, percent
+from evaluation.reports.workbook import (
+    SUPPRESSED,
+    pool_notes,
+    pooling_text,
+    validity_text,
+    weight_warnings,
+    weighting_text,
+)
+from evaluation.tally.core import (
+    Figures,
+    SubjectResult,
+    TallyResult,
+    decimal_text,
+    fraction_text,
+    percent,
+    unweighted,
+)
 
 MARGIN = 16 * mm
 FRAME_W = A4[0] - 2 * MARGIN
@@ -103,55 +119,73 @@ def subject_page(
     story.append(Spacer(1, 3 * mm))
     story.append(_p(validity_text(result), st["base"] if result.valid else st["warn"]))
     if result.weighted:
-        story.append(_p("本反馈单中的比例、等次和排名为加权数字。", st["base"]))
+        story.append(
+            _p(
+                "本反馈单中的比例、等次和排名为加权数字；票数为实际票数，标“未加权”的为实际票数"
+                "的比例。",
+                st["base"],
+            )
+        )
 
     story.append(_p("一、测评结果", st["h"]))
+    raw = s.raw_figures
     labels = [g.label for g in s.form.grades]
     counts = [str(f.counts[g.key]) for g in s.form.grades]
-    shares = [percent(f.shares[g.key]) if f.shares else "—" for g in s.form.grades]
+
+    def shares_of(fig: Figures) -> list[str]:
+        return [percent(fig.shares[g.key]) if fig.shares else "—" for g in s.form.grades]
+
+    share_rows: list[list[object]] = (
+        [["加权比例", "", "", *shares_of(f)], ["占有效票（未加权）", "", "", *shares_of(raw)]]
+        if result.weighted
+        else [["占有效票", "", "", *shares_of(f)]]
+    )
     col = FRAME_W / (len(labels) + 3)
     story.append(
         _grid(
             [
                 ["", "参评票", "有效票", *labels],
                 ["票数", str(f.ballots), str(f.valid), *counts],
-                ["占有效票", "", "", *shares],
+                *share_rows,
             ],
             [col * 1.2, col * 0.9, col * 0.9, *[col] * len(labels)],
         )
     )
     story.append(Spacer(1, 2 * mm))
     rank = f"第 {s.rank} 名（同一测评表共 {s.ranked_in_form} 个对象）" if s.rank else "无"
-    story.append(
-        _grid(
+    rate_rows: list[list[object]] = [["", "优秀率", "满意率", "信任率", "综合得分", "弃权票"]]
+    for label, fig in [("加权", f), ("未加权", raw)] if result.weighted else [("", f)]:
+        rate_rows.append(
             [
-                ["优秀率", "满意率", "信任率", "综合得分", "弃权票"],
-                [
-                    percent(f.excellent_rate),
-                    percent(f.satisfaction_rate),
-                    percent(f.trust_rate),
-                    decimal_text(f.score),
-                    str(f.abstentions),
-                ],
-            ],
-            [FRAME_W / 5] * 5,
+                label,
+                percent(fig.excellent_rate),
+                percent(fig.satisfaction_rate),
+                percent(fig.trust_rate),
+                decimal_text(fig.score),
+                str(fig.abstentions),
+            ]
         )
-    )
+    story.append(_grid(rate_rows, [FRAME_W * 0.1] + [FRAME_W * 0.18] * 5))
     story.append(Spacer(1, 2 * mm))
     story.append(_p(f"测评等次：{s.grade_label or '无（没有有效票）'}", st["grade"]))
     story.append(_p(f"满意率排名：{rank}", st["base"]))
 
-    story.append(_p("二、各类别满意率", st["h"]))
-    weight_col = ["权重（归一后）"] if result.weighted else []
+    story.append(_p("二、各类别满意率（各类别内实际比例）", st["h"]))
+    weight_col = ["权重", "权重（归一后）"] if result.weighted else []
     rows: list[list[object]] = [["测评人员类别", "参评票", "有效票", "满意率", *weight_col]]
     for c in s.strata:
-        weight = [str(c.weight) if c.weight is not None else "—"] if result.weighted else []
+        weight = (
+            [fraction_text(c.base_weight) or "—", fraction_text(c.weight) or "—"]
+            if result.weighted
+            else []
+        )
+        name = _p(c.name, st["small"]) if c.pooled else c.name
         if c.figures is None:
-            rows.append([c.name, SUPPRESSED, SUPPRESSED, SUPPRESSED, *weight])
+            rows.append([name, SUPPRESSED, SUPPRESSED, SUPPRESSED, *weight])
         else:
             rows.append(
                 [
-                    c.name,
+                    name,
                     str(c.ballots),
                     str(c.figures.valid),
                     percent(c.figures.satisfaction_rate),
@@ -160,12 +194,26 @@ def subject_page(
             )
     n = len(rows[0])
     story.append(_grid(rows, [FRAME_W * 0.34] + [FRAME_W * 0.66 / (n - 1)] * (n - 1)))
-    story.append(_p(suppression_text(result), st["small"]))
+    story.append(_p(pooling_text(result), st["small"]))
+    for line in pool_notes(result, s):
+        story.append(_p(line, st["small"]))
+    if result.weighted:
+        story.append(_p(weighting_text(result), st["small"]))
+    for warning in weight_warnings(result, s):
+        story.append(_p(warning, st["warn"]))
 
     story.append(_p("三、测评内容", st["h"]))
     for item in s.form.items:
         graded = next((i for i in s.items if i.code == item.code), None)
-        extra = f"（满意率 {percent(graded.figures.satisfaction_rate)}）" if graded else ""
+        extra = ""
+        if graded is not None:
+            rate = percent(graded.figures.satisfaction_rate)
+            raw_rate = percent(unweighted(s.form, graded.figures).satisfaction_rate)
+            extra = (
+                f"（加权满意率 {rate}，未加权 {raw_rate}）"
+                if result.weighted
+                else f"（满意率 {rate}）"
+            )
         story.append(_p(f"{item.code}. {item.text}{extra}", st["small"]))
     if not s.form.items:
         story.append(_p("（本测评表未设测评内容）", st["small"]))
@@ -174,8 +222,7 @@ def subject_page(
     story.append(
         _p(
             "各比例以有效票（不含弃权）为分母，按精确分数计算后保留两位小数显示。"
-            + (weighting_text(result) if result.weighted else "")
-            + "根据民主测评制度第五条第2款，测评结果直接或以书面形式反馈给被测评人，并向班子"
+            "根据民主测评制度第五条第2款，测评结果直接或以书面形式反馈给被测评人，并向班子"
             "“第一责任人”反馈，归入领导干部廉政档案。",
             st["small"],
         )

@@ -27,14 +27,23 @@ from evaluation.reports.charts import (
 from evaluation.reports.feedback import feedback_pdf
 from evaluation.reports.workbook import (
     WORKBOOK_NAME,
+    pool_notes,
+    pooling_text,
     rules_text,
-    suppression_text,
     validity_text,
+    weight_warnings,
     weighting_text,
     write_workbook,
 )
 from evaluation.tally.aggregate import sealed_result
-from evaluation.tally.core import SubjectResult, TallyResult, decimal_text, fraction_text, percent
+from evaluation.tally.core import (
+    SubjectResult,
+    TallyResult,
+    decimal_text,
+    fraction_text,
+    percent,
+    unweighted,
+)
 from evaluation.tally.seal import ALGORITHM
 
 bp = Blueprint("reports", __name__)
@@ -76,6 +85,7 @@ def _helpers() -> dict[str, Any]:
         "fraction_text": fraction_text,
         "decimal_text": decimal_text,
         "short_form_name": short_form_name,
+        "unweighted": unweighted,
     }
 
 
@@ -91,7 +101,9 @@ def round_results(round_id: int) -> Any:
         charts=[(name, title) for name, (title, _) in ROUND_CHARTS.items()],
         validity=validity_text(result),
         weighting=weighting_text(result),
-        suppression=suppression_text(result),
+        warnings=weight_warnings(result),
+        pooling=pooling_text(result),
+        pools=pool_notes(result),
         rules=rules_text(),
         algorithm=ALGORITHM,
     )
@@ -100,7 +112,7 @@ def round_results(round_id: int) -> Any:
 @bp.route("/rounds/<int:round_id>/results/<int:subject_id>")
 @login_required
 def subject_results(round_id: int, subject_id: int) -> Any:
-    """One subject: grades, rates, strata (small groups suppressed) and items."""
+    """One subject: grades, rates, strata (small strata pooled, named) and items."""
     rnd, result = _closed(round_id)
     subject = _subject(result, subject_id)
     return render_template(
@@ -110,7 +122,9 @@ def subject_results(round_id: int, subject_id: int) -> Any:
         s=subject,
         validity=validity_text(result),
         weighting=weighting_text(result),
-        suppression=suppression_text(result),
+        warnings=weight_warnings(result, subject),
+        pooling=pooling_text(result),
+        pools=pool_notes(result, subject),
         algorithm=ALGORITHM,
     )
 

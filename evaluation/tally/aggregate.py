@@ -1,5 +1,5 @@
 """The database side of the tally: one GROUP BY over the answers, fed to the pure core; the
-seal computed over the stored ballots at close; and the sealed result read back.
+seal computed at close over the lines 原始选票 lists; and the sealed result read back.
 
 The answers of a round are never loaded one by one: the database counts them grouped by
 (subject, item, stratum, grade) over the covering index ``ix_answer_tally``, so a round of
@@ -32,7 +32,15 @@ from evaluation.tally.core import (
     tally,
     to_json,
 )
-from evaluation.tally.seal import ballot_line, seal_digest
+from evaluation.tally.seal import (
+    LEGACY_SEAL_VERSION,
+    SEAL_VERSION,
+    RawLine,
+    legacy_ballot_line,
+    legacy_seal_digest,
+    raw_line_counts,
+    seal_of_counts,
+)
 
 RESULT_STATES = (RoundState.CLOSED, RoundState.ARCHIVED)
 
@@ -98,10 +106,16 @@ def require_results(rnd: Round) -> None:
         )
 
 
-def tally_round(rnd: Round, *, min_group_size: int | None = None) -> TallyResult:
-    """Tally a closed (or archived) round; results never exist while it is open."""
+def tally_round(
+    rnd: Round, *, min_group_size: int | None = None, pooling: bool = True
+) -> TallyResult:
+    """Tally a closed (or archived) round; results never exist while it is open.
+
+    ``pooling=False`` recounts under the rules of version-2 results (``flask verify`` of a
+    round sealed before pooling).
+    """
     require_results(rnd)
-    return tally(tally_input(rnd, min_group_size=min_group_size))
+    return tally(tally_input(rnd, min_group_size=min_group_size), pooling=pooling)
 
 
 def sealed_result(rnd: Round) -> TallyResult:
@@ -122,16 +136,35 @@ def sealed_result(rnd: Round) -> TallyResult:
         ) from None
 
 
-# --- the seal over the stored ballots ------------------------------------------------------------
+# --- the seal over the lines of 原始选票 ---------------------------------------------------------
+
+
+def raw_lines(rnd: Round, result: TallyResult) -> dict[int, dict[str, dict[RawLine, int]]]:
+    """subject → item → line → count: what 原始选票 lists, from the one GROUP BY.
+
+    ``result`` names each subject's pool (the sealed result for a report, the recount for
+    ``flask verify``). No whole ballot is ever read for it.
+    """
+    return raw_line_counts(result, count_rows([s.id for s in rnd.subjects]))
+
+
+def compute_seal(rnd: Round, result: TallyResult | None = None) -> str:
+    """The seal (v2) of the round's answers as they are stored now.
+
+    ``result``: the tally whose pools label the lines (by default a recount).
+    """
+    if result is None:
+        result = tally_round(rnd)
+    return seal_of_counts(rnd.id, raw_lines(rnd, result))
 
 
 StoredAnswer = tuple[int, str, int, str | None]  # subject, item, answer's stratum, grade
 
 
-def stored_ballots(rnd: Round) -> Iterator[tuple[int, list[StoredAnswer]]]:
-    """Stream the round's ballots as stored: (stratum, answers), in the order of their key.
+def legacy_stored_ballots(rnd: Round) -> Iterator[tuple[int, list[StoredAnswer]]]:
+    """Stream the round's ballots whole: (stratum, answers), in the order of their key.
 
-    The seal and the workbook's 原始选票 sheet both read ballots this way, in one pass.
+    Only to recompute a v1 seal (rounds sealed before v2) in ``flask verify``; never shown.
     """
     # Core, not the ORM, and the key as plain text: this pass touches every answer.
     stmt = (
@@ -162,19 +195,23 @@ def stored_ballots(rnd: Round) -> Iterator[tuple[int, list[StoredAnswer]]]:
         yield stratum, answers
 
 
-def canonical_lines(rnd: Round) -> Iterator[str]:
-    """Stream the round's ballots from the database as canonical lines."""
-    for stratum, answers in stored_ballots(rnd):
-        yield ballot_line(stratum, answers)
+def compute_legacy_seal(rnd: Round) -> str:
+    """The v1 seal (whole canonical ballots) of the round as stored now."""
+    return legacy_seal_digest(
+        rnd.id, (legacy_ballot_line(st, answers) for st, answers in legacy_stored_ballots(rnd))
+    )
 
 
-def compute_seal(rnd: Round) -> str:
-    """The digest of the round's ballots as they are stored now."""
-    return seal_digest(rnd.id, canonical_lines(rnd))
+def compute_seal_as(rnd: Round, version: str, result: TallyResult | None = None) -> str:
+    """The seal in the format the round was sealed with (``v2`` or ``v1``)."""
+    if version == LEGACY_SEAL_VERSION:
+        return compute_legacy_seal(rnd)
+    return compute_seal(rnd, result)
 
 
 def seal_round(rnd: Round) -> None:
     """At close: store the seal and the tally (called by ``rounds.lifecycle.close_round``)."""
-    rnd.seal = compute_seal(rnd)
-    rnd.sealed_result = to_json(tally_round(rnd))
+    result = tally_round(rnd)
+    rnd.seal = compute_seal(rnd, result)
+    rnd.sealed_result = {**to_json(result), "seal_version": SEAL_VERSION}
     db.session.flush()

@@ -14,9 +14,16 @@ module.
   grade rules, rank — is the weighted one; counts stay counts.
 * 测评等次: the form's rules, first match wins; no valid votes → no grade.
 * 排名: competition ranking (1, 1, 3) by 满意率 within each form; no valid votes → no rank.
-* Small groups: a breakdown cell (per stratum, per stratum and item) drawn from fewer than
-  ``min_group_size`` ballots carries no figures at all (``suppressed``); a subject's overall
-  row is never suppressed.
+* Small groups are pooled, not hidden: per subject, a stratum with fewer than
+  ``min_group_size`` ballots for that subject is pooled with the next smallest strata into one
+  group, 其他类别, until the pool holds at least that many (all strata together, if need be).
+  Hiding the cell would not do: the overall row minus the visible strata (or the weighted rate
+  minus the weighted visible strata) would give it back. The pool is decided once per subject
+  from its overall answers and used for its items too; it is a group like any other in the
+  breakdowns and in the weighting (weight = the sum of its members' weights, share = the
+  pooled share). A subject's overall row is never pooled.
+* Results sealed before pooling (``version`` 2) kept small cells ``suppressed`` instead; they
+  are still read (and recounted by ``tally(..., pooling=False)``) exactly as they were sealed.
 * A round whose turnout (used codes / issued) is below its minimum is 无效.
 """
 
@@ -32,7 +39,11 @@ from evaluation.ballot_forms import BallotForm
 
 OVERALL = ""
 # 2: each subject also carries its post (职务), so the sealed result alone rebuilds a TallyResult.
-RESULT_VERSION = 2
+# 3: small strata are pooled into 其他类别 (cells name their members) instead of suppressed.
+RESULT_VERSION = 3
+LEGACY_RESULT_VERSION = 2
+POOL_NAME = "其他类别"
+POOL_ID = 0  # the stratum_id of a pool's cell (database ids start at 1)
 
 
 # --- input -------------------------------------------------------------------------------------
@@ -117,15 +128,29 @@ class Figures:
 
 @dataclass(frozen=True)
 class StratumCell:
-    """A subject's (or item's) figures in one stratum; no figures when suppressed."""
+    """A subject's (or item's) figures in one stratum, or in the pool of small strata.
+
+    A pool (``members`` not empty) has ``stratum_id`` ``POOL_ID`` and is named
+    "其他类别（含：A、B）". ``suppressed`` cells (no figures) exist only in results sealed
+    before pooling (version 2).
+    """
 
     stratum_id: int
     name: str
     ballots: int
     suppressed: bool
     figures: Figures | None
-    # The renormalised weight this stratum had in the subject's weighted figures (or None).
+    # The renormalised weight this group had in the subject's weighted figures (or None).
     weight: Fraction | None = None
+    # The weight set for the stratum (for a pool: the sum of its members'); None unweighted.
+    base_weight: Fraction | None = None
+    members: tuple[str, ...] = ()
+    member_ids: tuple[int, ...] = ()
+
+    @property
+    def pooled(self) -> bool:
+        """True for the pool of small strata (其他类别)."""
+        return bool(self.members)
 
 
 @dataclass(frozen=True)
@@ -159,6 +184,16 @@ class SubjectResult:
         """Chinese label of the grade (None without valid votes)."""
         return self.form.label(self.grade) if self.grade is not None else None
 
+    @property
+    def pool(self) -> StratumCell | None:
+        """The pool of small strata (其他类别) of this subject, if any."""
+        return next((c for c in self.strata if c.pooled), None)
+
+    @property
+    def raw_figures(self) -> Figures:
+        """The overall figures unweighted: counts and their plain shares of valid votes."""
+        return unweighted(self.form, self.figures)
+
 
 @dataclass(frozen=True)
 class StratumTurnoutResult:
@@ -188,6 +223,12 @@ class TallyResult:
     turnout: tuple[StratumTurnoutResult, ...]
     subjects: tuple[SubjectResult, ...]
     anomalies: tuple[str, ...] = field(default=())
+    version: int = RESULT_VERSION
+
+    @property
+    def pooling(self) -> bool:
+        """True when small strata are pooled (version 3); False for older sealed results."""
+        return self.version >= 3
 
     @property
     def issued(self) -> int:
@@ -259,6 +300,43 @@ def figures(
     )
 
 
+def unweighted(form: BallotForm, f: Figures) -> Figures:
+    """The same counts with plain shares (count / valid): what stands beside a weighted rate."""
+    return figures(form, f.counts, f.abstentions)
+
+
+def pool_label(members: Iterable[str]) -> str:
+    """The name of a pool: "其他类别（含：A、B）"."""
+    return f"{POOL_NAME}（含：{'、'.join(members)}）"
+
+
+def choose_pool(
+    strata: tuple[StratumInput, ...], ballots: Mapping[int, int], min_group_size: int
+) -> tuple[int, ...]:
+    """The strata one subject pools into 其他类别, in round order (empty when none is small).
+
+    ``ballots``: the subject's ballots per stratum (overall answers). Every stratum with
+    ballots but fewer than ``min_group_size`` goes into the pool; while the pool is still
+    below the size, the next smallest stratum joins it (all strata together, if need be).
+    Strata without ballots for the subject are no group at all and stay out.
+    """
+    order = {s.id: i for i, s in enumerate(strata)}
+    present = sorted(
+        (s.id for s in strata if ballots.get(s.id, 0) > 0),
+        key=lambda sid: (ballots[sid], order[sid]),
+    )
+    pool = [sid for sid in present if ballots[sid] < min_group_size]
+    if not pool:
+        return ()
+    rest = [sid for sid in present if sid not in pool]
+    total = sum(ballots[sid] for sid in pool)
+    while total < min_group_size and rest:
+        sid = rest.pop(0)
+        pool.append(sid)
+        total += ballots[sid]
+    return tuple(sorted(pool, key=order.__getitem__))
+
+
 def weighted_shares(
     form: BallotForm, parts: Iterable[tuple[Fraction, Figures]]
 ) -> tuple[dict[str, Fraction] | None, dict[int, Fraction]]:
@@ -323,45 +401,98 @@ def _group(
     by_stratum: Mapping[int, Mapping[str | None, int]],
     weighted: bool,
     min_group_size: int,
+    pool: tuple[int, ...] | None,
 ) -> tuple[Figures, tuple[StratumCell, ...]]:
-    """Overall figures and per-stratum cells of one subject (or one item of it)."""
+    """Overall figures and per-group cells of one subject (or one item of it).
+
+    ``pool``: the ids of the strata pooled into 其他类别 (decided once per subject); None for
+    the rules of version-2 results, where each stratum is its own group and small ones are
+    suppressed.
+    """
     total: dict[str, int] = defaultdict(int)
     abstained = 0
-    plain: list[Figures] = []
+    plain: dict[int, tuple[dict[str, int], int]] = {}
     for s in strata:
         cell = by_stratum.get(s.id, {})
         counts = {k: n for k, n in cell.items() if k is not None}
         abst = cell.get(None, 0)
-        plain.append(figures(form, counts, abst))
+        plain[s.id] = (counts, abst)
         for k, n in counts.items():
             total[k] += n
         abstained += abst
+
+    # The groups: each stratum outside the pool, then the pool (if any).
+    pooled = set(pool or ())
+    groups: list[tuple[list[StratumInput], Figures]] = []
+    for s in strata:
+        if s.id not in pooled:
+            counts, abst = plain[s.id]
+            groups.append(([s], figures(form, counts, abst)))
+    if pool:
+        members = [s for s in strata if s.id in pooled]
+        summed: dict[str, int] = defaultdict(int)
+        abst_sum = 0
+        for s in members:
+            counts, abst = plain[s.id]
+            for k, n in counts.items():
+                summed[k] += n
+            abst_sum += abst
+        groups.append((members, figures(form, summed, abst_sum)))
+
+    def group_weight(members: list[StratumInput]) -> Fraction | None:
+        if not weighted:
+            return None
+        return sum((s.weight or Fraction(0) for s in members), Fraction(0))
+
     used: dict[int, Fraction] = {}
     if weighted:
         shares, used = weighted_shares(
-            form, ((s.weight or Fraction(0), f) for s, f in zip(strata, plain, strict=True))
+            form, ((group_weight(m) or Fraction(0), f) for m, f in groups)
         )
         overall = figures(form, total, abstained, shares)
     else:
         overall = figures(form, total, abstained)
+
     cells = []
-    for i, (s, f) in enumerate(zip(strata, plain, strict=True)):
-        suppressed = f.ballots < min_group_size
-        cells.append(
-            StratumCell(
-                stratum_id=s.id,
-                name=s.name,
-                ballots=f.ballots,
-                suppressed=suppressed,
-                figures=None if suppressed else f,
-                weight=used.get(i),
+    for i, (members, f) in enumerate(groups):
+        if len(members) == 1 and members[0].id not in pooled:
+            s = members[0]
+            suppressed = pool is None and f.ballots < min_group_size
+            cells.append(
+                StratumCell(
+                    stratum_id=s.id,
+                    name=s.name,
+                    ballots=f.ballots,
+                    suppressed=suppressed,
+                    figures=None if suppressed else f,
+                    weight=used.get(i),
+                    base_weight=s.weight if pool is not None else None,
+                )
             )
-        )
+        else:
+            names = tuple(s.name for s in members)
+            cells.append(
+                StratumCell(
+                    stratum_id=POOL_ID,
+                    name=pool_label(names),
+                    ballots=f.ballots,
+                    suppressed=False,
+                    figures=f,
+                    weight=used.get(i),
+                    base_weight=group_weight(members),
+                    members=names,
+                    member_ids=tuple(s.id for s in members),
+                )
+            )
     return overall, tuple(cells)
 
 
-def tally(data: TallyInput) -> TallyResult:
-    """Tally a round from its aggregated answers."""
+def tally(data: TallyInput, *, pooling: bool = True) -> TallyResult:
+    """Tally a round from its aggregated answers.
+
+    ``pooling=False`` applies the rules of version-2 results (small cells suppressed, each
+    stratum weighted on its own): only to recount a round sealed under them.
+    """
     subjects = {s.id: s for s in data.subjects}
     strata_ids = {s.id for s in data.strata}
     # subject → item → stratum → grade → count
@@ -399,15 +530,23 @@ def tally(data: TallyInput) -> TallyResult:
     for subject in data.subjects:
         form = subject.form
         per_item = grid.get(subject.id, {})
-        overall, cells = _group(
-            form, data.strata, per_item.get(OVERALL, {}), weighted, data.min_group_size
+        answers = per_item.get(OVERALL, {})
+        pool = (
+            choose_pool(
+                data.strata,
+                {sid: sum(cell.values()) for sid, cell in answers.items()},
+                data.min_group_size,
+            )
+            if pooling
+            else None
         )
+        overall, cells = _group(form, data.strata, answers, weighted, data.min_group_size, pool)
         items = []
         for item in form.items:
             if item.code not in per_item:
                 continue
             item_fig, item_cells = _group(
-                form, data.strata, per_item[item.code], weighted, data.min_group_size
+                form, data.strata, per_item[item.code], weighted, data.min_group_size, pool
             )
             items.append(ItemResult(item.code, item.text, item_fig, item_cells))
         partial.append((subject, overall, decide_grade(form, overall.shares), cells, tuple(items)))
@@ -446,6 +585,7 @@ def tally(data: TallyInput) -> TallyResult:
         turnout=turnout,
         subjects=results,
         anomalies=tuple(dict.fromkeys(anomalies)),
+        version=RESULT_VERSION if pooling else LEGACY_RESULT_VERSION,
     )
 
 
@@ -476,13 +616,27 @@ def _figures_json(f: Figures | None) -> dict[str, Any] | None:
     }
 
 
-def _cells_json(cells: tuple[StratumCell, ...]) -> list[dict[str, Any]]:
+def _cells_json(cells: tuple[StratumCell, ...], version: int) -> list[dict[str, Any]]:
+    if version < 3:
+        return [
+            {
+                "stratum_id": c.stratum_id,
+                "name": c.name,
+                "ballots": c.ballots,
+                "suppressed": c.suppressed,
+                "weight": fraction_text(c.weight),
+                "figures": _figures_json(c.figures),
+            }
+            for c in cells
+        ]
     return [
         {
             "stratum_id": c.stratum_id,
             "name": c.name,
             "ballots": c.ballots,
-            "suppressed": c.suppressed,
+            "members": list(c.members),
+            "member_ids": list(c.member_ids),
+            "base_weight": fraction_text(c.base_weight),
             "weight": fraction_text(c.weight),
             "figures": _figures_json(c.figures),
         }
@@ -506,19 +660,19 @@ def to_json(result: TallyResult) -> dict[str, Any]:
                 "grade": s.grade,
                 "grade_label": s.grade_label,
                 "rank": s.rank,
-                "strata": _cells_json(s.strata),
+                "strata": _cells_json(s.strata, result.version),
                 "items": [
                     {
                         "code": i.code,
                         "figures": _figures_json(i.figures),
-                        "strata": _cells_json(i.strata),
+                        "strata": _cells_json(i.strata, result.version),
                     }
                     for i in s.items
                 ],
             }
         )
     return {
-        "version": RESULT_VERSION,
+        "version": result.version,
         "weighted": result.weighted,
         "min_turnout": fraction_text(result.min_turnout),
         "min_group_size": result.min_group_size,
@@ -572,9 +726,12 @@ def _cells_from_json(rows: Iterable[Mapping[str, Any]]) -> tuple[StratumCell, ..
             stratum_id=int(c["stratum_id"]),
             name=c["name"],
             ballots=int(c["ballots"]),
-            suppressed=bool(c["suppressed"]),
+            suppressed=bool(c.get("suppressed", False)),
             figures=_figures_from_json(c.get("figures")),
             weight=_fraction(c.get("weight")),
+            base_weight=_fraction(c.get("base_weight")),
+            members=tuple(str(m) for m in c.get("members", ())),
+            member_ids=tuple(int(m) for m in c.get("member_ids", ())),
         )
         for c in rows
     )
@@ -584,7 +741,8 @@ def from_json(data: Mapping[str, Any], forms: Mapping[str, BallotForm]) -> Tally
     """The sealed result back as a ``TallyResult`` (``forms``: the round's form snapshot).
 
     ``from_json(to_json(r), forms) == r`` for every tally ``r``: pages, reports and the archive
-    read a closed round's figures this way, so they show exactly what was sealed.
+    read a closed round's figures this way, so they show exactly what was sealed. Version-2
+    results (sealed before pooling) are read as they were: their small cells stay suppressed.
     """
     subjects = []
     for row in data["subjects"]:
@@ -636,6 +794,7 @@ def from_json(data: Mapping[str, Any], forms: Mapping[str, BallotForm]) -> Tally
         ),
         subjects=tuple(replace(s, ranked_in_form=ranked[s.form.id]) for s in subjects),
         anomalies=tuple(data.get("anomalies", ())),
+        version=int(data.get("version", LEGACY_RESULT_VERSION)),
     )
 
 

@@ -2,8 +2,12 @@
 
 The one place that recounts a closed round: pages, reports and the archive read the result
 sealed at close (``evaluation.tally.aggregate.sealed_result``). Here the seal is recomputed from
-the stored ballots and the tally from the stored answers, and both are compared with what was
-sealed, difference by difference, in Chinese.
+the stored answers and the tally too, and both are compared with what was sealed, difference by
+difference, in Chinese.
+
+Rounds sealed in an older format are checked by the rules they were sealed under: a result of
+version 2 (small cells suppressed, no pools) is recounted with ``pooling=False``, and a seal of
+format v1 (whole ballots) is recomputed as v1; the report says that the format is old.
 """
 
 from __future__ import annotations
@@ -14,8 +18,9 @@ from typing import Any
 
 from evaluation.errors import StateError
 from evaluation.models import Round
-from evaluation.tally.aggregate import compute_seal, require_results, tally_round
-from evaluation.tally.core import to_json
+from evaluation.tally.aggregate import compute_seal_as, require_results, tally_round
+from evaluation.tally.core import LEGACY_RESULT_VERSION, RESULT_VERSION, to_json
+from evaluation.tally.seal import LEGACY_SEAL_VERSION, seal_version_of
 
 
 @dataclass
@@ -27,6 +32,9 @@ class Verification:
     ballots: int
     used_codes: int
     differences: list[str] = field(default_factory=list)
+    # Remarks that are not differences (an old seal or result format).
+    notes: list[str] = field(default_factory=list)
+    seal_version: str = ""
 
     @property
     def ok(self) -> bool:
@@ -51,6 +59,9 @@ LABELS = {
     "figures": "数字",
     "ballots": "选票数",
     "suppressed": "是否抑制",
+    "members": "合并的类别",
+    "member_ids": "合并的类别编号",
+    "base_weight": "设定权重",
     "weight": "权重",
     "turnout": "参测情况",
     "issued": "发放测评码",
@@ -119,16 +130,32 @@ def verify_round(rnd: Round) -> Verification:
     require_results(rnd)
     if not rnd.seal or rnd.sealed_result is None:
         raise StateError(f"测评活动“{rnd.title}”没有封存记录，无法核验")
-    computed_seal = compute_seal(rnd)
-    stored = rnd.sealed_result
-    group = stored.get("min_group_size") if isinstance(stored, dict) else None
-    result = tally_round(rnd, min_group_size=group if isinstance(group, int) else None)
+    stored = dict(rnd.sealed_result) if isinstance(rnd.sealed_result, dict) else {}
+    seal_version = seal_version_of(stored)
+    stored.pop("seal_version", None)
+    group = stored.get("min_group_size")
+    version = stored.get("version")
+    legacy = version == LEGACY_RESULT_VERSION
+    result = tally_round(
+        rnd, min_group_size=group if isinstance(group, int) else None, pooling=not legacy
+    )
+    computed_seal = compute_seal_as(rnd, seal_version, result)
     report = Verification(
         stored_seal=rnd.seal,
         computed_seal=computed_seal,
         ballots=result.ballots,
         used_codes=result.used,
+        seal_version=seal_version,
     )
+    if seal_version == LEGACY_SEAL_VERSION:
+        report.notes.append(
+            "封存码为旧格式 v1（按整张选票计算，无法用工作簿“原始选票”表复算），已按 v1 重算比对"
+        )
+    if legacy:
+        report.notes.append(
+            f"计票结果为旧格式（版本 {LEGACY_RESULT_VERSION}：小类别不显示，未合并为“其他类别”），"
+            f"已按当时的规则重算比对；新结束的活动为版本 {RESULT_VERSION}"
+        )
     if computed_seal != rnd.seal:
         report.differences.append(
             f"封存码不一致：封存 {rnd.seal}，按现有选票重算 {computed_seal}"

@@ -122,23 +122,25 @@ def test_every_entry_says_exactly_what_was_sealed(app) -> None:  # type: ignore[
 
 
 def test_weighted_figures_are_archived_and_judged(app) -> None:  # type: ignore[no-untyped-def]
-    # 班子成员 (weight 1/4) all say 好, 一般干部 (weight 3/4) all say 中:
-    # unweighted 满意率 would be 4/8 = 1/2; weighted it is 1/4, below 1/3.
+    # 班子成员 (weight 1/4) all say 好, 一般干部 (weight 3/4) all say 中, 5 ballots each (no
+    # pooling): unweighted 满意率 would be 5/10 = 1/2; weighted it is 1/4, below 1/3.
     rnd = run_round(
         title="2026年度加权测评",
         unit=LANZHOU,
         year=2026,
         closed_at=datetime(2026, 12, 1, tzinfo=UTC),
-        strata=[("班子成员", "1/4", 4), ("一般干部", "3/4", 4)],
+        strata=[("班子成员", "1/4", 5), ("一般干部", "3/4", 5)],
         subjects=[subject("孙七（廉洁自律）", "gansu-integrity", "A007")],
-        votes={"孙七（廉洁自律）": [G, G, G, G, F, F, F, F]},
+        votes={"孙七（廉洁自律）": [G, G, G, G, G, F, F, F, F, F]},
     )
     entry = db.session.execute(
         db.select(ArchiveEntry).where(ArchiveEntry.round_id == rnd.id)
     ).scalar_one()
     assert entry.figures["weighted"] is True
     assert entry.figures["satisfaction_rate"] == "1/4"
-    assert entry.figures["counts"] == {"好": 4, "中": 4, "差": 0}
+    assert entry.figures["counts"] == {"好": 5, "中": 5, "差": 0}
+    assert entry.figures["raw_satisfaction_rate"] == "1/2"  # beside the weighted rate
+    assert entry.figures["pooled_strata"] == []
     assert flags_of(entry.person) == [("integrity", 2026, 1, "基本称职")]  # type: ignore[arg-type]
 
 
@@ -438,6 +440,9 @@ def test_cli_export_cells(app, runner, tmp_path: Path) -> None:  # type: ignore[
         "满意率",
         "信任率",
         "测评等次",
+        "满意率（未加权）",
+        "信任率（未加权）",
+        "计算说明",
     ]
     rows = [[c.value for c in row] for row in sheet.iter_rows(min_row=2)]
     assert [(r[0], r[1], r[2], r[5], r[8]) for r in rows] == [

@@ -182,3 +182,62 @@ def change_one_answer(rnd: Round, subject_name: str, grade: str, to: str) -> Non
         .values(grade=to)
     )
     db.session.commit()
+
+
+SMALL = "班子成员"  # casts 4 ballots in ``vote_with_small_stratum``: below MIN_GROUP_SIZE 5
+POOL = "其他类别（含：班子成员、中层干部）"
+
+
+def vote_with_small_stratum(rnd: Round, *, weights: tuple[str, str, str] | None = None) -> None:
+    """Close a round where 班子成员 casts 4 ballots, 中层干部 7 and 一般干部 20.
+
+    The team's form is graded item by item (so 分项 has per-stratum cells too). Every subject
+    pools 班子成员 with the next smallest stratum, 中层干部: "其他类别（含：班子成员、中层干部）"
+    with 11 ballots. 班子成员's own counts (4 ballots: 不合格 ×4, item 1 不合格 ×4) must appear
+    in no output. ``weights``: for 班子成员, 中层干部, 一般干部.
+    """
+    if weights is not None:
+        for name, weight in zip(("班子成员", "中层干部", "一般干部"), weights, strict=True):
+            stratum(rnd, name).weight = weight
+    team_form = subject(rnd, TEAM).form_id
+    rnd.forms = {**rnd.forms, team_form: {**rnd.forms[team_form], "per_item": True}}
+    db.session.commit()
+    open_round(rnd)
+    cast(
+        rnd,
+        SMALL,
+        {TEAM: "不合格", ORGAN: "不合格", PRINCIPAL: "不称职", MEMBER: "不称职", INTEGRITY: "差"},
+        items={(TEAM, "1"): "不合格"},
+        times=4,
+    )
+    unused_codes(rnd, SMALL, 1)
+    cast(
+        rnd,
+        "中层干部",
+        {TEAM: "优秀", ORGAN: "合格", PRINCIPAL: "称职", MEMBER: "优秀", INTEGRITY: "好"},
+        items={(TEAM, "1"): "合格"},
+        times=5,
+    )
+    cast(
+        rnd,
+        "中层干部",
+        {TEAM: "不合格", ORGAN: "优秀", PRINCIPAL: "基本称职", MEMBER: None, INTEGRITY: "中"},
+        items={(TEAM, "1"): "不合格"},
+        times=2,
+    )
+    cast(
+        rnd,
+        "一般干部",
+        {TEAM: "合格", ORGAN: "优秀", PRINCIPAL: "优秀", MEMBER: "称职", INTEGRITY: "好"},
+        items={(TEAM, "1"): "优秀"},
+        times=14,
+    )
+    cast(
+        rnd,
+        "一般干部",
+        {TEAM: "优秀", ORGAN: "合格", PRINCIPAL: None, MEMBER: "基本称职", INTEGRITY: "中"},
+        items={(TEAM, "1"): None},
+        times=6,
+    )
+    db.session.commit()
+    close_round(rnd)

@@ -1,4 +1,4 @@
-"""Charts: real CJK font, no missing glyphs, suppression and the 无效 mark drawn (SPEC §8)."""
+"""Charts: real CJK font, no missing glyphs, the pool named and the 无效 mark drawn (SPEC §8)."""
 
 from __future__ import annotations
 
@@ -97,4 +97,5 @@ def test_text_drawn_with_the_cjk_font(monkeypatch) -> None:  # type: ignore[no-u
     assert all(t.get_fontfamily()[0] == family for t in chinese)
     shown = "\n".join(t.get_text() for t in texts)
     assert "无效" in shown and "加权" in shown  # 13/47 < 2/3, weights set
-    assert "不足 5 票，不显示" in shown  # 班子成员 cast 3 ballots
+    # 班子成员 cast 3 ballots: pooled (with 一般干部, the only other stratum), named
+    assert "其他类别：班子成员、一般干部" in shown and "不显示" not in shown

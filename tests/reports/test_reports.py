@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections import Counter, defaultdict
 from fractions import Fraction as F
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -14,11 +17,20 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from evaluation.extensions import db
 from evaluation.models import Round
-from evaluation.reports.workbook import grade_columns
+from evaluation.reports.workbook import RAW_RATE_COLUMNS, grade_columns
 from evaluation.tally.aggregate import tally_round
 from evaluation.tally.core import TallyResult
 from tests.helpers import tally as th
-from tests.helpers.tally import INTEGRITY, MEMBER, ORGAN, PRINCIPAL, TEAM, vote
+from tests.helpers.tally import (
+    INTEGRITY,
+    MEMBER,
+    ORGAN,
+    POOL,
+    PRINCIPAL,
+    TEAM,
+    vote,
+    vote_with_small_stratum,
+)
 
 SHEETS = ["汇总", "分项", "分类别", "参测情况", "原始选票", "核验", "图表"]
 
@@ -51,7 +63,12 @@ def _check_summary_against_tally(ws: Worksheet, result: TallyResult) -> None:
     header, rows = _table(ws)
     labels = grade_columns(result)
     assert header[:6] == ["测评对象", "职务", "测评表", "参评票", "有效票", "弃权"]
-    assert header[6:] == [*labels, "优秀率", "满意率", "信任率", "综合得分", "测评等次", "排名"]
+    raw = list(RAW_RATE_COLUMNS) if result.weighted else []
+    assert header[6:] == [
+        *labels,
+        *("优秀率", "满意率", "信任率", "综合得分", "测评等次", "排名"),
+        *raw,
+    ]
     assert len(rows) == len(result.subjects)
     for row, s in zip(rows, result.subjects, strict=True):
         f = s.figures
@@ -70,42 +87,65 @@ def _check_summary_against_tally(ws: Worksheet, result: TallyResult) -> None:
             assert row[column] == (float(value) if value is not None else None), column
         assert row["测评等次"] == (s.grade_label or None)
         assert row["排名"] == s.rank
+        if result.weighted:
+            r = s.raw_figures
+            assert row["满意率（未加权）"] == float(r.satisfaction_rate or 0)
+            assert row["优秀率（未加权）"] == float(r.excellent_rate or 0)
+
+
+def _raw_lines(ws: Worksheet) -> list[tuple[str, str, str, str]]:
+    """The lines of 原始选票, up to the notes under them."""
+    header, *rows = _rows(ws)
+    assert header == ["测评对象", "测评内容", "测评人员类别", "等次"]
+    lines = []
+    for r in rows:
+        if all(v is None for v in r):
+            break
+        assert len([v for v in r if v is not None]) == 4  # one answer per row, never a ballot
+        lines.append((str(r[0]), str(r[1]), str(r[2]), str(r[3])))
+    return lines
 
 
 def _recount(ws: Worksheet, turnout: Worksheet, result: TallyResult) -> dict[str, dict]:
     """Recount every subject from 原始选票 alone (weights from 参测情况)."""
-    header, *rows = _rows(ws)
+    lines = _raw_lines(ws)
     weights = {
         r[0]: F(str(r[5]))
         for r in _rows(turnout)[1:]
         if r[0] not in (None, "合计") and r[5] not in (None, "")
     }
+
+    def weight(label: str) -> F:
+        # "其他类别（含：A、B）" weighs the sum of its members' weights
+        if label.startswith("其他类别（含："):
+            return sum((weights[m] for m in label[len("其他类别（含：") : -1].split("、")), F(0))
+        return weights[label]
+
     forms = {s.name: s.form for s in result.subjects}
     out: dict[str, dict] = {}
-    for column, name in enumerate(header):
-        if name not in forms:
-            continue
-        form = forms[name]
+    for name, form in forms.items():
         per_stratum: dict[str, Counter[str]] = defaultdict(Counter)
-        for r in rows:
-            per_stratum[str(r[1])][str(r[column])] += 1
+        for subject, item, stratum, grade in lines:
+            if subject == name and item == "总体":
+                per_stratum[stratum][grade] += 1
         total: Counter[str] = Counter()
         for c in per_stratum.values():
             total.update(c)
         valid = sum(total[g.label] for g in form.grades)
         if weights:
             voted = {st: c for st, c in per_stratum.items() if sum(c[g.label] for g in form.grades)}
-            norm = sum(weights[st] for st in voted)
+            norm = sum(weight(st) for st in voted)
             shares = {
                 g.label: sum(
-                    weights[st] / norm * F(c[g.label], sum(c[x.label] for x in form.grades))
+                    weight(st) / norm * F(c[g.label], sum(c[x.label] for x in form.grades))
                     for st, c in voted.items()
                 )
                 for g in form.grades
             }
         else:
             shares = {g.label: F(total[g.label], valid) for g in form.grades}
-        out[str(name)] = {
+        raw = {g.label: F(total[g.label], valid) for g in form.grades}
+        out[name] = {
             "有效票": valid,
             "弃权": total["弃权"],
             **{g.label: total[g.label] for g in form.grades},
@@ -114,7 +154,29 @@ def _recount(ws: Worksheet, turnout: Worksheet, result: TallyResult) -> dict[str
             "信任率": float(sum(shares[g.label] for g in form.grades[:-1])),
             "综合得分": float(sum(g.score * shares[g.label] for g in form.grades)),
         }
+        if weights:
+            out[name].update(
+                {
+                    "优秀率（未加权）": float(raw[form.grades[0].label]),
+                    "满意率（未加权）": float(
+                        sum(raw[g.label] for g in form.grades if g.satisfied)
+                    ),
+                    "信任率（未加权）": float(sum(raw[g.label] for g in form.grades[:-1])),
+                    "综合得分（未加权）": float(sum(g.score * raw[g.label] for g in form.grades)),
+                }
+            )
     return out
+
+
+def _seal_from_sheet(book: Any) -> str:
+    """The seal recomputed by hand from 原始选票 and the round id on 核验 (SPEC §10)."""
+    round_id = {r[0]: r[1] for r in _rows(book["核验"])[1:]}["活动编号"]
+    lines = sorted(
+        json.dumps(list(line), ensure_ascii=False, separators=(",", ":"))
+        for line in _raw_lines(book["原始选票"])
+    )
+    text = "\n".join([f"民主测评封存 v2 round={round_id} lines={len(lines)}", *lines])
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 @pytest.fixture
@@ -167,14 +229,13 @@ def test_workbook_figures_equal_the_tally(
     assert "测评有效" in text
     assert len(wb["图表"]._images) == 3 + len(result.subjects)
 
-    # 分类别: 班子成员 cast 3 ballots → "—"; 中层干部 shown
+    # 分类别: 班子成员 cast 3 ballots → pooled with 中层干部 (10) as 其他类别, named
     _, strata = _table(wb["分类别"])
-    small = [r for r in strata if r["测评人员类别"] == "班子成员"]
-    assert small and all(r["满意率"] == "—" and r["有效票"] == "—" for r in small)
-    team_middle = next(
-        r for r in strata if r["测评对象"] == TEAM and r["测评人员类别"] == "中层干部"
-    )
-    assert team_middle["满意率"] == 0.6 and team_middle["优秀"] == 6
+    assert {r["测评人员类别"] for r in strata} == {"一般干部", POOL}
+    team_pool = next(r for r in strata if r["测评对象"] == TEAM and r["测评人员类别"] == POOL)
+    assert team_pool["参评票"] == 13 and team_pool["优秀"] == 9
+    assert team_pool["满意率"] == float(F(9, 13))
+    assert all(r["满意率"] != "—" for r in strata)
     assert any("少于 5 张" in str(r[0]) for r in _rows(wb["分类别"]) if r[0])
 
     # 参测情况
@@ -195,10 +256,11 @@ def test_summary_recounted_from_raw_ballots(
 ) -> None:
     _report(runner, voted, tmp_path)
     wb = load_workbook(tmp_path / "测评结果.xlsx")
-    raw = _rows(wb["原始选票"])
-    assert len(raw) - 1 == 43
-    # 班子成员 cast 3 ballots: "—" would single them out, so no stratum is named at all
-    assert Counter(r[1] for r in raw[1:]) == {"—": 43}
+    lines = _raw_lines(wb["原始选票"])
+    assert len(lines) == 43 * 5  # one line per answer: 43 ballots, 5 subjects, no items
+    # 班子成员 cast 3 ballots: labelled with its pool, never on its own
+    assert Counter(line[2] for line in lines if line[0] == TEAM) == {POOL: 13, "一般干部": 30}
+    assert all(line[2] != "班子成员" for line in lines)
     recount = _recount(wb["原始选票"], wb["参测情况"], tally_round(voted))
     _, summary = _table(wb["汇总"])
     assert len(recount) == len(summary) == 5
@@ -211,42 +273,56 @@ def test_summary_recounted_from_raw_ballots(
 def test_weighted_summary_recounted_from_raw_ballots(
     runner: FlaskCliRunner, sample_round: Round, tmp_path: Path
 ) -> None:
-    for name, weight in (("班子成员", "1/5"), ("中层干部", "2/5"), ("一般干部", "2/5")):
-        th.stratum(sample_round, name).weight = weight
-    db.session.commit()
-    th.open_round(sample_round)
-    # every stratum at least 5 ballots, so the raw sheet names them all
-    grades = {TEAM: "优秀", ORGAN: "合格", PRINCIPAL: "称职", MEMBER: "优秀", INTEGRITY: "好"}
-    th.cast(sample_round, "班子成员", grades, times=5)
-    th.cast(sample_round, "中层干部", {**grades, TEAM: "不合格", MEMBER: None}, times=6)
-    th.cast(sample_round, "一般干部", {**grades, TEAM: "合格", PRINCIPAL: "不称职"}, times=9)
-    th.cast(sample_round, "一般干部", {TEAM: None, ORGAN: "优秀"}, times=3)
-    db.session.commit()
-    th.close_round(sample_round)
+    # 班子成员 casts 4 ballots: its weight 1/5 joins 中层干部's 2/5 in the pool
+    vote_with_small_stratum(sample_round, weights=("1/5", "2/5", "2/5"))
     _report(runner, sample_round, tmp_path)
     wb = load_workbook(tmp_path / "测评结果.xlsx")
     result = tally_round(sample_round)
+    assert result.weighted and all(s.pool is not None for s in result.subjects)
     _check_summary_against_tally(wb["汇总"], result)
     recount = _recount(wb["原始选票"], wb["参测情况"], result)
     _, summary = _table(wb["汇总"])
+    assert len(summary) == len(recount) == 5
     for row in summary:
-        for column, value in recount[str(row["测评对象"])].items():
+        expected = recount[str(row["测评对象"])]
+        assert "满意率（未加权）" in expected
+        for column, value in expected.items():
             assert row[column] == pytest.approx(value, rel=0, abs=1e-12), column
     text = "\n".join(str(r[0]) for r in _rows(wb["汇总"]) if r[0])
-    assert "加权" in text and "测评有效" in text
+    assert "加权说明" in text and "测评有效" in text and "未加权" in text
+    notes = "\n".join(str(r[0]) for r in _rows(wb["原始选票"]) if r[0])
+    assert "“参测情况”表“权重”列" in notes
+    assert _seal_from_sheet(wb) == sample_round.seal
 
 
-def test_raw_sheet_hides_small_strata() -> None:
-    from evaluation.reports.workbook import raw_stratum_labels
-    from evaluation.tally.core import StratumInput, TallyInput, tally
+def test_seal_recomputed_from_the_raw_sheet(
+    runner: FlaskCliRunner, voted: Round, tmp_path: Path
+) -> None:
+    _report(runner, voted, tmp_path)
+    wb = load_workbook(tmp_path / "测评结果.xlsx")
+    assert voted.seal is not None and _seal_from_sheet(wb) == voted.seal
+    checks = {r[0]: r[1] for r in _rows(wb["核验"])[1:]}
+    assert checks["封存格式"] == "v2" and "原始选票" in str(checks["规范化方法"])
+    # a changed answer changes the sheet, and the sheet's seal no longer matches
+    th.change_one_answer(voted, PRINCIPAL, "basic", to="excellent")
+    _report(runner, voted, tmp_path / "after")
+    after = load_workbook(tmp_path / "after" / "测评结果.xlsx")
+    assert _seal_from_sheet(after) != voted.seal
 
-    def labels(*used: int) -> list[str]:
-        strata = tuple(StratumInput(i, f"类别{i}", issued=50, used=n) for i, n in enumerate(used))
-        return list(raw_stratum_labels(tally(TallyInput(strata, (), ()))).values())
 
-    assert labels(3, 2, 10) == ["—", "—", "类别2"]  # the hidden ones hold 5 ballots together
-    assert labels(3, 10, 10) == ["—", "—", "—"]  # "—" alone would be the 3
-    assert labels(5, 10) == ["类别0", "类别1"]
+def test_raw_sheet_order_is_drawn_per_subject(
+    runner: FlaskCliRunner, voted: Round, tmp_path: Path
+) -> None:
+    """No ballot can be rebuilt: each subject's lines are listed in their own random order."""
+    orders = []
+    for attempt in range(2):
+        _report(runner, voted, tmp_path / str(attempt))
+        lines = _raw_lines(load_workbook(tmp_path / str(attempt) / "测评结果.xlsx")["原始选票"])
+        orders.append(lines)
+        subjects = [line[0] for line in lines]
+        # each subject's lines form one block: a row never holds two subjects' grades
+        assert subjects == sorted(subjects, key=[TEAM, ORGAN, PRINCIPAL, MEMBER, INTEGRITY].index)
+    assert sorted(orders[0]) == sorted(orders[1]) and orders[0] != orders[1]
 
 
 def test_invalid_round_says_so(runner: FlaskCliRunner, sample_round: Round, tmp_path: Path) -> None:
@@ -282,8 +358,9 @@ def test_user_text_never_becomes_a_formula(
         assert cell.quotePrefix, value
     posts = [c for row in wb["汇总"].iter_rows() for c in row if c.value == "=1+1"]
     assert posts and all(c.data_type == "s" for c in posts)
-    raw_header = [c for c in wb["原始选票"][1] if c.value in nasty]
-    assert len(raw_header) == len(nasty) and all(c.data_type == "s" for c in raw_header)
+    raw_names = [c for row in wb["原始选票"].iter_rows() for c in row[:1] if c.value in nasty]
+    assert {c.value for c in raw_names} == set(nasty)
+    assert all(c.data_type == "s" and c.quotePrefix for c in raw_names)
     title = {r[0].value: r[1] for r in wb["核验"].iter_rows(min_row=2)}["测评活动"]
     assert title.value == "=cmd|' /C calc'!A0" and title.data_type == "s"
     # nothing in the file is stored as a formula

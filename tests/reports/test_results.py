@@ -8,7 +8,10 @@ import pytest
 from flask.testing import FlaskClient, FlaskCliRunner
 from openpyxl import load_workbook
 
+from evaluation.extensions import db
 from evaluation.models import Round
+from evaluation.tally.aggregate import compute_legacy_seal, tally_round
+from evaluation.tally.core import to_json
 from tests.helpers import tally as th
 from tests.helpers.tally import PRINCIPAL, TEAM, vote
 from tests.helpers.web import AuthActions
@@ -19,8 +22,6 @@ def test_nothing_about_votes_while_open(
 ) -> None:
     th.open_round(sample_round)
     th.cast(sample_round, "中层干部", {TEAM: "优秀"}, times=6)
-    from evaluation.extensions import db
-
     db.session.commit()
     auth.login("viewer")
     team = th.subject(sample_round, TEAM)
@@ -60,10 +61,10 @@ def test_round_and_subject_pages_after_close(
     team = th.subject(sample_round, TEAM)
     page = client.get(f"/rounds/{sample_round.id}/results/{team.id}").get_data(as_text=True)
     assert "合格" in page and "第 1 名" in page
-    # 班子成员 cast 3 ballots: suppressed; 中层干部 60.00%
-    row = page.split("<td>班子成员</td>", 1)[1].split("</tr>", 1)[0]
-    assert "—" in row and "%" not in row
-    assert "60.00%" in page
+    # 班子成员 cast 3 ballots: pooled with 中层干部 (10), named; 9 优秀 of 13 → 69.23%
+    assert "<td>班子成员</td>" not in page
+    row = page.split("<td>其他类别（含：班子成员、中层干部）</td>", 1)[1].split("</tr>", 1)[0]
+    assert '<td class="num">13</td>' in row and "69.23%" in row and "—" not in row
     res = client.get(f"/rounds/{sample_round.id}/results/{team.id}/chart.png")
     assert res.status_code == 200 and res.mimetype == "image/png"
     assert client.get(f"/rounds/{sample_round.id}/results/{team.id}/items.png").status_code == 404
@@ -132,3 +133,25 @@ def test_missing_font_is_a_clear_refusal_with_the_fix(
     res = runner.invoke(args=["report", str(sample_round.id)])
     assert res.exit_code != 0 and "fonts-wqy-microhei" in res.output
     assert "Traceback" not in res.output
+
+
+def test_a_round_sealed_before_pooling_is_shown_as_sealed(
+    client: FlaskClient, auth: AuthActions, users: dict, sample_round: Round
+) -> None:
+    """Archived rounds sealed with version-2 results keep their "—" cells (read, not redone)."""
+    vote(sample_round)
+    sample_round.sealed_result = to_json(tally_round(sample_round, pooling=False))
+    sample_round.seal = compute_legacy_seal(sample_round)
+    db.session.commit()
+    auth.login("viewer")
+    team = th.subject(sample_round, TEAM)
+    page = client.get(f"/rounds/{sample_round.id}/results/{team.id}").get_data(as_text=True)
+    row = page.split("<td>班子成员</td>", 1)[1].split("</tr>", 1)[0]
+    assert "—" in row and "%" not in row and "其他类别（含" not in page
+    res = client.get(f"/rounds/{sample_round.id}/report.xlsx")
+    assert res.status_code == 200
+    book = load_workbook(io.BytesIO(res.data))
+    checks = {r[0]: r[1] for r in book["核验"].iter_rows(min_row=2, values_only=True)}
+    assert checks["封存格式"] == "v1（旧格式）"
+    raw = [r for r in book["原始选票"].iter_rows(min_row=2, values_only=True) if r[0] == TEAM]
+    assert raw and all(r[2] != "班子成员" for r in raw)

@@ -1,4 +1,5 @@
-"""The seal: canonical form, and ``flask verify`` failing, naming the difference, on tampering."""
+"""The seal: canonical form over the lines of 原始选票, and ``flask verify`` failing, naming the
+difference, on tampering; rounds sealed in the old formats still verify."""
 
 from __future__ import annotations
 
@@ -8,21 +9,52 @@ from sqlalchemy import delete, select, update
 
 from evaluation.extensions import db
 from evaluation.models import Answer, Ballot, Round
-from evaluation.tally.seal import ballot_line, seal_digest
+from evaluation.tally.aggregate import compute_legacy_seal, tally_round
+from evaluation.tally.core import to_json
+from evaluation.tally.seal import (
+    RawLine,
+    legacy_ballot_line,
+    legacy_seal_digest,
+    seal_digest,
+    shuffled,
+)
 from tests.helpers import tally as th
 from tests.helpers.tally import MEMBER, PRINCIPAL, TEAM, vote
 
 
-def test_canonical_form_ignores_storage_order() -> None:
-    a = ballot_line(1, [(5, "", 1, "excellent"), (3, "", 1, None), (3, "2", 1, "good")])
-    b = ballot_line(1, [(3, "2", 1, "good"), (3, "", 1, None), (5, "", 1, "excellent")])
+def test_seal_is_a_multiset_digest_of_the_raw_lines() -> None:
+    a = RawLine("局领导班子", "总体", "一般干部", "优秀")
+    b = RawLine("局领导班子", "总体", "其他类别（含：班子成员、中层干部）", "弃权")
+    c = RawLine("张三", "第1项", "一般干部", "称职")
+    assert a.canonical() == '["局领导班子","总体","一般干部","优秀"]'
+    digest = seal_digest(7, [a, a, b, c])
+    assert digest == seal_digest(7, [c, a, b, a]) == seal_digest(7, [(a, 2), (b, 1), (c, 1)])
+    assert digest != seal_digest(8, [a, a, b, c])  # bound to the round
+    assert digest != seal_digest(7, [a, b, c])  # a line fewer
+    assert digest != seal_digest(7, [a, a, b, RawLine("张三", "第1项", "一般干部", "优秀")])
+    # the header and lines, as anyone can recompute them by hand
+    import hashlib
+
+    lines = sorted(line.canonical() for line in (a, a, b, c))
+    text = "\n".join(["民主测评封存 v2 round=7 lines=4", *lines])
+    assert digest == hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def test_shuffled_lists_each_line_as_often_as_counted() -> None:
+    a, b = RawLine("甲", "总体", "一般干部", "优秀"), RawLine("甲", "总体", "一般干部", "合格")
+    drawn = list(shuffled({a: 30, b: 20}))
+    assert drawn.count(a) == 30 and drawn.count(b) == 20
+    orders = {tuple(shuffled({a: 30, b: 20})) for _ in range(5)}
+    assert len(orders) > 1  # drawn anew each time
+
+
+def test_legacy_canonical_form_ignores_storage_order() -> None:
+    a = legacy_ballot_line(1, [(5, "", 1, "excellent"), (3, "", 1, None), (3, "2", 1, "good")])
+    b = legacy_ballot_line(1, [(3, "2", 1, "good"), (3, "", 1, None), (5, "", 1, "excellent")])
     assert a == b == '[1,[[3,"",1,null],[3,"2",1,"good"],[5,"",1,"excellent"]]]'
-    other = ballot_line(2, [(5, "", 2, "excellent")])
-    assert seal_digest(7, [a, other]) == seal_digest(7, [other, a])
-    assert seal_digest(7, [a, other]) != seal_digest(8, [a, other])  # bound to the round
-    assert seal_digest(7, [a, other]) != seal_digest(7, [a])
-    changed = ballot_line(1, [(5, "", 1, "qualified"), (3, "", 1, None), (3, "2", 1, "good")])
-    assert seal_digest(7, [changed, other]) != seal_digest(7, [a, other])
+    other = legacy_ballot_line(2, [(5, "", 2, "excellent")])
+    assert legacy_seal_digest(7, [a, other]) == legacy_seal_digest(7, [other, a])
+    assert legacy_seal_digest(7, [a, other]) != legacy_seal_digest(8, [a, other])
 
 
 @pytest.fixture
@@ -74,7 +106,7 @@ def test_moved_answer_stratum_is_found(runner: FlaskCliRunner, voted: Round) -> 
     db.session.commit()
     code, output = _verify(runner, voted)
     assert code != 0 and "封存码不一致" in output
-    assert "分类别 “中层干部” 选票数：封存值 10，重算值 9" in output
+    assert "分类别 “一般干部” 选票数：封存值 30，重算值 31" in output
 
 
 def test_removed_ballot_is_found(runner: FlaskCliRunner, voted: Round) -> None:
@@ -119,3 +151,18 @@ def test_verify_refuses_open_or_unknown_rounds(runner: FlaskCliRunner, sample_ro
     assert code != 0 and "测评结束后" in output
     code, output = _verify(runner, Round(id=424242, title="x"))
     assert code != 0 and "不存在" in output
+
+
+def test_a_round_sealed_in_the_old_formats_still_verifies(
+    runner: FlaskCliRunner, voted: Round
+) -> None:
+    # As a round closed before pooling was sealed: result version 2, seal v1 over whole ballots.
+    voted.sealed_result = to_json(tally_round(voted, pooling=False))
+    voted.seal = compute_legacy_seal(voted)
+    db.session.commit()
+    code, output = _verify(runner, voted)
+    assert code == 0, output
+    assert "封存码为旧格式 v1" in output and "计票结果为旧格式（版本 2" in output
+    th.change_one_answer(voted, PRINCIPAL, "basic", to="excellent")
+    code, output = _verify(runner, voted)
+    assert code != 0 and "封存码不一致" in output and "旧格式" in output

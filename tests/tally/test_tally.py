@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from fractions import Fraction as F
 from pathlib import Path
 
@@ -9,15 +10,20 @@ import pytest
 
 from evaluation.ballot_forms import BallotForm, load_forms
 from evaluation.tally.core import (
+    POOL_ID,
+    RESULT_VERSION,
     CountRow,
+    Figures,
     StratumInput,
     SubjectInput,
     SubjectResult,
     TallyInput,
+    choose_pool,
     competition_ranks,
     decide_grade,
     decimal_text,
     fraction_text,
+    from_json,
     percent,
     tally,
     to_json,
@@ -254,7 +260,7 @@ def test_weighted_rank_uses_weighted_satisfaction() -> None:
         CountRow(2, "", 2, "competent", 7),
     )
     subjects = (SubjectInput(1, "甲", MEMBER), SubjectInput(2, "乙", MEMBER))
-    result = tally(TallyInput(strata, subjects, rows))
+    result = tally(TallyInput(strata, subjects, rows, min_group_size=3))
     a, b = result.subjects
     assert a.figures.satisfaction_rate == F(9, 10) and b.figures.satisfaction_rate == F(1, 10)
     assert (a.rank, b.rank) == (1, 2)  # unweighted would be 3/10 vs 7/10: the opposite
@@ -263,55 +269,183 @@ def test_weighted_rank_uses_weighted_satisfaction() -> None:
 def test_weighted_round_stratum_without_weight_counts_zero_and_all_zero_falls_back() -> None:
     strata = (StratumInput(1, "甲类", weight=F(1)), StratumInput(2, "乙类", weight=None))
     rows = (CountRow(10, "", 1, "excellent", 1), CountRow(10, "", 2, "unqualified", 9))
-    s = tally(TallyInput(strata, (SubjectInput(10, "班子", TEAM),), rows)).subjects[0]
+    team = (SubjectInput(10, "班子", TEAM),)
+    s = tally(TallyInput(strata, team, rows, min_group_size=1)).subjects[0]
     assert s.figures.excellent_rate == F(1)
     only_unweighted = (CountRow(10, "", 2, "unqualified", 1), CountRow(10, "", 2, "excellent", 3))
-    s = tally(TallyInput(strata, (SubjectInput(10, "班子", TEAM),), only_unweighted)).subjects[0]
+    s = tally(TallyInput(strata, team, only_unweighted, min_group_size=1)).subjects[0]
     assert s.figures.excellent_rate == F(3, 4)
 
 
-# --- suppression -------------------------------------------------------------------------------
+# --- small groups: pooling, not hiding ----------------------------------------------------------
+
+# 班子成员 cast 4 ballots (min size 5): pooled with the next smallest, 服务对象 (6), into 其他类别.
+POOLED = (
+    StratumInput(1, "班子成员", weight=F(1, 10), issued=5, used=4),
+    StratumInput(2, "服务对象", weight=F(2, 10), issued=8, used=6),
+    StratumInput(3, "中层干部", weight=F(3, 10), issued=20, used=20),
+    StratumInput(4, "一般干部", weight=F(4, 10), issued=30, used=30),
+)
+POOLED_ROWS = (
+    CountRow(10, "", 1, "unqualified", 3),
+    CountRow(10, "", 1, None, 1),
+    CountRow(10, "", 2, "excellent", 5),
+    CountRow(10, "", 2, "qualified", 1),
+    CountRow(10, "", 3, "excellent", 10),
+    CountRow(10, "", 3, "qualified", 8),
+    CountRow(10, "", 3, "unqualified", 2),
+    CountRow(10, "", 4, "qualified", 27),
+    CountRow(10, "", 4, None, 3),
+)
 
 
-def test_small_stratum_cells_are_suppressed_overall_never() -> None:
-    strata = (StratumInput(1, "班子成员"), StratumInput(2, "一般干部"))
-    rows = (
-        CountRow(10, "", 1, "excellent", 3),
-        CountRow(10, "", 1, None, 1),  # 4 ballots < 5 → suppressed
-        CountRow(10, "", 2, "qualified", 4),
-        CountRow(10, "", 2, None, 1),  # 5 ballots → shown
-    )
-    s = tally(
-        TallyInput(strata, (SubjectInput(10, "班子", TEAM),), rows, min_group_size=5)
-    ).subjects[0]
-    small, big = s.strata
-    assert small.suppressed and small.figures is None and small.ballots == 4
-    assert not big.suppressed and big.figures is not None and big.figures.counts["qualified"] == 4
-    assert s.figures.valid == 7  # the overall row counts everything
-    data = to_json(tally(TallyInput(strata, (SubjectInput(10, "班子", TEAM),), rows)))
-    assert data["subjects"][0]["strata"][0]["figures"] is None
+def _pooled(weighted: bool) -> SubjectResult:
+    strata = POOLED if weighted else tuple(replace(s, weight=None) for s in POOLED)
+    data = TallyInput(strata, (SubjectInput(10, "班子", TEAM),), POOLED_ROWS, min_group_size=5)
+    return tally(data).subjects[0]
 
 
-def test_tiny_round_overall_row_is_not_suppressed() -> None:
+def _vector(f: Figures) -> list[int]:
+    return [*f.counts.values(), f.abstentions]
+
+
+def test_small_stratum_is_pooled_and_named() -> None:
+    s = _pooled(weighted=False)
+    assert [c.name for c in s.strata] == [
+        "中层干部",
+        "一般干部",
+        "其他类别（含：班子成员、服务对象）",
+    ]
+    pool = s.pool
+    assert pool is not None and pool.pooled and pool.stratum_id == POOL_ID
+    assert pool.members == ("班子成员", "服务对象") and pool.member_ids == (1, 2)
+    assert pool.ballots == 10 >= 5
+    assert pool.figures is not None
+    assert pool.figures.counts == {"excellent": 5, "qualified": 1, "unqualified": 3}
+    assert pool.figures.satisfaction_rate == F(6, 9)  # the pooled share
+    assert not any(c.suppressed for c in s.strata)
+    # 班子成员's own figures (3 不合格, 1 弃权, 4 ballots) are nowhere
+    assert all(c.ballots != 4 for c in s.strata)
+    assert all(_vector(c.figures) != [0, 0, 3, 1] for c in s.strata if c.figures)
+
+
+def test_no_combination_of_published_numbers_isolates_the_small_stratum() -> None:
+    s = _pooled(weighted=False)
+    published = {
+        frozenset({1, 2, 3, 4}): _vector(s.figures),  # the overall row
+        **{frozenset(c.member_ids or (c.stratum_id,)): _vector(c.figures) for c in s.strata},
+    }
+    # Every published group that holds 班子成员 also holds 服务对象: no sum or difference of
+    # published numbers can tell them apart.
+    assert all(2 in group for group in published if 1 in group)
+    # overall minus the visible strata is the pool (10 ballots), never 班子成员 alone (4)
+    rest = [
+        a - b - c
+        for a, b, c in zip(
+            published[frozenset({1, 2, 3, 4})],
+            published[frozenset({3})],
+            published[frozenset({4})],
+            strict=True,
+        )
+    ]
+    assert rest == published[frozenset({1, 2})] == [5, 1, 3, 1]
+    assert sum(rest) == 10 >= 5
+
+
+def test_weighted_rates_pool_the_weights_and_never_isolate_the_small_stratum() -> None:
+    s = _pooled(weighted=True)
+    middle, general, pool = s.strata
+    assert pool.base_weight == F(1, 10) + F(2, 10)  # the sum of its members' weights
+    # all groups voted, weights sum to 1: no renormalisation
+    assert (middle.weight, general.weight, pool.weight) == (F(3, 10), F(4, 10), F(3, 10))
+    assert middle.base_weight == F(3, 10) and general.base_weight == F(4, 10)
+    assert s.figures.shares is not None
+    for key in ("excellent", "qualified", "unqualified"):
+        parts = {
+            c.name: c.weight * c.figures.shares[key]  # type: ignore[operator,union-attr,index]
+            for c in s.strata
+        }
+        # the weighted rate minus the weighted visible strata is the weighted pool
+        rest = s.figures.shares[key] - parts["中层干部"] - parts["一般干部"]
+        assert rest == parts[pool.name] == F(3, 10) * F(pool.figures.counts[key], 9)  # type: ignore[union-attr]
+    # the small stratum's own share (不合格 1) with its own weight 1/10 appears nowhere
+    assert s.figures.shares["unqualified"] == F(3, 10) * F(2, 20) + F(3, 10) * F(3, 9)
+    assert s.figures.satisfaction_rate == 1 - s.figures.shares["unqualified"]
+    # raw counts and raw shares are there beside the weighted ones
+    assert s.raw_figures.counts == s.figures.counts
+    assert s.raw_figures.satisfaction_rate == F(51, 56)
+
+
+def test_pool_grows_with_the_next_smallest_until_it_is_big_enough() -> None:
+    strata = tuple(StratumInput(i, f"类别{i}") for i in range(1, 5))
+    assert choose_pool(strata, {1: 1, 2: 2, 3: 3, 4: 10}, 5) == (1, 2, 3)  # 6 ≥ 5
+    assert choose_pool(strata, {1: 2, 2: 9, 3: 7, 4: 10}, 5) == (1, 3)  # 2 + the next, 7
+    assert choose_pool(strata, {1: 2, 2: 1}, 5) == (1, 2)  # all strata, still 3
+    assert choose_pool(strata, {1: 5, 2: 6, 3: 0, 4: 0}, 5) == ()  # none small; 0 is no group
+    assert choose_pool(strata, {1: 5, 2: 6, 3: 0, 4: 3}, 5) == (1, 4)  # ties: round order
+
+
+def test_tiny_round_overall_row_is_never_pooled() -> None:
     s = run(TEAM, {"excellent": 1, "unqualified": 1}, group=5)
     assert s.figures.valid == 2 and s.grade == "unqualified"
-    assert s.strata[0].suppressed
+    assert s.pool is not None and s.pool.ballots == 2  # all strata together, named
+    assert s.pool.members == ("一般干部",)
 
 
-def test_per_item_figures_and_suppression() -> None:
+def test_items_use_the_subjects_pool() -> None:
     form = BallotForm(**{**TEAM.__dict__, "per_item": True})
-    strata = (StratumInput(1, "甲类"), StratumInput(2, "乙类"))
+    strata = (StratumInput(1, "甲类"), StratumInput(2, "乙类"), StratumInput(3, "丙类"))
     rows = (
         CountRow(10, "", 1, "excellent", 6),
         CountRow(10, "", 2, "excellent", 2),
+        CountRow(10, "", 3, "qualified", 5),
         CountRow(10, "1", 1, "qualified", 6),
         CountRow(10, "1", 2, "unqualified", 2),
+        CountRow(10, "1", 3, "unqualified", 5),
     )
     s = tally(TallyInput(strata, (SubjectInput(10, "班子", form),), rows)).subjects[0]
     assert [i.code for i in s.items] == ["1"]
     item = s.items[0]
-    assert item.figures.satisfaction_rate == F(6, 8)
-    assert item.strata[0].figures is not None and item.strata[1].suppressed
+    assert item.figures.satisfaction_rate == F(6, 13)
+    assert [c.name for c in s.strata] == ["甲类", "其他类别（含：乙类、丙类）"]
+    assert [c.name for c in item.strata] == [c.name for c in s.strata]
+    pooled_item = item.strata[1]
+    assert pooled_item.figures is not None and pooled_item.figures.counts["unqualified"] == 7
+    assert all(c.ballots != 2 for c in item.strata)  # 乙类's 2 item answers only in the pool
+
+
+def test_stratum_without_ballots_is_no_group() -> None:
+    strata = (StratumInput(1, "甲类"), StratumInput(2, "服务对象"))
+    rows = (CountRow(10, "", 1, "excellent", 6),)
+    s = tally(TallyInput(strata, (SubjectInput(10, "班子", TEAM),), rows)).subjects[0]
+    assert s.pool is None
+    assert [(c.name, c.ballots) for c in s.strata] == [("甲类", 6), ("服务对象", 0)]
+
+
+def test_pooled_result_round_trips_and_version_2_results_are_read_as_sealed() -> None:
+    forms = {TEAM.id: TEAM}
+    data = TallyInput(POOLED, (SubjectInput(10, "班子", TEAM),), POOLED_ROWS, min_group_size=5)
+    result = tally(data)
+    sealed = to_json(result)
+    assert sealed["version"] == RESULT_VERSION == 3
+    cell = sealed["subjects"][0]["strata"][2]
+    assert cell["members"] == ["班子成员", "服务对象"] and cell["base_weight"] == "3/10"
+    assert from_json(sealed, forms) == result
+    # A round sealed before pooling: its small cell stays suppressed, shown as "—".
+    legacy = tally(data, pooling=False)
+    old = to_json(legacy)
+    assert old["version"] == 2
+    assert old["subjects"][0]["strata"][0] == {
+        "stratum_id": 1,
+        "name": "班子成员",
+        "ballots": 4,
+        "suppressed": True,
+        "weight": "1/10",
+        "figures": None,
+    }
+    read = from_json(old, forms)
+    assert read == legacy and not read.pooling and read.subjects[0].pool is None
+    assert to_json(read) == old
 
 
 # --- turnout and validity ------------------------------------------------------------------------

@@ -59,10 +59,10 @@ def test_figures_match_hand_count(voted: Round) -> None:
     assert integrity.figures.counts == {"good": 19, "fair": 20, "poor": 4}
     assert integrity.grade_label == "中"
 
-    # 班子成员 cast 3 ballots: below MIN_GROUP_SIZE 5, suppressed; 中层干部 shown
-    small, middle, general = team.strata
-    assert small.suppressed and small.figures is None
-    assert middle.figures is not None and middle.figures.satisfaction_rate == F(3, 5)
+    # 班子成员 cast 3 ballots: below MIN_GROUP_SIZE 5, pooled with the next smallest, 中层干部
+    general, pool = team.strata
+    assert pool.name == "其他类别（含：班子成员、中层干部）" and pool.ballots == 13
+    assert pool.figures is not None and pool.figures.satisfaction_rate == F(9, 13)
     assert general.figures is not None and general.figures.abstentions == 10
 
     assert result.ballots == 43 and (result.used, result.issued) == (43, 62)
@@ -85,16 +85,18 @@ def test_weighted_round(sample_round: Round) -> None:
     result = tally_round(sample_round)
     assert result.weighted
     team = result.subject(th.subject(sample_round, TEAM).id)
-    # 优秀 = 1/5·1 + 2/5·6/10 + 2/5·0 ; 不合格 = 2/5·4/10 ; 合格 = 2/5·1
+    # 班子成员 (3 ballots) and 中层干部 (10) are pooled: weight 1/5 + 2/5, shares of the 13.
+    # 优秀 = 3/5·9/13 ; 不合格 = 3/5·4/13 ; 合格 = 2/5·1
     assert team.figures.shares == {
-        "excellent": F(11, 25),
+        "excellent": F(27, 65),
         "qualified": F(2, 5),
-        "unqualified": F(4, 25),
+        "unqualified": F(12, 65),
     }
     assert team.figures.counts == {"excellent": 9, "qualified": 20, "unqualified": 4}
+    assert team.pool is not None and team.pool.base_weight == F(3, 5)
     member = result.subject(th.subject(sample_round, MEMBER).id)
-    # 优秀 2/5, 称职 1/5 + 2/5·4/10, 基本称职 2/5·6/10 → 满意率 19/25, 优秀 < 1/2 → 称职
-    assert member.figures.satisfaction_rate == F(19, 25)
+    # 优秀 2/5, 称职 3/5·7/13, 基本称职 3/5·6/13 → 满意率 47/65, 优秀 < 1/2 → 称职
+    assert member.figures.satisfaction_rate == F(47, 65)
     assert member.grade_label == "称职"  # unweighted it would be 优秀 (20/33)
 
 
@@ -108,7 +110,7 @@ def test_results_do_not_exist_while_open(sample_round: Round) -> None:
 
 def test_close_seals_the_tally(voted: Round) -> None:
     assert voted.seal is not None and len(voted.seal) == 64
-    assert voted.sealed_result == to_json(tally_round(voted))
+    assert voted.sealed_result == {**to_json(tally_round(voted)), "seal_version": "v2"}
     team = next(s for s in voted.sealed_result["subjects"] if s["name"] == TEAM)
     assert team["satisfaction_rate"] == "29/33" and team["grade_label"] == "合格"
     assert verify_round(voted).ok
