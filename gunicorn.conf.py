@@ -14,6 +14,8 @@ max_requests = 5000
 max_requests_jitter = 500
 accesslog = "-"
 errorlog = "-"
-# Voting codes never reach the access log: the logger redacts /v/<code> paths and referrers.
+# Voting codes never reach the access log or the error log (SPEC §5.4): this logger filters
+# both, hiding every code-shaped token and every /v/ segment (evaluation/logfilter.py), in
+# request lines, referrers and the malformed request lines of "Invalid request" errors.
 logger_class = "evaluation.serving.RedactingLogger"
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")

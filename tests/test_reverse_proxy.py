@@ -5,7 +5,8 @@ paths are changed (each change is asserted, so a README edit that breaks them fa
 Through it: HTTP is redirected to HTTPS; voters vote over HTTPS and their requests reach both
 app servers; failed code entries are counted per real client address (``TRUSTED_PROXIES=1``),
 a forged ``X-Forwarded-For`` changes nothing, and valid codes are never throttled; the
-session cookie is Secure; no voting code reaches nginx's logs or gunicorn's.
+session cookie is Secure; no voting code reaches nginx's logs or gunicorn's, whatever shape
+the request gives it (percent-encoded, upper case, in a query, in a malformed request line).
 
 Needs nginx and openssl (``.ci/run`` installs nginx) and Redis (``TEST_REDIS_URL``), which the
 two app servers share for their rate-limit counters as README says they must.
@@ -31,6 +32,7 @@ import pytest
 
 from benchmarks import harness
 from tests.helpers.databases import BACKENDS, fresh_side_database
+from tests.helpers.leaks import ORDINARY_TARGETS, holds_code, raw_requests, send_raw
 from tests.helpers.voters import token_of
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -294,3 +296,35 @@ def test_readme_nginx_in_front_of_two_app_servers(proxied: dict[str, object]) ->
     assert "/v/[redacted]" in logs["access.log"]
     leaked = {name for name, text in logs.items() for code in codes if code in text}
     assert not leaked, f"a voting code reached these logs: {sorted(leaked)}"
+
+
+@pytest.mark.parametrize("proxied", ["sqlite"], indirect=True)
+def test_readme_nginx_logs_no_code_in_any_shape(proxied: dict[str, object]) -> None:
+    """The requests gunicorn's test sends (tests/test_serving.py), to nginx over HTTP and
+    HTTPS: README's ``map`` hides the same set in nginx's access log, its error log stays
+    quiet, and gunicorn behind it hides them too."""
+    https_port = int(str(proxied["https_port"]))
+    http_port = int(str(proxied["http_port"]))
+    codes = list(proxied["codes"])  # type: ignore[call-overload]
+    servers: list[harness.Server] = proxied["servers"]  # type: ignore[assignment]
+    tmp = Path(str(proxied["tmp"]))
+
+    requests = raw_requests(codes[0], codes[1], f"127.0.0.1:{https_port}")
+    for request in requests:
+        assert send_raw(https_port, request, tls=True).startswith(b"HTTP/1.1 ")
+        assert send_raw(http_port, request).startswith(b"HTTP/1.1 ")
+    for target in ORDINARY_TARGETS:
+        ordinary = f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+        send_raw(https_port, ordinary.encode(), tls=True)
+
+    names = ("access.log", "error.log", "other-access.log")
+    logs = {name: (tmp / name).read_text(errors="replace") for name in names}
+    logs |= {f"gunicorn {s.port}": s.log_text() for s in servers}
+    access = logs["access.log"]
+    # Every request was logged, each with its code hidden (nginx does not log the headers) …
+    assert access.count("[redacted]") >= 2 * (len(requests) - 2), access
+    leaked = {name for name, text in logs.items() for code in codes if holds_code(text, code)}
+    assert not leaked, f"a voting code reached these logs: {sorted(leaked)}\n{access}"
+    # … and ordinary requests are logged as they came.
+    for target in ORDINARY_TARGETS:
+        assert f'"GET {target} HTTP/1.1"' in access
