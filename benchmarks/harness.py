@@ -644,12 +644,17 @@ class Ledger:
 
 
 def ledger(url: str, workdir: Path, round_id: int, receipts_seen: list[str]) -> Ledger:
-    """Count ballots, codes, receipts; check that every receipt a voter saw is stored."""
+    """Count ballots, codes, receipts; check that every receipt a voter saw is stored.
+
+    While the round is open its ballots are sealed in its box: they are opened here with the
+    server's key to be counted, in a transaction that is rolled back (nothing changes).
+    """
     from sqlalchemy import func, select
 
     from evaluation.codes import codes
     from evaluation.extensions import db
-    from evaluation.models import Answer, Ballot, Code, CodeState, Receipt, Round
+    from evaluation.models import Answer, Ballot, Code, CodeState, Receipt, Round, RoundState
+    from evaluation.voting import box
     from evaluation.voting.ballot import ballot_layout
 
     def count(query: Any) -> int:
@@ -658,10 +663,6 @@ def ledger(url: str, workdir: Path, round_id: int, receipts_seen: list[str]) -> 
     with app_context(url, workdir):
         rnd = db.session.get_one(Round, round_id)
         questions = sum(len(s.questions) for s in ballot_layout(rnd))
-        stored = set(
-            db.session.execute(select(Receipt.digest).where(Receipt.round_id == round_id)).scalars()
-        )
-        missing = sum(1 for r in receipts_seen if codes.receipt_digest(r) not in stored)
         per_state = dict(
             db.session.execute(
                 select(Code.state, func.count())
@@ -669,19 +670,37 @@ def ledger(url: str, workdir: Path, round_id: int, receipts_seen: list[str]) -> 
                 .group_by(Code.state)
             ).all()
         )
-        return Ledger(
-            ballots=count(
+        used = int(per_state.get(CodeState.USED, 0))
+        unused = int(per_state.get(CodeState.UNUSED, 0))
+        if rnd.state == RoundState.OPEN:
+            opened = box.open_box(rnd, None, codes.hash_key())
+            db.session.rollback()
+            stored = set(opened.receipts)
+            ballots = len(opened.ballots)
+            answers = sum(len(b.answers) for b in opened.ballots)
+            used, unused = used + len(opened.digests), unused - len(opened.digests)
+        else:
+            stored = set(
+                db.session.execute(
+                    select(Receipt.digest).where(Receipt.round_id == round_id)
+                ).scalars()
+            )
+            ballots = count(
                 select(func.count()).select_from(Ballot).where(Ballot.round_id == round_id)
-            ),
-            used_codes=int(per_state.get(CodeState.USED, 0)),
-            unused_codes=int(per_state.get(CodeState.UNUSED, 0)),
-            receipts=len(stored),
-            answers=count(
+            )
+            answers = count(
                 select(func.count())
                 .select_from(Answer)
                 .join(Ballot, Ballot.id == Answer.ballot_id)
                 .where(Ballot.round_id == round_id)
-            ),
+            )
+        missing = sum(1 for r in receipts_seen if codes.receipt_digest(r) not in stored)
+        return Ledger(
+            ballots=ballots,
+            used_codes=used,
+            unused_codes=unused,
+            receipts=len(stored),
+            answers=answers,
             questions_per_ballot=questions,
             receipts_missing=missing,
         )

@@ -12,14 +12,19 @@ leaves the database as it was. PostgreSQL sequences are moved past the restored 
 between engines (SQLite → PostgreSQL and back).
 
 Anonymity (SPEC §5): the backup holds what the database holds and nothing more: codes only as
-keyed hashes, ballots with no time or reference. Ballots, answers and receipts of closed rounds
-are dumped and restored in their stored order (random since the close). Those of rounds still
-open are stored in submission order, which the close will erase from the database but a backup
-file would keep for ever: they are written in a fresh random order instead.
+keyed hashes, ballots with no time or reference. Ballots, answers and receipts (all of closed
+rounds: nothing is stored in clear before close) are dumped and restored in their stored order,
+random since the close. An open round's sealed ballot box (``evaluation.voting.box``) follows
+the schema's tables as a section of its own, its rows in a fresh random order (the table holds
+them in submission order until the close drops it; a backup file would keep that for ever), and
+a restore makes the box again before loading it. The box's private key stays as it was: wrapped
+(so the restored server needs the same ``CODE_HASH_KEY``/``SECRET_KEY`` to close the round) or
+with the 监票人.
 """
 
 from __future__ import annotations
 
+import base64
 import gzip
 import hashlib
 import json
@@ -35,6 +40,7 @@ import click
 from sqlalchemy import (
     JSON,
     DateTime,
+    LargeBinary,
     Table,
     Uuid,
     func,
@@ -54,12 +60,14 @@ from evaluation.errors import DomainError, InputError
 from evaluation.extensions import db
 from evaluation.models import Round, RoundState
 from evaluation.transactions import write_transaction
+from evaluation.voting import box
 
 _random = secrets.SystemRandom()
 
 FORMAT = "evaluation-backup"
 VERSION = 1
-# Tables whose physical row order must be kept as stored (SPEC §5.3): never re-sorted by key.
+# Tables whose physical row order is kept as stored (SPEC §5.3: random since their round's
+# close): never re-sorted by key.
 STORED_ORDER = frozenset({"ballot", "answer", "receipt"})
 CHUNK = 2000
 
@@ -96,6 +104,8 @@ def _encode(table: Table, row: Any) -> list[Any]:
             values.append(_utc(value).isoformat(timespec="microseconds"))
         elif isinstance(kind, Uuid):
             values.append(str(value))
+        elif isinstance(kind, LargeBinary):
+            values.append(base64.b64encode(bytes(value)).decode("ascii"))
         elif hasattr(value, "value") and isinstance(value.value, str):  # enum members
             values.append(value.value)
         else:
@@ -116,6 +126,8 @@ def _decode(table: Table, values: list[Any]) -> dict[str, Any]:
             row[column.name] = _utc(datetime.fromisoformat(value))
         elif isinstance(kind, Uuid):
             row[column.name] = uuid.UUID(value)
+        elif isinstance(kind, LargeBinary):
+            row[column.name] = base64.b64decode(value)
         else:
             row[column.name] = value
     return row
@@ -182,37 +194,10 @@ def _rows(conn: Connection, table: Table) -> Iterator[Any]:
         pending = later
 
 
-def _open_rounds_shuffled(
-    name: str, rows: Iterator[Any], open_rounds: set[int], ballot_order: list[Any]
-) -> Iterator[Any]:
-    """Rows of open rounds in random order, the rest as stored.
-
-    While a round is open its ballots, answers and receipts are stored in submission order
-    (the close rewrites them at random). A database forgets that order at close; a backup
-    file would keep it for ever, so it never holds it: those rows go out shuffled, answers
-    grouped by ballot in the ballots' new order. ``ballot_order`` carries that order from the
-    ballot table to the answer table.
-    """
-    if name == "answer":
-        by_ballot: dict[Any, list[Any]] = {ballot_id: [] for ballot_id in ballot_order}
-        for row in rows:
-            held_answers = by_ballot.get(row._mapping["ballot_id"])
-            if held_answers is None:
-                yield row
-            else:
-                held_answers.append(row)
-        for ballot_id in ballot_order:
-            yield from by_ballot[ballot_id]
-        return
-    held: list[Any] = []
-    for row in rows:
-        if row._mapping["round_id"] in open_rounds:
-            held.append(row)
-        else:
-            yield row
+def _shuffled(rows: Iterator[Any]) -> Iterator[Any]:
+    """An open round's box rows in a fresh random order (see the module docstring)."""
+    held = list(rows)
     _random.shuffle(held)
-    if name == "ballot":
-        ballot_order[:] = [row._mapping["id"] for row in held]
     yield from held
 
 
@@ -249,16 +234,16 @@ def write_backup(out: IO[bytes]) -> BackupSummary:
                 "tables": [t.name for t in tables()],
             }
         )
-        open_rounds = set(
-            conn.execute(select(Round.id).where(Round.state == RoundState.OPEN)).scalars()
-        )
-        shuffled_ballots: list[Any] = []
-        for table in tables():
+        open_rounds = conn.execute(
+            select(Round.id).where(Round.state == RoundState.OPEN).order_by(Round.id)
+        ).scalars()
+        boxes = [box.box_table(round_id) for round_id in open_rounds]
+        for table in [*tables(), *boxes]:
             emit({"table": table.name, "columns": [c.name for c in table.columns]})
             count = 0
             rows = _rows(conn, table)
-            if open_rounds and table.name in STORED_ORDER:
-                rows = _open_rounds_shuffled(table.name, rows, open_rounds, shuffled_ballots)
+            if box.TABLE_PATTERN.match(table.name):
+                rows = _shuffled(rows)
             for row in rows:
                 emit(_encode(table, row))
                 count += 1
@@ -366,8 +351,13 @@ def check_backup(path: Path, expected_schema: str) -> tuple[dict[str, Any], list
             "请用相同版本的程序恢复"
         )
     known = {t.name: [c.name for c in t.columns] for t in tables()}
-    if [s.table for s in sections] != [t.name for t in tables()]:
+    names = [s.table for s in sections]
+    schema = [t.name for t in tables()]
+    boxes = names[len(schema) :]
+    if names[: len(schema)] != schema or not all(box.TABLE_PATTERN.match(n) for n in boxes):
         raise InputError("备份文件中的表与当前数据库结构不符")
+    box_columns = [c.name for c in box.box_table(0).columns]
+    known.update({s.table: box_columns for s in sections if s.table not in known})
     for section in sections:
         if section.columns != known[section.table]:
             raise InputError(f"备份文件中表 {section.table} 的列与当前数据库结构不符")
@@ -416,7 +406,8 @@ def restore_from(path: Path, *, actor: str = ACTOR) -> BackupSummary:
                     flush()
             elif isinstance(obj, dict) and "table" in obj:
                 flush()
-                table = by_name[obj["table"]]
+                name = obj["table"]
+                table = by_name[name] if name in by_name else _restored_box(name)
                 summary.counts[table.name] = 0
         flush()
         _reset_sequences()
@@ -429,6 +420,19 @@ def restore_from(path: Path, *, actor: str = ACTOR) -> BackupSummary:
             backup_created_at=_header.get("created_at"),
         )
     return summary
+
+
+def _restored_box(name: str) -> Table:
+    """Make the sealed ballot box of an open round again (its rows follow)."""
+    round_id = int(name.removeprefix("ballot_box_"))
+    rnd = db.session.get(Round, round_id)
+    if rnd is None or rnd.state != RoundState.OPEN:
+        raise InputError(
+            f"备份文件中有测评活动 {round_id} 的投票箱，但该活动不在进行中：文件已被改动"
+        )
+    table = box.box_table(round_id)
+    table.create(db.session.connection())
+    return table
 
 
 def _reset_sequences() -> None:

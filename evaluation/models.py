@@ -2,14 +2,17 @@
 
 Anonymity is a property of this schema, not of discipline (SPEC §5):
 
-* ``Code`` keeps only a keyed hash of the code and its state: no time, no ballot.
+* ``Code`` keeps only a keyed hash of the code and its state: no time, no ballot. While a round
+  is open its rows are only read; the codes that voted are written once, at close.
+* From cast to close a ballot exists only sealed to the round's public key, in the round's own
+  box table (``evaluation.voting.box``), dropped whole at close.
 * ``Ballot`` has a random UUID key, its round and stratum, and nothing else: no time, no
   sequence number, no client address, no code.
 * ``Answer`` rows belong to a ballot; their key is (ballot, subject, item).
 * ``Receipt`` keeps a keyed hash of the voter's receipt, with no link to the ballot.
-* At close, ballots, answers and receipts are rewritten in random order in one transaction
-  (``evaluation.voting.anonymity``), so neither row order nor ``rowid``/``ctid``/``xmin`` follows
-  submission order.
+* Ballots, answers and receipts are written in clear once, at close, in random order and in
+  one transaction (``evaluation.voting.anonymity``); the round's codes are rewritten then too,
+  so neither row order nor ``rowid``/``ctid``/``xmin`` follows submission order.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -152,6 +156,11 @@ class Round(db.Model):  # type: ignore[name-defined,misc]
     # The seal (SPEC §10): digest over the canonical ballots, and the tally stored at close.
     seal: Mapped[str | None] = mapped_column(String(128))
     sealed_result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # The sealed ballot box (SPEC §5.9, ``evaluation.voting.box``): its public key from open on;
+    # the private key only wrapped (服务器保管) and only until close; who keeps the key.
+    box_custody: Mapped[str] = mapped_column(String(16), default="server", server_default="server")
+    box_public_key: Mapped[bytes | None] = mapped_column(LargeBinary)
+    box_private_key: Mapped[bytes | None] = mapped_column(LargeBinary)
 
     unit: Mapped[Unit] = relationship()
     strata: Mapped[list[Stratum]] = relationship(

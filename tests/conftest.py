@@ -25,6 +25,7 @@ from tests.helpers.databases import (
     PG_URL,
     TABLES,
     app_config,
+    drop_ballot_boxes,
     migrate,
     worker_database_url,
 )
@@ -67,6 +68,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         engine = create_engine(url)
         with engine.begin() as conn:
             conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+            drop_ballot_boxes(conn)
         engine.dispose()
 
 

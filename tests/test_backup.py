@@ -36,6 +36,7 @@ from evaluation.models import (
     CodeState,
     Receipt,
     Round,
+    RoundState,
     User,
 )
 from evaluation.rounds import lifecycle
@@ -391,60 +392,50 @@ def test_datetimes_round_trip_to_the_microsecond(app, users, target, tmp_path) -
         assert isinstance(User.__table__.c.created_at.type, DateTime)
 
 
-def test_open_rounds_are_written_in_random_order_not_submission_order(  # type: ignore[no-untyped-def]
+def test_open_rounds_box_is_written_shuffled_and_restored_whole(  # type: ignore[no-untyped-def]
     app, users, sample_round, target, tmp_path
 ) -> None:
-    """A backup outlives the close that erases submission order: it never records that order."""
+    """An open round's sealed box goes into the backup in random order, never submission
+    order (a backup outlives the close that drops the box), and a restore makes it again:
+    the restored server closes the round and counts every ballot."""
+    from evaluation.codes import codes as code_ops
+    from evaluation.voting import box
+    from evaluation.voting.ballot import ballot_layout
+    from evaluation.voting.views import cast_ballot
+
     rnd = sample_round
+    issued = code_ops.issue_batch(rnd, rnd.strata[0], 40, actor="test")
     lifecycle.open_round(rnd, actor="test")
     db.session.commit()
-    for number in range(40):
-        ballot = Ballot(round_id=rnd.id, stratum_id=rnd.strata[number % 3].id)
-        db.session.add(ballot)
-        db.session.flush()
-        for subject in rnd.subjects:
-            db.session.add(
-                Answer(
-                    ballot_id=ballot.id,
-                    subject_id=subject.id,
-                    item="",
-                    stratum_id=ballot.stratum_id,
-                    grade=None,
-                )
-            )
-        db.session.add(Receipt(digest=f"{number:064d}", round_id=rnd.id))
-        db.session.commit()
-    submitted = stored_ballot_order()
-    receipt_order = list(
-        db.session.execute(
-            select(Receipt.digest).order_by(
-                literal_column("rowid" if db.engine.dialect.name == "sqlite" else "ctid")
-            )
-        ).scalars()
-    )
+    layout = ballot_layout(rnd)
+    grades = {"gansu-team": "excellent", "gansu-discipline": "pass"}
+    answers = [(s.id, "", grades.get(s.form_id)) for s in rnd.subjects]
+    submitted = []
+    for code in issued.codes:
+        cast_ballot(code_ops.code_digest(code), rnd, rnd.strata[0].id, layout, answers)
+        submitted.append(code_ops.code_digest(code))
     path = tmp_path / "open.jsonl"
     _backup(app, path)
 
     lines = [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines()]
-
-    def section(name: str) -> list[list[Any]]:
-        start = lines.index(
-            next(x for x in lines if isinstance(x, dict) and x.get("table") == name)
-        )
-        rows = []
-        for item in lines[start + 1 :]:
-            if not isinstance(item, list):
-                break
-            rows.append(item)
-        return rows
-
-    written = [uuid.UUID(row[0]) for row in section("ballot")]
+    start = lines.index(
+        {"table": box.table_name(rnd.id), "columns": ["digest", "stratum_id", "sealed", "receipt"]}
+    )
+    written = [row[0] for row in lines[start + 1 : start + 41]]
     assert sorted(written) == sorted(submitted) and written != submitted
-    answer_ballots = [uuid.UUID(row[0]) for row in section("answer")]
-    assert answer_ballots == [b for b in written for _ in rnd.subjects]
-    receipts = [row[0] for row in section("receipt")]
-    assert sorted(receipts) == sorted(receipt_order) and receipts != receipt_order
+    for table in ("ballot", "answer", "receipt"):  # nothing is in clear before close
+        section = lines.index(
+            next(x for x in lines if isinstance(x, dict) and x.get("table") == table)
+        )
+        assert not isinstance(lines[section + 1], list)
 
     assert _restore(target, path).exit_code == 0
     with target.app_context():
-        assert stored_ballot_order() == written
+        restored = db.session.get_one(Round, rnd.id)
+        assert box.box_exists(rnd.id)
+        with write_transaction():
+            lifecycle.close_round(restored, actor="test")
+        db.session.commit()
+        assert restored.state == RoundState.CLOSED
+        assert restored.sealed_result["ballots"] == 40
+        assert restored.sealed_result["turnout"]["used"] == 40

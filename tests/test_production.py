@@ -26,7 +26,7 @@ from sqlalchemy.engine import make_url
 from evaluation import create_app
 from evaluation.codes.codes import new_code
 from evaluation.extensions import db
-from tests.helpers.databases import PG_URL, TABLES, app_config
+from tests.helpers.databases import PG_URL, TABLES, app_config, drop_ballot_boxes
 from tests.helpers.web import PASSWORD, csrf_token, failed_logins
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "")
@@ -146,6 +146,7 @@ def relayed_app(postgres_schema: str, tmp_path: Path) -> Iterator[tuple[Flask, R
     engine = create_engine(postgres_schema)
     with engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+        drop_ballot_boxes(conn)
     application = create_app(app_config(url, tmp_path))
     with application.app_context():
         from evaluation.accounts.operations import create_user
@@ -167,6 +168,7 @@ def relayed_app(postgres_schema: str, tmp_path: Path) -> Iterator[tuple[Flask, R
             db.engine.dispose()
         with engine.begin() as conn:
             conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+            drop_ballot_boxes(conn)
         engine.dispose()
 
 

@@ -16,7 +16,8 @@ from fractions import Fraction
 from sqlalchemy import func
 
 from evaluation.extensions import db
-from evaluation.models import Code, CodeBatch, CodeState, Round
+from evaluation.models import Code, CodeBatch, CodeState, Round, RoundState
+from evaluation.voting import box
 
 # A voided batch smaller than this still counts as issued (see the module docstring).
 SMALL_BATCH = 5
@@ -67,7 +68,11 @@ class Turnout:
 
 
 def round_turnout(rnd: Round) -> Turnout:
-    """Count issued and used codes per stratum with one GROUP BY."""
+    """Count issued and used codes per stratum with one GROUP BY.
+
+    While the round is open the code rows are not written when a code votes: the codes used
+    are the ballots in the round's sealed box, counted per stratum.
+    """
     counted = (Code.state != CodeState.VOID) | (CodeBatch.count < SMALL_BATCH)
     rows = db.session.execute(
         db.select(Code.stratum_id, Code.state, func.count())
@@ -81,6 +86,8 @@ def round_turnout(rnd: Round) -> Turnout:
         issued[stratum_id] = issued.get(stratum_id, 0) + count
         if state == CodeState.USED:
             used[stratum_id] = used.get(stratum_id, 0) + count
+    if rnd.state == RoundState.OPEN:
+        used = box.used_per_stratum(rnd.id)
     return Turnout(
         tuple(
             StratumTurnout(

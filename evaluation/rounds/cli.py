@@ -8,10 +8,12 @@ import click
 from flask.cli import AppGroup
 
 from evaluation.cli import ACTOR, one_line_errors
+from evaluation.errors import InputError
 from evaluation.rounds import lifecycle
 from evaluation.rounds.round_file import import_round_file
 from evaluation.rounds.state import get_round
-from evaluation.transactions import writes
+from evaluation.transactions import write_transaction, writes
+from evaluation.voting import box
 
 round_cli = AppGroup("round", help="测评活动")
 
@@ -31,27 +33,72 @@ def round_import(path: Path) -> None:
 
 @round_cli.command("open")
 @click.argument("round_id", type=int)
+@click.option(
+    "--custody",
+    default="服务器",
+    help="投票箱私钥保管：服务器（默认）或 监票人（须同时给出 --key-out）",
+)
+@click.option(
+    "--key-out",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="监票人保管时写出私钥文件的路径（结束测评时用 --key 提交）",
+)
 @one_line_errors
-@writes
-def round_open(round_id: int) -> None:
-    """Open a draft round."""
-    rnd = get_round(round_id)
-    lifecycle.open_round(rnd, actor=ACTOR)
-    click.echo(f"测评活动 {rnd.id} 已开始")
+def round_open(round_id: int, custody: str, key_out: Path | None) -> None:
+    """Open a draft round (with 监票人 custody, the box's private key goes to --key-out)."""
+    chosen = box.CUSTODY_BY_LABEL.get(custody.strip())
+    if chosen is None:
+        raise InputError(f"--custody 只能是“服务器”或“监票人”，而不是“{custody}”")
+    if chosen == box.CUSTODY_SCRUTINEER:
+        if key_out is None:
+            raise InputError("监票人保管私钥时必须用 --key-out 指定私钥文件的写出路径")
+        if key_out.exists():
+            raise InputError(f"{key_out} 已存在：请换一个路径，不要覆盖已有的私钥文件")
+        if not key_out.parent.is_dir():
+            raise InputError(f"目录 {key_out.parent} 不存在")
+    partial = key_out.with_name(key_out.name + ".partial") if key_out else None
+    try:
+        with write_transaction():
+            rnd = get_round(round_id)
+            rnd.box_custody = chosen
+            private_key = lifecycle.open_round(rnd, actor=ACTOR)
+            if private_key is not None and partial is not None and key_out is not None:
+                # Written before the commit: a round never opens without its key in hand.
+                partial.write_text(box.key_file_text(rnd, private_key), encoding="utf-8")
+                partial.chmod(0o600)
+                partial.replace(key_out)
+    finally:
+        if partial is not None:
+            partial.unlink(missing_ok=True)
+    click.echo(f"测评活动 {round_id} 已开始")
+    if key_out is not None and chosen == box.CUSTODY_SCRUTINEER:
+        click.echo(f"投票箱私钥已写入 {key_out}：请交监票人保管，结束测评时用 --key 提交")
 
 
 @round_cli.command("close")
 @click.argument("round_id", type=int)
+@click.option(
+    "--key",
+    "key_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="监票人保管的投票箱私钥文件",
+)
 @one_line_errors
-def round_close(round_id: int) -> None:
-    """Close an open round (final): ballots are shuffled, sealed, and old rows scrubbed."""
-    _close(round_id)
+def round_close(round_id: int, key_file: Path | None) -> None:
+    """Close an open round (final): the box is opened, ballots shuffled and sealed."""
+    key = None
+    if key_file is not None:
+        try:
+            key = box.parse_key(key_file.read_text(encoding="utf-8", errors="replace"))
+        except OSError:
+            raise InputError(f"无法读取私钥文件 {key_file}") from None
+    _close(round_id, key)
     click.echo(f"测评活动 {round_id} 已结束")
 
 
 @writes
-def _close(round_id: int) -> None:
-    lifecycle.close_round(get_round(round_id), actor=ACTOR)
+def _close(round_id: int, key: bytes | None) -> None:
+    lifecycle.close_round(get_round(round_id), actor=ACTOR, key=key)
 
 
 @round_cli.command("archive")

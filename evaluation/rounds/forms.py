@@ -160,3 +160,28 @@ class VoidForm(ChineseForm):
         id="void-reason",
         validators=[DataRequired("作废必须填写原因"), Length(max=2000, message="不能超过 2000 字")],
     )
+
+
+class OpenForm(ChineseForm):
+    """开始测评, with who keeps the sealed ballot box's private key."""
+
+    custody = RadioField(
+        "投票箱私钥保管",
+        choices=[
+            SelectChoice("server", "服务器保管（默认）：结束测评时自动开箱计票"),
+            SelectChoice(
+                "scrutineer", "监票人保管：开始时下载密钥交监票人，结束测评时须提交密钥才能开箱"
+            ),
+        ],
+        default="server",
+        validators=[DataRequired("请选择投票箱私钥的保管方式")],
+    )
+
+
+class CloseForm(ChineseForm):
+    """结束测评; under 监票人保管 the box's private key is presented here."""
+
+    key_file = FileField("密钥文件（开始测评时下载的 .txt 文件）")
+    key_text = TextAreaField(
+        "或粘贴密钥（44 个字符）", validators=[Length(max=4000, message="内容过长")]
+    )

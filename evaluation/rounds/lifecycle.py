@@ -2,9 +2,11 @@
 
 Every path — the organiser's pages, ``flask round …``, ``flask round tick``, the voting request
 that finds a closing time passed — calls these functions, inside the one commit point
-(``evaluation.transactions.write_transaction``). Closing is the heaviest move: ballots are
-rewritten in random order, sealed with their tally, and once the close has committed the old
-row versions are scrubbed from disk (SPEC §5.3).
+(``evaluation.transactions.write_transaction``). Opening makes the round's sealed ballot box
+(``evaluation.voting.box``). Closing is the heaviest move and the only clean one (SPEC §5.10):
+the box is opened, the ballots written in clear once in random order, the codes rewritten, the
+box dropped with its key, the result sealed; once that has committed the old row versions are
+scrubbed from disk.
 """
 
 from __future__ import annotations
@@ -13,19 +15,25 @@ from datetime import UTC, datetime
 
 from evaluation import audit
 from evaluation.archive.entries import append_round
+from evaluation.codes import codes
 from evaluation.errors import InputError
 from evaluation.extensions import db
 from evaluation.models import Round, RoundState, utcnow
 from evaluation.rounds.state import require_state, round_forms, schedule_due, transition
 from evaluation.tally.aggregate import seal_round
 from evaluation.transactions import after_commit, in_write_transaction, write_transaction
-from evaluation.voting.anonymity import rewrite_in_random_order, scrub_dead_rows
+from evaluation.voting import box
+from evaluation.voting.anonymity import rewrite_codes, scrub_dead_rows, store_in_random_order
 
 SCHEDULE_ACTOR = "计划任务"
 
 
-def open_round(rnd: Round, *, actor: str) -> None:
-    """Open a draft round for voting."""
+def open_round(rnd: Round, *, actor: str) -> bytes | None:
+    """Open a draft round for voting, with a new sealed ballot box.
+
+    Returns the box's private key when the round's custody is 监票人保管: it is not kept, and
+    the caller hands it over (a file and a QR code) now or never.
+    """
     require_state(rnd, RoundState.DRAFT, action="开始测评")
     if not rnd.strata:
         raise InputError("请先添加至少一个测评人员类别，再开始测评")
@@ -38,26 +46,38 @@ def open_round(rnd: Round, *, actor: str) -> None:
                 "请先在测评活动页面填写测评内容，再开始测评"
             )
     transition(rnd, RoundState.OPEN, "开始测评")
+    private_key = box.create_box(rnd, rnd.box_custody or box.CUSTODY_SERVER, codes.hash_key())
     db.session.flush()
-    audit.record(actor, "round.open", round_id=rnd.id)
+    audit.record(
+        actor,
+        "round.open",
+        round_id=rnd.id,
+        custody=rnd.box_custody,
+        key=box.fingerprint(bytes(rnd.box_public_key or b"")),
+    )
+    return private_key
 
 
-def close_round(rnd: Round, *, actor: str) -> None:
-    """Close an open round: final.
+def close_round(rnd: Round, *, actor: str, key: bytes | None = None) -> None:
+    """Close an open round: final. ``key`` is the box's private key under 监票人保管.
 
-    In the caller's write transaction the ballots are rewritten in random order and sealed
-    with their tally; once that has committed, the dead row versions that still say who voted
-    when are scrubbed from disk. A close outside ``write_transaction`` is refused: without the
-    write lock a vote could slip in between the shuffle and the seal, and without the commit
-    point nobody would run the scrub.
+    In the caller's write transaction the box is locked and opened (refused, with nothing
+    changed, without the right key), the ballots are written in clear in random order, the
+    round's codes rewritten, the box dropped with its key, and the result sealed; once that has
+    committed, dead row versions are scrubbed from disk. A close outside ``write_transaction``
+    is refused: without the write lock a vote could slip in between opening and sealing, and
+    without the commit point nobody would run the scrub.
     """
     if not in_write_transaction():
         raise RuntimeError("close_round() must run inside write_transaction()")
     require_state(rnd, RoundState.OPEN, action="结束测评")
+    opened = box.open_box(rnd, key, codes.hash_key())
     transition(rnd, RoundState.CLOSED, "结束测评")
     rnd.closed_at = utcnow()
     db.session.flush()
-    rewrite_in_random_order(rnd)
+    store_in_random_order(rnd, opened.ballots, opened.receipts)
+    rewrite_codes(rnd, opened.digests)
+    box.destroy_box(rnd)
     seal_round(rnd)
     audit.record(actor, "round.close", round_id=rnd.id)
     after_commit(scrub_dead_rows)
@@ -77,8 +97,18 @@ def void_round(rnd: Round, *, actor: str, reason: str) -> None:
     reason = (reason or "").strip()
     if not reason:
         raise InputError("作废测评活动必须填写原因")
+    was_open = rnd.state == RoundState.OPEN
     transition(rnd, RoundState.VOID, "作废")
     rnd.void_reason = reason
+    if was_open:
+        # The ballots of a voided round are never counted: the box goes unopened, and its
+        # codes keep only whether they voted (the turnout of record).
+        box.lock_box(rnd)
+        voted, receipts = box.voted_digests(rnd)
+        store_in_random_order(rnd, [], receipts)  # a receipt still tells its holder: voided
+        rewrite_codes(rnd, voted)
+        box.destroy_box(rnd)
+        after_commit(scrub_dead_rows)
     db.session.flush()
     audit.record(actor, "round.void", round_id=rnd.id, reason=reason)
 

@@ -108,11 +108,26 @@ class Scheduled(Protocol):
     def opens_at(self) -> datetime | None: ...
     @property
     def closes_at(self) -> datetime | None: ...
+    @property
+    def box_custody(self) -> str: ...
+
+
+# Under 监票人保管 the box's private key is handed over at open and presented at close, so
+# neither can happen on a schedule: the round opens and closes when its organiser says, and at
+# its closing time it only stops taking votes (``voting_time_over``).
+SCRUTINEER_CUSTODY = "scrutineer"
 
 
 def schedule_due(rnd: Scheduled, now: datetime | None = None) -> bool:
     """True when a scheduled open or close of the round has come (reads only)."""
+    if rnd.box_custody == SCRUTINEER_CUSTODY:
+        return False
     now = now or datetime.now(UTC)
     return (rnd.state == RoundState.DRAFT and _passed(rnd.opens_at, now)) or (
         rnd.state == RoundState.OPEN and _passed(rnd.closes_at, now)
     )
+
+
+def voting_time_over(rnd: Scheduled, now: datetime | None = None) -> bool:
+    """True once an open round's closing time has passed, closed or not yet."""
+    return _passed(rnd.closes_at, now or datetime.now(UTC))

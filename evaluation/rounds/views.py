@@ -10,13 +10,17 @@ admins change them.
 
 from __future__ import annotations
 
+import base64
 import io
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Blueprint, render_template, send_file, url_for
+import qrcode
+from flask import Blueprint, make_response, render_template, send_file, url_for
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
+from markupsafe import Markup
+from qrcode.image.svg import SvgPathImage
 from werkzeug.routing import BuildError
 from wtforms import SelectChoice
 
@@ -31,15 +35,17 @@ from evaluation.accounts.units import (
     subtree_clause,
 )
 from evaluation.ballot_forms import BallotForm
-from evaluation.errors import Forbidden, InputError, NotFound
+from evaluation.errors import Forbidden, InputError, NotFound, StateError
 from evaluation.extensions import db
 from evaluation.forms import ActionForm
 from evaluation.models import Role, Round, RoundState, Stratum, Subject, Unit
 from evaluation.rounds import lifecycle, operations, round_file, subject_import
 from evaluation.rounds.forms import (
     NEW_UNIT,
+    CloseForm,
     ItemsForm,
     NewRoundForm,
+    OpenForm,
     RoundFileForm,
     RoundSettingsForm,
     StratumForm,
@@ -49,6 +55,7 @@ from evaluation.rounds.forms import (
 )
 from evaluation.rounds.operations import available_forms
 from evaluation.transactions import write_transaction, writes
+from evaluation.voting import box
 from evaluation.web import done, refused
 
 bp = Blueprint("rounds", __name__)
@@ -295,6 +302,7 @@ def _render_detail(
         item_forms=item_forms,
         void_form=form(VoidForm),
         action_form=ActionForm(formdata=None),
+        open_form=OpenForm(formdata=None),
         total_planned=sum(s.planned for s in rnd.strata),
         section_problems={section: list(problems)} if section else {},
     ), status
@@ -498,25 +506,64 @@ def export_round(round_id: int) -> Any:
 @round_in_state(DRAFT, action="开始测评")
 @writes
 def open_round(rnd: Round) -> Any:
-    """开始测评."""
+    """开始测评; under 监票人保管 the answer is the key handover page, shown this once."""
+    form = OpenForm()
+    custody = form.custody.data if form.validate_on_submit() else box.CUSTODY_SERVER
+    rnd.box_custody = custody or box.CUSTODY_SERVER
     try:
-        lifecycle.open_round(rnd, actor=current_user.username)
+        private_key = lifecycle.open_round(rnd, actor=current_user.username)
     except InputError as exc:
         return refused(exc, _detail(rnd))
-    return done(f"测评活动“{rnd.title}”已开始，测评人现在可以投票。", _detail(rnd))
+    if private_key is None:
+        return done(f"测评活动“{rnd.title}”已开始，测评人现在可以投票。", _detail(rnd))
+    key_file = box.key_file_text(rnd, private_key)
+    page = render_template(
+        "rounds/box_key.html",
+        rnd=rnd,
+        key=box.key_text(private_key),
+        fingerprint=box.fingerprint(bytes(rnd.box_public_key or b"")),
+        key_file_b64=base64.b64encode(key_file.encode("utf-8")).decode("ascii"),
+        key_file_name=f"测评活动{rnd.id}-投票箱私钥.txt",
+        qr_svg=Markup(
+            qrcode.make(box.key_text(private_key), image_factory=SvgPathImage).to_string(
+                encoding="unicode"
+            )
+        ),
+    )
+    response = make_response(page)
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.route("/rounds/<int:round_id>/close", methods=["GET", "POST"])
 @roles_required(*EDITORS)
 @round_in_state(RoundState.OPEN, action="结束测评")
 def close_round(rnd: Round) -> Any:
-    """结束测评: a confirmation page, then the close (final; the lifecycle scrubs old rows)."""
-    form = ActionForm()
+    """结束测评: a confirmation page, then the close (final; the lifecycle scrubs old rows).
+
+    Under 监票人保管 the page asks for the box's private key; a close without it, or with
+    another round's, is refused with the page shown again and nothing changed.
+    """
+    form = CloseForm()
+    custody = rnd.box_custody
     if not form.validate_on_submit():
-        return render_template("rounds/close_confirm.html", rnd=rnd, form=form)
-    with write_transaction():
-        lifecycle.close_round(rnd, actor=current_user.username)
-    return done(f"测评活动“{rnd.title}”已结束，选票已封存。", _detail(rnd))
+        return render_template("rounds/close_confirm.html", rnd=rnd, form=form, error=None)
+    key = None
+    round_id = rnd.id
+    try:
+        if custody == box.CUSTODY_SCRUTINEER:
+            upload = form.key_file.data
+            raw = upload.read(8192) if upload else b""
+            key = box.parse_key(
+                raw.decode("utf-8", errors="replace") + "\n" + (form.key_text.data or "")
+            )
+        with write_transaction():
+            lifecycle.close_round(rnd, actor=current_user.username, key=key)
+    except (InputError, StateError) as exc:
+        rnd = db.session.get_one(Round, round_id)
+        page = render_template("rounds/close_confirm.html", rnd=rnd, form=form, error=exc.message)
+        return page, 400
+    return done(f"测评活动“{rnd.title}”已结束，选票已开箱计票并封存。", _detail(rnd))
 
 
 @bp.route("/rounds/<int:round_id>/archive", methods=["POST"])

@@ -13,7 +13,6 @@ never are, since a whole meeting hall may share one address.
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NoReturn
@@ -32,7 +31,8 @@ from flask import (
 from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFError, generate_csrf, validate_csrf
 from limits import parse
-from sqlalchemy import bindparam, exists, insert, literal, or_, select, update
+from sqlalchemy import bindparam, select
+from sqlalchemy.exc import OperationalError, ProgrammingError
 from wtforms import ValidationError
 
 from evaluation import ratelimits
@@ -48,8 +48,6 @@ from evaluation.errors import (
 )
 from evaluation.extensions import csrf, db
 from evaluation.models import (
-    Answer,
-    Ballot,
     Code,
     CodeState,
     Receipt,
@@ -59,13 +57,20 @@ from evaluation.models import (
     Stratum,
 )
 from evaluation.rounds import lifecycle
-from evaluation.rounds.state import schedule_due
+from evaluation.rounds.state import schedule_due, voting_time_over
 from evaluation.transactions import (
     end_standalone_reads,
     read_without_transaction,
     write_transaction,
 )
-from evaluation.voting.ballot import cached_ballot, collect_answers, missing_subjects
+from evaluation.voting import box
+from evaluation.voting.ballot import (
+    ABSTAIN,
+    BallotSubject,
+    cached_ballot,
+    collect_answers,
+    missing_subjects,
+)
 
 bp = Blueprint("voting", __name__)
 
@@ -143,11 +148,20 @@ class VotingRound:
     opens_at: datetime | None
     closes_at: datetime | None
     created_at: datetime
+    box_custody: str
 
     @classmethod
     def of(cls, row: Any) -> VotingRound:
         """From a row (or a Round) with the columns of ``ROUND_COLUMNS``."""
-        return cls(row.id, row.title, row.state, row.opens_at, row.closes_at, row.created_at)
+        return cls(
+            row.id,
+            row.title,
+            row.state,
+            row.opens_at,
+            row.closes_at,
+            row.created_at,
+            row.box_custody,
+        )
 
 
 ROUND_COLUMNS = (
@@ -157,6 +171,7 @@ ROUND_COLUMNS = (
     Round.opens_at,
     Round.closes_at,
     Round.created_at,
+    Round.box_custody,
 )
 
 
@@ -178,34 +193,6 @@ _CODE_QUERY = (
     .where(Code.digest == bindparam("digest"))
 )
 
-# Marks the code used only if it is still unused, belongs to this round and stratum, and the
-# round is open and not past its closing time (a close the schedule has not applied yet).
-# On PostgreSQL the round check takes a share lock on the round's row first (FOR SHARE): a
-# concurrent close waits until cast ballots commit, and a ballot cast after a close sees the
-# round closed. SQLite ignores it and gets the same from BEGIN IMMEDIATE.
-_MARK_USED = (
-    update(Code)
-    .where(
-        Code.digest == bindparam("b_digest"),
-        Code.state == CodeState.UNUSED,
-        Code.round_id == bindparam("b_round"),
-        Code.stratum_id == bindparam("b_stratum"),
-        exists(
-            select(literal(1))
-            .where(
-                Round.id == bindparam("b_round"),
-                Round.state == RoundState.OPEN,
-                or_(Round.closes_at.is_(None), Round.closes_at > bindparam("b_now")),
-            )
-            .with_for_update(read=True)
-        ),
-    )
-    .values(state=CodeState.USED)
-)
-_INSERT_BALLOT = insert(Ballot)
-_INSERT_ANSWERS = insert(Answer)
-_INSERT_RECEIPT = insert(Receipt)
-
 
 def _voting_round(round_id: int) -> VotingRound:
     """The round's state and schedule (not its large JSON columns), in one query."""
@@ -219,7 +206,7 @@ def _round_for_voting(rnd: VotingRound) -> VotingRound:
         rnd = VotingRound.of(lifecycle.apply_schedule_now(db.session.get_one(Round, rnd.id)))
     if rnd.state == RoundState.DRAFT:
         raise RoundNotOpen(f"“{rnd.title}”尚未开始投票，请在组织者宣布开始后再扫码。")
-    if rnd.state != RoundState.OPEN:
+    if rnd.state != RoundState.OPEN or voting_time_over(rnd):
         raise RoundClosed(f"“{rnd.title}”已经结束，不能再投票。")
     return rnd
 
@@ -232,14 +219,13 @@ def check_code(typed: str) -> tuple[Any, VotingRound]:
     if not codes.looks_like_code(typed):
         _count_failed_entry()
         raise CodeUnknown("测评码不正确。请核对后重新输入（不区分大小写，可不输入短横线）。")
-    code = (
-        db.session.connection().execute(_CODE_QUERY, {"digest": codes.code_digest(typed)}).first()
-    )
+    digest = codes.code_digest(typed)
+    code = db.session.connection().execute(_CODE_QUERY, {"digest": digest}).first()
     if code is None or code.code_state == CodeState.VOID:
         _count_failed_entry()
         raise CodeUnknown("测评码不存在或已作废。请核对后重新输入，或向组织者领取新的测评码。")
     rnd = _round_for_voting(VotingRound.of(code))
-    if code.code_state == CodeState.USED:
+    if code.code_state == CodeState.USED or box.has_voted(rnd.id, digest):
         raise CodeAlreadyUsed("此测评码已经投过票，每个测评码只能使用一次。")
     return code, rnd
 
@@ -366,13 +352,16 @@ def ballot() -> Any:
         return _blank_ballot_page(rnd, held["stratum_name"], layout)
     # No read before the write: the cast itself re-checks the code and that the round is
     # open and not past its closing time, and says which when it refuses.
-    layout, form_class = cached_ballot(_HeldRound.of(held))
+    held_round = _HeldRound.of(held)
+    layout, form_class = cached_ballot(held_round)
     form = form_class()
     if not form.validate():
         rnd = _round_for_voting(_voting_round(held["round"]))  # a closed round is 403, not 400
         return _render_ballot(rnd, held["stratum_name"], layout, form, status=400)
     answers = collect_answers(layout, {k: form[k].data for k in form._fields})
-    receipt = cast_ballot(codes.code_digest(held["code"]), held["round"], held["stratum"], answers)
+    receipt = cast_ballot(
+        codes.code_digest(held["code"]), held_round, held["stratum"], layout, answers
+    )
     session.pop(SESSION_CODE, None)
     session[SESSION_RECEIPT] = receipt
     session[SESSION_RECEIPT_ROUND] = held.get("round_title") or _voting_round(held["round"]).title
@@ -401,66 +390,78 @@ class _HeldRound:
 
 
 class _NotCast(Exception):
-    """The conditional write matched no code: nothing was stored (the transaction rolled back)."""
+    """The conditional write stored nothing: the transaction rolled back."""
+
+
+def _box_for(rnd: _HeldRound | VotingRound, layout: list[BallotSubject]) -> tuple[bytes, int]:
+    """The round's public key and the one length its ballots are padded to (per app)."""
+    cache: dict[tuple[int, object], tuple[bytes, int]]
+    cache = current_app.extensions.setdefault("ballot_boxes", {})
+    key = (rnd.id, rnd.created_at)
+    if key not in cache:
+        public = (
+            db.session.connection()
+            .execute(select(Round.box_public_key).where(Round.id == rnd.id))
+            .scalar_one()
+        )
+        questions = [
+            (s.subject_id, q.item, [c.value for c in q.choices if c.value != ABSTAIN])
+            for s in layout
+            for q in s.questions
+        ]
+        if len(cache) > 64:
+            cache.clear()
+        cache[key] = (bytes(public or b""), box.plaintext_size(questions))
+    return cache[key]
 
 
 def cast_ballot(
-    digest: str, round_id: int, stratum_id: int, answers: list[tuple[int, str, str | None]]
+    digest: str,
+    rnd: _HeldRound | VotingRound,
+    stratum_id: int,
+    layout: list[BallotSubject],
+    answers: list[tuple[int, str, str | None]],
 ) -> str:
-    """Mark the code used and store the ballot and a receipt, all in one transaction.
+    """Seal the ballot and cast it into the round's box with a receipt, in one statement.
 
     The write is conditional: the code must still be unused, and the round open and not past
     its closing time, else nothing is stored (CodeAlreadyUsed / CodeUnknown / RoundClosed).
     Returns the receipt code (plaintext, shown once).
     """
-    ballot_id = uuid.uuid4()
+    public_key, size = _box_for(rnd, layout)
+    if not public_key:
+        raise RoundNotOpen("测评尚未开始，不能投票。")
+    sealed = box.seal_ballot(public_key, rnd.id, stratum_id, answers, size)
     receipt = codes.new_receipt()
     try:
         with write_transaction():
-            # Core statements on the session's connection: the same transaction, without the
-            # ORM's bulk-persistence machinery (nothing here is an ORM object).
-            conn = db.session.connection()
-            marked = conn.execute(
-                _MARK_USED,
+            cast = db.session.connection().execute(
+                box.cast_statement(rnd.id),
                 {
-                    "b_digest": digest,
-                    "b_round": round_id,
-                    "b_stratum": stratum_id,
-                    "b_now": datetime.now(UTC),
+                    "digest": digest,
+                    "stratum": stratum_id,
+                    "sealed": sealed,
+                    "receipt": codes.receipt_digest(receipt),
+                    "now": datetime.now(UTC),
                 },
             )
-            if marked.rowcount != 1:
+            if cast.first() is None:
                 raise _NotCast
-            conn.execute(
-                _INSERT_BALLOT, [{"id": ballot_id, "round_id": round_id, "stratum_id": stratum_id}]
-            )
-            conn.execute(
-                _INSERT_ANSWERS,
-                [
-                    {
-                        "ballot_id": ballot_id,
-                        "subject_id": subject_id,
-                        "item": item,
-                        "stratum_id": stratum_id,
-                        "grade": grade,
-                    }
-                    for subject_id, item, grade in answers
-                ],
-            )
-            conn.execute(
-                _INSERT_RECEIPT, [{"digest": codes.receipt_digest(receipt), "round_id": round_id}]
-            )
-    except _NotCast:
-        _refuse_cast(digest, round_id)
+    except (_NotCast, OperationalError, ProgrammingError) as exc:
+        # A database error here is the box having gone with a close that committed first
+        # (its table dropped); anything else is re-raised once the round is found open.
+        _refuse_cast(digest, rnd.id, exc if not isinstance(exc, _NotCast) else None)
     return receipt
 
 
-def _refuse_cast(digest: str, round_id: int) -> NoReturn:
+def _refuse_cast(digest: str, round_id: int, error: Exception | None = None) -> NoReturn:
     """Say why the conditional write stored nothing: the round, or else the code."""
     try:
         _round_for_voting(_voting_round(round_id))  # closes it if its closing time has passed
     except (RoundClosed, RoundNotOpen):
         raise RoundClosed("测评已经结束，您的选票没有被记录。") from None
+    if error is not None:
+        raise error
     code_state = (
         db.session.connection()
         .execute(select(Code.state).where(Code.digest == digest, Code.round_id == round_id))
@@ -496,9 +497,12 @@ def receipt() -> Any:
     typed = request.form.get("receipt", "")
     found = None
     if codes.normalise(typed):
+        digest = codes.receipt_digest(typed)
         found = db.session.execute(
-            select(Receipt.round_id).where(Receipt.digest == codes.receipt_digest(typed))
+            select(Receipt.round_id).where(Receipt.digest == digest)
         ).scalar_one_or_none()
+        if found is None:  # an open round keeps its receipts beside its sealed ballots
+            found = box.round_of_receipt(digest)
     if found is None:
         _count_failed_entry()
         return render_template("voting/receipt.html", outcome="unknown", typed=typed), 404

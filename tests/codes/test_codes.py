@@ -132,7 +132,7 @@ def test_issue_refuses_bad_counts_unknown_strata_and_closed_rounds(app: Flask, s
 
 
 def test_void_batch_voids_unused_codes_keeps_used_ones(app: Flask, client, sample_round) -> None:
-    from tests.helpers.voters import Voter, full_answers, voted
+    from tests.helpers.voters import Voter, code_state, full_answers, voted
 
     lost = issue(sample_round, "一般干部", 4)
     lifecycle.open_round(sample_round, actor="t")
@@ -143,9 +143,10 @@ def test_void_batch_voids_unused_codes_keeps_used_ones(app: Flask, client, sampl
         codes.void_batch(sample_round, batch.id, actor="t", reason=" ")
     assert codes.void_batch(sample_round, batch.id, actor="t", reason="遗失") == 3
     db.session.commit()
-    states = sorted(c.state.value for c in db.session.execute(db.select(Code)).scalars())
+    states = sorted(code_state(code).value for code in lost)
     assert states == ["used", "void", "void", "void"]
     assert client.get(f"/v/{lost[1]}").status_code == 404
+    assert client.get(f"/v/{lost[0]}").status_code == 409
     with pytest.raises(InputError, match="已作废"):
         codes.void_batch(sample_round, batch.id, actor="t", reason="遗失")
 

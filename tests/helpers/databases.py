@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Connection, make_url
 
 from evaluation import create_app
 from evaluation.extensions import db
@@ -100,3 +100,12 @@ TABLES = [
     "unit",
     "audit_entry",
 ]
+
+
+def drop_ballot_boxes(conn: Connection) -> None:
+    """Drop the sealed ballot boxes rounds left open (tables of their own, not in TABLES)."""
+    names = conn.execute(
+        text("SELECT tablename FROM pg_tables WHERE tablename LIKE 'ballot\\_box\\_%'")
+    ).scalars()
+    for name in list(names):
+        conn.execute(text(f'DROP TABLE "{name}"'))

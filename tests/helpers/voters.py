@@ -9,9 +9,45 @@ from flask.testing import FlaskClient
 
 from evaluation.codes import codes
 from evaluation.extensions import db
-from evaluation.models import Round
+from evaluation.models import Ballot, Code, CodeState, Receipt, Round
 from evaluation.rounds import lifecycle
+from evaluation.voting import box
 from evaluation.voting.ballot import ABSTAIN, ballot_layout
+
+
+def ballots_cast(round_id: int) -> int:
+    """Ballots cast in a round: sealed in its box while it is open, in clear after close."""
+    if box.box_exists(round_id):
+        table = box.box_table(round_id)
+        return int(db.session.execute(db.select(db.func.count()).select_from(table)).scalar_one())
+    return int(
+        db.session.execute(
+            db.select(db.func.count()).select_from(Ballot).where(Ballot.round_id == round_id)
+        ).scalar_one()
+    )
+
+
+def receipts_kept(round_id: int) -> int:
+    """Receipts of a round: beside the sealed ballots while open, on their own after close."""
+    if box.box_exists(round_id):
+        return ballots_cast(round_id)
+    return int(
+        db.session.execute(
+            db.select(db.func.count()).select_from(Receipt).where(Receipt.round_id == round_id)
+        ).scalar_one()
+    )
+
+
+def code_state(code: str) -> CodeState:
+    """A code's state as voters see it: used once its ballot is in the box, before close too."""
+    digest = codes.code_digest(code)
+    row = db.session.execute(
+        db.select(Code.state, Code.round_id).where(Code.digest == digest)
+    ).one()
+    if row.state == CodeState.UNUSED and box.box_exists(row.round_id):
+        if box.has_voted(row.round_id, digest):
+            return CodeState.USED
+    return CodeState(row.state)
 
 
 def issue(rnd: Round, stratum_name: str, count: int) -> list[str]:

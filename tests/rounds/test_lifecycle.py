@@ -32,7 +32,7 @@ def closes(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     seen: list[dict[str, Any]] = []
     real_close, real_scrub = lifecycle.close_round, lifecycle.scrub_dead_rows
 
-    def close(rnd: Round, *, actor: str) -> None:
+    def close(rnd: Round, *, actor: str, key: bytes | None = None) -> None:
         options = db.session.connection().get_execution_options()
         seen.append(
             {
@@ -42,7 +42,7 @@ def closes(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
                 "scrubbed": False,
             }
         )
-        real_close(rnd, actor=actor)
+        real_close(rnd, actor=actor, key=key)
 
     def scrub() -> None:
         seen[-1]["scrubbed"] = not in_write_transaction()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 import urllib.request
@@ -72,8 +73,10 @@ def test_ballot_ids_are_random_not_sequential(app: Flask, sample_round) -> None:
     issued = open_with_codes(sample_round, 5)["一般干部"]
     stratum = codes.find_stratum(sample_round, "一般干部")
     answers = [(s.id, "", None) for s in sample_round.subjects]
+    layout = ballot_layout(sample_round)
     for code in issued:
-        cast_ballot(codes.code_digest(code), sample_round.id, stratum.id, answers)
+        cast_ballot(codes.code_digest(code), sample_round, stratum.id, layout, answers)
+    close(sample_round)
     ids = db.session.execute(db.select(Ballot.id)).scalars().all()
     assert len({i.version for i in ids}) == 1 and ids[0].version == 4
 
@@ -161,6 +164,14 @@ def _ballot_orders(rnd) -> dict[str, list[int]]:  # type: ignore[no-untyped-def]
     return {"plain": [index_of(i) for i in plain], meta: [index_of(i) for i in by_meta]}
 
 
+def _code_order(meta: str, position: dict[str, int]) -> list[int]:
+    """Voting position of each used code, in the order the database returns the rows."""
+    rows = db.session.execute(
+        text(f"SELECT digest FROM code WHERE state = 'used' ORDER BY {meta}")
+    ).scalars()
+    return [position[d] for d in rows]
+
+
 def test_row_order_and_row_ids_do_not_follow_submission_after_close(
     app: Flask, sample_round
 ) -> None:
@@ -168,26 +179,46 @@ def test_row_order_and_row_ids_do_not_follow_submission_after_close(
     per_stratum = n // 3
     issued = open_with_codes(sample_round, per_stratum)
     strata = {s.name: s.id for s in sample_round.strata}
+    # Voters come in any order, not the order of the codes' CSV.
     order = [(name, code) for name, batch in issued.items() for code in batch]
+    random.Random(7).shuffle(order)
+    layout = ballot_layout(sample_round)
     receipts = []
     for index, (name, code) in enumerate(order):
         receipt = cast_ballot(
-            codes.code_digest(code), sample_round.id, strata[name], _encode(sample_round, index)
+            codes.code_digest(code),
+            sample_round,
+            strata[name],
+            layout,
+            _encode(sample_round, index),
         )
         receipts.append(codes.receipt_digest(receipt))
-    before = _ballot_orders(sample_round)
-    # While open the database does follow submission order: the measurement can see it.
     meta = "rowid" if db.engine.dialect.name == "sqlite" else "ctid"
-    assert spearman(before[meta]) > 0.9
+    # While open, ballots are sealed in the round's box, stored in submission order (the
+    # measurement can see it there); nothing is in the ballot tables yet.
+    position = {codes.code_digest(code): i for i, (_, code) in enumerate(order)}
+    box_rows = db.session.execute(
+        text(f"SELECT digest FROM ballot_box_{sample_round.id} ORDER BY {meta}")
+    ).scalars()
+    assert spearman([position[d] for d in box_rows]) > 0.9
+    assert db.session.execute(db.select(db.func.count()).select_from(Ballot)).scalar() == 0
     close(sample_round)
     after = _ballot_orders(sample_round)
-    assert sorted(after["plain"]) == list(range(n))  # every ballot is still there
+    assert sorted(after["plain"]) == list(range(n))  # every ballot is there, opened
     for name, sequence in after.items():
         assert abs(spearman(sequence)) < 0.25, name
-    # Receipts were rewritten too: their stored order says nothing about who voted when.
-    position = {d: i for i, d in enumerate(receipts)}
+    # Receipts and codes were written at close too: their stored order (and the codes' ids)
+    # say nothing about who voted when.
+    receipt_position = {d: i for i, d in enumerate(receipts)}
     stored = db.session.execute(text(f"SELECT digest FROM receipt ORDER BY {meta}")).scalars()
-    assert abs(spearman([position[d] for d in stored])) < 0.25
+    assert abs(spearman([receipt_position[d] for d in stored])) < 0.25
+    for column in (meta, "id"):
+        assert abs(spearman(_code_order(column, position))) < 0.25, column
+    # Nor do the ids follow the CSV: the codes were rewritten in random order with new ids.
+    csv_position = {
+        codes.code_digest(code): i for i, code in enumerate(c for b in issued.values() for c in b)
+    }
+    assert abs(spearman(_code_order("id", csv_position))) < 0.25
 
 
 def test_postgresql_xmin_no_longer_links_ballots_to_codes(app: Flask, sample_round) -> None:
@@ -196,22 +227,25 @@ def test_postgresql_xmin_no_longer_links_ballots_to_codes(app: Flask, sample_rou
         return
     issued = open_with_codes(sample_round, 5)["中层干部"]
     stratum = codes.find_stratum(sample_round, "中层干部").id
+    layout = ballot_layout(sample_round)
     for index, code in enumerate(issued):
-        cast_ballot(codes.code_digest(code), sample_round.id, stratum, _encode(sample_round, index))
+        cast_ballot(
+            codes.code_digest(code), sample_round, stratum, layout, _encode(sample_round, index)
+        )
 
     def xmins(table: str) -> set[str]:
         return set(db.session.execute(text(f"SELECT xmin::text FROM {table}")).scalars())
 
-    code_xmins = set(
-        db.session.execute(text("SELECT xmin::text FROM code WHERE state = 'used'")).scalars()
-    )
-    # Before close each vote's transaction stamped its code and its ballot alike.
-    assert xmins("ballot") == code_xmins and len(code_xmins) == 5
+    # Voting never writes a code row: the codes keep the xmin of their issue.
+    issued_xmins = xmins("code")  # one per batch issued
+    box_xmins = xmins(f"ballot_box_{sample_round.id}")
+    assert len(box_xmins) == 5 and not box_xmins & issued_xmins
     close(sample_round)
     ballot_xmins = xmins("ballot")
     assert len(ballot_xmins) == 1
-    assert ballot_xmins == xmins("answer") == xmins("receipt")
-    assert not ballot_xmins & code_xmins
+    # One transaction, the close's, wrote the ballots, answers, receipts and codes.
+    assert ballot_xmins == xmins("answer") == xmins("receipt") == xmins("code")
+    assert not ballot_xmins & box_xmins
 
 
 # --- §5.4: no log line holds a code or a ballot's content --------------------------------------
@@ -325,10 +359,14 @@ def test_voting_links_ignore_a_forged_host(app: Flask, client, sample_round) -> 
 def test_nothing_records_which_code_cast_which_ballot(app: Flask, client, sample_round) -> None:
     issued = open_with_codes(sample_round, 2)["一般干部"]
     assert voted(Voter(client).vote(issued[0], full_answers(sample_round)))
+    close(sample_round)
     ballot = db.session.execute(db.select(Ballot)).scalar_one()
     used = db.session.execute(db.select(Code).where(Code.state == "used")).scalar_one()
     row = {c: getattr(ballot, c) for c in EXPECTED_COLUMNS["ballot"]}
-    assert used.id not in row.values() and used.digest not in map(str, row.values())
+    # The ballot holds its random key, round and stratum: nothing of the code (whose id may
+    # equal a round or stratum id by chance, so the digest is what is compared).
+    assert set(row) == {"id", "round_id", "stratum_id"}
+    assert used.digest not in map(str, row.values()) and row["id"] != used.id
     assert db.session.execute(db.select(db.func.count()).select_from(Receipt)).scalar() == 1
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from types import SimpleNamespace
 
 from flask import Flask
 
@@ -16,7 +17,14 @@ from evaluation.extensions import db
 from evaluation.models import Answer, Ballot, Code, CodeState, Receipt
 from evaluation.rounds import lifecycle
 from evaluation.transactions import write_transaction
+from evaluation.voting.ballot import ballot_layout
 from tests.helpers.voters import Voter, full_answers, open_with_codes
+
+
+def close(rnd) -> None:  # type: ignore[no-untyped-def]
+    with write_transaction():
+        lifecycle.close_round(rnd, actor="test")
+    db.session.commit()
 
 
 def count(model, *where) -> int:  # type: ignore[no-untyped-def]
@@ -62,6 +70,7 @@ def test_one_code_submitted_at_once_from_many_phones_stores_one_ballot(
     statuses = run_voters(app, [code] * 12, data)
     assert Counter(statuses) == Counter({200: 1, 409: 11})
     db.session.commit()
+    close(sample_round)
     assert count(Ballot) == 1
     assert count(Answer) == len(sample_round.subjects)
     assert count(Receipt) == 1
@@ -76,6 +85,7 @@ def test_many_codes_at_once_are_all_stored(app: Flask, sample_round) -> None:
     statuses = run_voters(app, jobs, data)
     assert statuses == [200] * len(jobs)
     db.session.commit()
+    close(sample_round)
     used = count(Code, Code.state == CodeState.USED)
     assert used == count(Ballot) == count(Receipt) == len(jobs)
     assert count(Answer) == len(jobs) * len(sample_round.subjects)
@@ -87,6 +97,8 @@ def test_close_while_voting_leaves_ballots_equal_to_used_codes(app: Flask, sampl
     jobs = [(c, strata[name]) for name, batch in issued.items() for c in batch][:20]
     answers = [(s.id, "", None) for s in sample_round.subjects]
     round_id = sample_round.id
+    held = SimpleNamespace(id=round_id, created_at=sample_round.created_at)
+    layout = ballot_layout(sample_round)
     db.session.commit()
     start = threading.Event()
     outcomes: list[str] = []
@@ -99,7 +111,7 @@ def test_close_while_voting_leaves_ballots_equal_to_used_codes(app: Flask, sampl
         with app.app_context():
             start.wait(timeout=30)
             try:
-                cast_ballot(codes.code_digest(code), round_id, stratum, answers)
+                cast_ballot(codes.code_digest(code), held, stratum, layout, answers)
                 outcome = "stored"
             except DomainError as exc:
                 outcome = type(exc).__name__

@@ -16,10 +16,13 @@ from evaluation.transactions import write_transaction
 from evaluation.voting.ballot import ABSTAIN, ballot_layout, field_name
 from tests.helpers.voters import (
     Voter,
+    ballots_cast,
+    code_state,
     full_answers,
     issue,
     open_with_codes,
     receipt_of,
+    receipts_kept,
     token_of,
     voted,
 )
@@ -28,12 +31,6 @@ from tests.helpers.web import csrf_token
 
 def count(model) -> int:  # type: ignore[no-untyped-def]
     return int(db.session.execute(db.select(db.func.count()).select_from(model)).scalar_one())
-
-
-def code_state(code: str) -> CodeState:
-    return db.session.execute(
-        db.select(Code.state).where(Code.digest == codes.code_digest(code))
-    ).scalar_one()
 
 
 def close(rnd) -> None:  # type: ignore[no-untyped-def]
@@ -53,7 +50,7 @@ def test_scan_keeps_code_in_session_and_never_uses_it(client, sample_round) -> N
         assert response.headers["Location"] == "/ballot"
     assert client.get("/ballot").status_code == 200
     assert code_state(code) == CodeState.UNUSED
-    assert count(Ballot) == 0
+    assert ballots_cast(sample_round.id) == 0
 
 
 def test_typed_code_is_case_dash_and_space_insensitive(client, sample_round) -> None:
@@ -87,7 +84,7 @@ def test_voting_over_https_needs_the_token_but_no_referrer(app, sample_round) ->
     for token in ("", "not-a-token"):
         refused = other.post("/ballot", data={**full_answers(sample_round), "csrf_token": token})
         assert refused.status_code == 400 and "CSRF" in refused.get_data(as_text=True)
-    assert count(Ballot) == 1
+    assert ballots_cast(sample_round.id) == 1
 
 
 @pytest.mark.parametrize(
@@ -204,7 +201,7 @@ def test_each_phone_gets_its_own_token_and_stratum_on_the_shared_ballot_page(
     assert voters[0].submit(full_answers(sample_round)).status_code == 400
     voters[0].token, voters[1].token = voters[1].token, voters[0].token
     assert all(voted(v.submit(full_answers(sample_round))) for v in voters)
-    assert count(Ballot) == 4
+    assert ballots_cast(sample_round.id) == 4
 
 
 def test_voting_pages_send_strict_headers(client, sample_round) -> None:
@@ -242,8 +239,9 @@ def test_per_item_form_asks_each_item_and_the_overall_grade(client, sample_round
     missing_item = field_name(member.id, items[0].code)
     response = voter.submit({k: v for k, v in data.items() if k != missing_item})
     assert response.status_code == 400
-    assert count(Ballot) == 0
+    assert ballots_cast(sample_round.id) == 0
     assert voted(voter.submit(data))
+    close(sample_round)
     stored = (
         db.session.execute(db.select(Answer.item).where(Answer.subject_id == member.id))
         .scalars()
@@ -265,22 +263,27 @@ def test_cast_stores_one_ballot_and_uses_the_code(client, sample_round) -> None:
     assert f"您的选票已记入“{sample_round.title}”" in response.get_data(as_text=True)
     receipt = receipt_of(response)
     assert code_state(code) == CodeState.USED
+    # Until close the ballot is sealed in the round's box: nothing of it is stored in clear.
+    assert ballots_cast(sample_round.id) == 1 and receipts_kept(sample_round.id) == 1
+    assert count(Ballot) == 0 and count(Answer) == 0 and count(Receipt) == 0
+    # The phone reloads the thanks page (the POST again): the same receipt, nothing stored.
+    again = client.post("/ballot", data={**data, "csrf_token": csrf_token(client, "/v")})
+    assert voted(again) and receipt_of(again) == receipt
+    assert receipt_of(client.get("/thanks")) == receipt
+    assert ballots_cast(sample_round.id) == 1 and receipts_kept(sample_round.id) == 1
+    # A phone holding neither a code nor a receipt is sent to scan again; nothing is stored.
+    stranger = client.application.test_client()
+    refused = stranger.post("/ballot", data={**data, "csrf_token": csrf_token(stranger, "/v")})
+    assert refused.status_code == 400 and "重新扫码" in refused.get_data(as_text=True)
+    assert ballots_cast(sample_round.id) == 1
+    # The close opens the box: the ballot, as cast, in clear.
+    close(sample_round)
     ballot = db.session.execute(db.select(Ballot)).scalar_one()
     assert ballot.stratum_id == codes.find_stratum(sample_round, "中层干部").id
     answers = db.session.execute(db.select(Answer)).scalars().all()
     assert len(answers) == 5
     assert sum(a.grade is None for a in answers) == 1
-    assert count(Receipt) == 1
-    # The phone reloads the thanks page (the POST again): the same receipt, nothing stored.
-    again = client.post("/ballot", data={**data, "csrf_token": csrf_token(client, "/v")})
-    assert voted(again) and receipt_of(again) == receipt
-    assert receipt_of(client.get("/thanks")) == receipt
-    assert count(Ballot) == 1 and count(Receipt) == 1
-    # A phone holding neither a code nor a receipt is sent to scan again; nothing is stored.
-    stranger = client.application.test_client()
-    refused = stranger.post("/ballot", data={**data, "csrf_token": csrf_token(stranger, "/v")})
-    assert refused.status_code == 400 and "重新扫码" in refused.get_data(as_text=True)
-    assert count(Ballot) == 1
+    assert count(Receipt) == 1 and code_state(code) == CodeState.USED
 
 
 def test_a_session_from_before_the_round_snapshot_still_votes(client, sample_round) -> None:
@@ -295,7 +298,7 @@ def test_a_session_from_before_the_round_snapshot_still_votes(client, sample_rou
         session["voting_code"] = held
     response = voter.submit(full_answers(sample_round))
     assert voted(response) and sample_round.title in response.get_data(as_text=True)
-    assert count(Ballot) == 1 and code_state(code) == CodeState.USED
+    assert ballots_cast(sample_round.id) == 1 and code_state(code) == CodeState.USED
 
 
 def test_missing_answers_come_back_with_choices_kept(client, sample_round) -> None:
@@ -312,7 +315,7 @@ def test_missing_answers_come_back_with_choices_kept(client, sample_round) -> No
         assert re.search(rf'name="{name}" value="{data[name]}"\s+checked', page), name
     assert page.count('class="subject has-error"') == 2
     assert "还有 2 个测评对象没有填写完整" in page
-    assert count(Ballot) == 0 and count(Answer) == 0
+    assert ballots_cast(sample_round.id) == 0 and count(Answer) == 0
     assert code_state(code) == CodeState.UNUSED
     voter.token = token_of(page)
     assert voted(voter.submit(data))
@@ -328,7 +331,7 @@ def test_grade_not_in_the_form_is_400_with_the_form(client, sample_round) -> Non
     response = voter.submit(data)
     assert response.status_code == 400
     assert "所选等次不在测评表中" in response.get_data(as_text=True)
-    assert count(Ballot) == 0 and code_state(code) == CodeState.UNUSED
+    assert ballots_cast(sample_round.id) == 0 and code_state(code) == CodeState.UNUSED
 
 
 def test_abstain_refused_where_the_form_does_not_allow_it(client, sample_round) -> None:
@@ -344,7 +347,7 @@ def test_abstain_refused_where_the_form_does_not_allow_it(client, sample_round) 
     data = full_answers(sample_round)
     data[field_name(team.id)] = ABSTAIN
     assert voter.submit(data).status_code == 400
-    assert count(Ballot) == 0
+    assert ballots_cast(sample_round.id) == 0
 
 
 def test_post_after_close_is_403_and_stores_nothing(client, sample_round) -> None:
@@ -355,7 +358,7 @@ def test_post_after_close_is_403_and_stores_nothing(client, sample_round) -> Non
     response = voter.submit(full_answers(sample_round))
     assert response.status_code == 403
     assert "已经结束" in response.get_data(as_text=True)
-    assert count(Ballot) == 0 and code_state(code) == CodeState.UNUSED
+    assert ballots_cast(sample_round.id) == 0 and code_state(code) == CodeState.UNUSED
 
 
 def test_closing_time_passed_since_the_scan_refuses_the_ballot(client, sample_round) -> None:
@@ -370,7 +373,7 @@ def test_closing_time_passed_since_the_scan_refuses_the_ballot(client, sample_ro
     response = voter.submit(full_answers(sample_round))
     assert response.status_code == 403
     assert "您的选票没有被记录" in response.get_data(as_text=True)
-    assert count(Ballot) == 0 and count(Receipt) == 0
+    assert ballots_cast(sample_round.id) == 0 and receipts_kept(sample_round.id) == 0
     assert code_state(code) == CodeState.UNUSED
     db.session.refresh(sample_round)
     assert sample_round.state == RoundState.CLOSED
@@ -383,17 +386,18 @@ def test_the_write_itself_refuses_a_round_past_its_closing_time(app, sample_roun
     issued = open_with_codes(sample_round)["班子成员"]
     stratum = codes.find_stratum(sample_round, "班子成员")
     answers = [(s.id, "", None) for s in sample_round.subjects]
+    layout = ballot_layout(sample_round)
     # A closing time still ahead (a minute, and a day) does not stop the cast …
     for ahead, code in ((timedelta(minutes=1), issued[0]), (timedelta(days=1), issued[1])):
         sample_round.closes_at = datetime.now(UTC) + ahead
         db.session.commit()
-        cast_ballot(codes.code_digest(code), sample_round.id, stratum.id, answers)
+        cast_ballot(codes.code_digest(code), sample_round, stratum.id, layout, answers)
     # … one just passed does, though nobody has closed the round yet.
     sample_round.closes_at = datetime.now(UTC) - timedelta(seconds=1)
     db.session.commit()
     with pytest.raises(RoundClosed):
-        cast_ballot(codes.code_digest(issued[2]), sample_round.id, stratum.id, answers)
-    assert count(Ballot) == 2 and code_state(issued[2]) == CodeState.UNUSED
+        cast_ballot(codes.code_digest(issued[2]), sample_round, stratum.id, layout, answers)
+    assert ballots_cast(sample_round.id) == 2 and code_state(issued[2]) == CodeState.UNUSED
 
 
 def test_cast_ballot_refuses_a_used_code_and_a_closed_round(app, sample_round) -> None:
@@ -403,13 +407,14 @@ def test_cast_ballot_refuses_a_used_code_and_a_closed_round(app, sample_round) -
     issued = open_with_codes(sample_round)["班子成员"]
     stratum = codes.find_stratum(sample_round, "班子成员")
     answers = [(s.id, "", None) for s in sample_round.subjects]
-    cast_ballot(codes.code_digest(issued[0]), sample_round.id, stratum.id, answers)
+    layout = ballot_layout(sample_round)
+    cast_ballot(codes.code_digest(issued[0]), sample_round, stratum.id, layout, answers)
     with pytest.raises(CodeAlreadyUsed):
-        cast_ballot(codes.code_digest(issued[0]), sample_round.id, stratum.id, answers)
+        cast_ballot(codes.code_digest(issued[0]), sample_round, stratum.id, layout, answers)
     close(sample_round)
     with pytest.raises(RoundClosed):
-        cast_ballot(codes.code_digest(issued[1]), sample_round.id, stratum.id, answers)
-    assert count(Ballot) == 1 and code_state(issued[1]) == CodeState.UNUSED
+        cast_ballot(codes.code_digest(issued[1]), sample_round, stratum.id, layout, answers)
+    assert ballots_cast(sample_round.id) == 1 and code_state(issued[1]) == CodeState.UNUSED
 
 
 # --- rate limiting -----------------------------------------------------------------------------
@@ -452,10 +457,11 @@ def test_receipt_proves_inclusion_after_close_and_nothing_else(client, sample_ro
     receipt = receipt_of(response)
     assert codes.normalise(receipt) != codes.normalise(code)
     assert codes.normalise(code) not in thanks
-    # Only its keyed hash is stored.
-    assert db.session.execute(db.select(Receipt.digest)).scalar_one() == codes.receipt_digest(
-        receipt
-    )
+    # Only its keyed hash is stored (beside the sealed ballot until close).
+    from evaluation.voting import box
+
+    stored = db.session.execute(db.select(box.box_table(sample_round.id).c.receipt)).scalar_one()
+    assert stored == codes.receipt_digest(receipt)
     token = csrf_token(client, "/receipt")
     before = client.post("/receipt", data={"receipt": receipt, "csrf_token": token})
     assert before.status_code == 200 and "尚未结束" in before.get_data(as_text=True)
@@ -463,6 +469,7 @@ def test_receipt_proves_inclusion_after_close_and_nothing_else(client, sample_ro
     after = client.post("/receipt", data={"receipt": receipt.lower(), "csrf_token": token})
     page = after.get_data(as_text=True)
     assert after.status_code == 200 and "已计入" in page
+    assert db.session.execute(db.select(Receipt.digest)).scalar_one() == stored
     for label in ("优秀", "合格", "称职", "弃权"):
         assert label not in page.split("<main")[1]
     unknown = client.post("/receipt", data={"receipt": codes.new_receipt(), "csrf_token": token})
@@ -627,7 +634,7 @@ def test_code_voided_after_the_scan_stores_nothing(client, sample_round) -> None
     db.session.commit()
     response = voter.submit(full_answers(sample_round))
     assert response.status_code == 404 and "已作废" in response.get_data(as_text=True)
-    assert count(Ballot) == 0 and count(Receipt) == 0
+    assert ballots_cast(sample_round.id) == 0 and receipts_kept(sample_round.id) == 0
 
 
 def test_failed_receipt_checks_are_limited_too(app, client, sample_round) -> None:

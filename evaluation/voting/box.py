@@ -1,0 +1,417 @@
+"""投票箱: the sealed ballot box of an open round (SPEC §5.9–10).
+
+The transaction that uses up a code must not hold a readable ballot: PostgreSQL's write-ahead
+log (and its archives, replicas and point-in-time backups) keeps each transaction whole, code
+and ballot together, whatever the tables say later. So while a round is open a ballot exists
+only as a sealed box (libsodium's ``crypto_box_seal`` through PyNaCl: anonymous sender, X25519
+and XSalsa20-Poly1305) to the round's public key, padded to one length for the whole round so
+that not even its size says anything.
+
+Where things live:
+
+* The round's **public key** is on the round (``Round.box_public_key``), for the whole life of
+  the round and after, so anyone can tell which key sealed its ballots.
+* The **private key** is never in the database in clear. Under 服务器保管 (the default) it is
+  stored wrapped (``Round.box_private_key``) by a key derived from the code-hash key, itself
+  ``CODE_HASH_KEY`` or derived from ``SECRET_KEY``: a dump, WAL archive or replica alone opens
+  nothing. Under 监票人保管 it is handed to the organiser at open, as a file and a printable QR
+  code, and not kept at all: the round cannot be closed until someone presents it.
+* The **sealed ballots** go into a table of the round's own, ``ballot_box_<round id>``: the code's
+  keyed hash (the key that makes each code vote once), the stratum, the sealed ballot and the
+  receipt's keyed hash. The ``code`` table is only read while voting, never written, so its rows
+  do not date anyone's vote.
+
+At close (``open_box`` then ``destroy_box``, called by ``rounds.lifecycle``) the box is opened,
+the ballots are handed over to be written in clear once, in random order, and the box table is
+dropped whole and the private key erased: on PostgreSQL the table's files go (no raw page of
+them stays reachable, ``pageinspect`` included), on SQLite ``secure_delete`` zeroes its pages.
+Only the round's own table is locked to drop it, so votes in other open rounds never wait.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from nacl.exceptions import CryptoError
+from nacl.public import PrivateKey, PublicKey, SealedBox
+from nacl.secret import SecretBox
+from sqlalchemy import (
+    Column,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    bindparam,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+
+from evaluation.errors import InputError, StateError
+from evaluation.extensions import db
+from evaluation.models import Code, CodeState, Round, RoundState
+from evaluation.rounds.state import SCRUTINEER_CUSTODY
+
+CUSTODY_SERVER = "server"
+CUSTODY_SCRUTINEER = SCRUTINEER_CUSTODY
+CUSTODY_LABELS = {CUSTODY_SERVER: "服务器保管", CUSTODY_SCRUTINEER: "监票人保管"}
+# The Chinese words accepted wherever a person names the custody (round file, CLI).
+CUSTODY_BY_LABEL = {
+    "服务器": CUSTODY_SERVER,
+    "服务器保管": CUSTODY_SERVER,
+    "server": CUSTODY_SERVER,
+    "监票人": CUSTODY_SCRUTINEER,
+    "监票人保管": CUSTODY_SCRUTINEER,
+    "scrutineer": CUSTODY_SCRUTINEER,
+}
+
+_TABLE_PREFIX = "ballot_box_"
+TABLE_PATTERN = re.compile(rf"^{_TABLE_PREFIX}\d+$")
+_WRAP_PERSON = b"ballot-box-wrap1"  # blake2b personalisation: 16 bytes
+KEY_BEGIN = "-----BEGIN 民主测评投票箱私钥-----"
+KEY_END = "-----END 民主测评投票箱私钥-----"
+_KEY_TEXT = re.compile(r"[A-Za-z0-9+/]{43}=")
+
+
+# --- the box table -------------------------------------------------------------------------------
+
+_tables: dict[int, Table] = {}
+
+
+def table_name(round_id: int) -> str:
+    """The name of a round's box table."""
+    return f"{_TABLE_PREFIX}{int(round_id)}"
+
+
+def box_table(round_id: int) -> Table:
+    """The round's box table (its own metadata: it is not part of the migrated schema)."""
+    table = _tables.get(round_id)
+    if table is None:
+        table = Table(
+            table_name(round_id),
+            MetaData(),
+            # The code's keyed hash: a second ballot with the same code is a key conflict.
+            Column("digest", String(64), primary_key=True),
+            Column("stratum_id", Integer, nullable=False),
+            Column("sealed", LargeBinary, nullable=False),
+            Column("receipt", String(64), nullable=False),
+        )
+        _tables[round_id] = table
+    return table
+
+
+def box_exists(round_id: int) -> bool:
+    """True when the round's box table exists (the round is open)."""
+    inspector = db.inspect(db.session.connection())
+    return bool(inspector.has_table(table_name(round_id)))
+
+
+# --- keys ----------------------------------------------------------------------------------------
+
+
+def _wrapping_box(round_id: int, public_key: bytes, secret: bytes) -> SecretBox:
+    """The secret box that wraps a round's private key under 服务器保管.
+
+    ``secret`` is the server's code-hash key (``evaluation.codes.codes.hash_key``).
+    """
+    key = hashlib.blake2b(
+        b"%d:" % round_id + public_key,
+        key=hashlib.sha256(secret).digest(),
+        person=_WRAP_PERSON,
+        digest_size=SecretBox.KEY_SIZE,
+    ).digest()
+    return SecretBox(key)
+
+
+def fingerprint(public_key: bytes) -> str:
+    """A short printable fingerprint of a public key ("3F2A-…"), shown beside the key."""
+    digest = hashlib.sha256(public_key).hexdigest()[:16].upper()
+    return "-".join(digest[i : i + 4] for i in range(0, 16, 4))
+
+
+def key_text(private_key: bytes) -> str:
+    """The private key as the 44 characters a 监票人 keeps (base64)."""
+    return base64.b64encode(private_key).decode("ascii")
+
+
+def key_file_text(rnd: Round, private_key: bytes) -> str:
+    """The key file handed to the 监票人 at open."""
+    public = bytes(rnd.box_public_key or b"")
+    return "\n".join(
+        [
+            "民主测评 投票箱私钥（监票人保管）",
+            f"测评活动：{rnd.title}（编号 {rnd.id}）",
+            f"公钥指纹：{fingerprint(public)}",
+            "结束测评时须提交此密钥，否则无法开箱计票。请妥善保管，结束测评后销毁。",
+            KEY_BEGIN,
+            key_text(private_key),
+            KEY_END,
+            "",
+        ]
+    )
+
+
+def parse_key(text_or_bytes: str | bytes | None) -> bytes:
+    """The private key in a key file, its 44 characters pasted, or a scanned QR code."""
+    if isinstance(text_or_bytes, bytes):
+        text_or_bytes = text_or_bytes.decode("utf-8", errors="replace")
+    found = _KEY_TEXT.findall(text_or_bytes or "")
+    if len(found) != 1:
+        raise InputError(
+            "没有找到投票箱私钥：请上传开始测评时下载的密钥文件，或粘贴其中 44 个字符的密钥"
+        )
+    return base64.b64decode(found[0])
+
+
+def create_box(rnd: Round, custody: str, secret: bytes) -> bytes | None:
+    """At open: a key pair for the round and its empty box table.
+
+    Returns the private key for the 监票人 (None under 服务器保管, where it is stored wrapped).
+    """
+    if custody not in CUSTODY_LABELS:
+        raise InputError(f"投票箱私钥的保管方式“{custody}”无效")
+    private = PrivateKey.generate()
+    public = bytes(private.public_key)
+    rnd.box_public_key = public
+    rnd.box_custody = custody
+    if custody == CUSTODY_SERVER:
+        rnd.box_private_key = bytes(_wrapping_box(rnd.id, public, secret).encrypt(bytes(private)))
+    else:
+        rnd.box_private_key = None
+    box_table(rnd.id).create(db.session.connection())
+    return bytes(private) if custody == CUSTODY_SCRUTINEER else None
+
+
+def _private_key(rnd: Round, presented: bytes | None, secret: bytes) -> PrivateKey:
+    """The round's private key: unwrapped (服务器保管) or the one presented (监票人保管)."""
+    public = bytes(rnd.box_public_key or b"")
+    if presented is None and rnd.box_custody == CUSTODY_SCRUTINEER:
+        raise InputError(
+            "本测评活动的投票箱私钥由监票人保管：请上传开始测评时下载的密钥文件（或粘贴其中的密钥）"
+            "后再结束测评。"
+        )
+    if presented is not None:
+        key = PrivateKey(presented) if len(presented) == PrivateKey.SIZE else None
+        if key is None or bytes(key.public_key) != public:
+            raise InputError(
+                f"提交的密钥与本测评活动的投票箱不符（投票箱公钥指纹 {fingerprint(public)}），"
+                "请核对是否为本测评活动的密钥文件。"
+            )
+        return key
+    try:
+        raw = _wrapping_box(rnd.id, public, secret).decrypt(bytes(rnd.box_private_key or b""))
+    except CryptoError:
+        raise StateError(
+            "投票箱无法打开：服务器的密钥（CODE_HASH_KEY 或 SECRET_KEY）与开始测评时不同。"
+            "请恢复开始测评时的配置后再结束测评；在此之前选票完好，测评活动保持进行中。"
+        ) from None
+    return PrivateKey(raw)
+
+
+# --- sealing a ballot ----------------------------------------------------------------------------
+
+Answers = list[tuple[int, str, str | None]]  # (subject id, item, grade key or None for 弃权)
+
+
+def plaintext_size(questions: list[tuple[int, str, list[str]]]) -> int:
+    """The one length every ballot of a round is padded to, from its questions.
+
+    ``questions`` are (subject id, item, grade keys); the longest possible ballot is the one
+    with the longest key everywhere, in the largest stratum id there could be.
+    """
+    longest: Answers = [
+        (sid, item, max([None, *keys], key=lambda k: len(json.dumps(k))))
+        for sid, item, keys in questions
+    ]
+    return len(_encode(2**53, 2**53, longest))
+
+
+def _encode(round_id: int, stratum_id: int, answers: Answers) -> bytes:
+    return json.dumps(
+        {"r": round_id, "s": stratum_id, "a": [list(a) for a in answers]},
+        ensure_ascii=True,
+        separators=(",", ":"),
+    ).encode("ascii")
+
+
+def seal_ballot(
+    public_key: bytes, round_id: int, stratum_id: int, answers: Answers, size: int
+) -> bytes:
+    """One ballot sealed to the round's public key, padded to ``size`` bytes first."""
+    plain = _encode(round_id, stratum_id, answers)
+    if len(plain) > size:
+        raise ValueError("ballot longer than the round's padded size")
+    return bytes(SealedBox(PublicKey(public_key)).encrypt(plain.ljust(size)))
+
+
+@dataclass(frozen=True)
+class OpenedBallot:
+    """A ballot out of the box: its stratum and answers."""
+
+    stratum_id: int
+    answers: list[tuple[int, str, str | None]]
+
+
+@dataclass(frozen=True)
+class OpenedBox:
+    """Everything the box held: the ballots, the receipts, and which codes voted."""
+
+    ballots: list[OpenedBallot]
+    receipts: list[str]
+    digests: set[str]
+
+
+def _decode(rnd: Round, row: Any, unsealer: SealedBox) -> OpenedBallot:
+    try:
+        data = json.loads(unsealer.decrypt(bytes(row.sealed)))
+        answers = [(int(s), str(i), None if g is None else str(g)) for s, i, g in data["a"]]
+        if int(data["r"]) != rnd.id or int(data["s"]) != row.stratum_id:
+            raise ValueError("ballot of another round or stratum")
+    except (CryptoError, ValueError, KeyError, TypeError):
+        raise StateError(
+            f"测评活动“{rnd.title}”的投票箱中有无法解读的选票，可能已被改动；结束测评已取消，"
+            "什么都没有改变。请联系系统管理员核查数据库。"
+        ) from None
+    return OpenedBallot(row.stratum_id, answers)
+
+
+def open_box(rnd: Round, presented_key: bytes | None, secret: bytes) -> OpenedBox:
+    """Lock the round's box, take its key and open every ballot (nothing is changed yet).
+
+    The box is locked first, before anything else in the close: a vote already writing to it
+    finishes, a vote arriving later waits and then finds the round closed, and no vote can
+    hold the box while waiting for the round (which the close is about to change).
+    """
+    table = lock_box(rnd)
+    conn = db.session.connection()
+    key = _private_key(rnd, presented_key, secret)
+    unsealer = SealedBox(key)
+    ballots: list[OpenedBallot] = []
+    receipts: list[str] = []
+    digests: set[str] = set()
+    for row in conn.execute(select(table).execution_options(yield_per=5000)):
+        ballots.append(_decode(rnd, row, unsealer))
+        receipts.append(row.receipt)
+        digests.add(row.digest)
+    return OpenedBox(ballots, receipts, digests)
+
+
+def lock_box(rnd: Round) -> Table:
+    """Take the round's box for the rest of the transaction (PostgreSQL; SQLite is serial)."""
+    table = box_table(rnd.id)
+    conn = db.session.connection()
+    if conn.dialect.name == "postgresql":
+        conn.execute(text(f"LOCK TABLE {table.name} IN ACCESS EXCLUSIVE MODE"))
+    return table
+
+
+def voted_digests(rnd: Round) -> tuple[set[str], list[str]]:
+    """The keyed hashes of the codes that voted, and of the receipts (nothing is opened)."""
+    table = box_table(rnd.id)
+    rows = db.session.connection().execute(select(table.c.digest, table.c.receipt)).all()
+    return {r.digest for r in rows}, [r.receipt for r in rows]
+
+
+def destroy_box(rnd: Round) -> None:
+    """Drop the round's box table and erase its private key (the public key stays)."""
+    box_table(rnd.id).drop(db.session.connection(), checkfirst=True)
+    rnd.box_private_key = None
+
+
+# --- what voting and turnout read while the round is open ----------------------------------------
+
+
+def has_voted(round_id: int, digest: str) -> bool:
+    """True when the code with this keyed hash has cast a ballot in the open round."""
+    table = box_table(round_id)
+    found = db.session.connection().execute(select(table.c.digest).where(table.c.digest == digest))
+    return found.first() is not None
+
+
+def round_of_receipt(digest: str) -> int | None:
+    """The open round whose box holds this receipt's keyed hash, if any."""
+    open_rounds = db.session.execute(
+        select(Round.id).where(Round.state == RoundState.OPEN)
+    ).scalars()
+    for round_id in list(open_rounds):
+        table = box_table(round_id)
+        found = db.session.connection().execute(select(literal(1)).where(table.c.receipt == digest))
+        if found.first() is not None:
+            return int(round_id)
+    return None
+
+
+def used_per_stratum(round_id: int) -> dict[int, int]:
+    """Ballots in the box per stratum: the live turnout of an open round."""
+    table = box_table(round_id)
+    rows = db.session.connection().execute(
+        select(table.c.stratum_id, func.count()).group_by(table.c.stratum_id)
+    )
+    return {int(s): int(n) for s, n in rows}
+
+
+# --- casting -------------------------------------------------------------------------------------
+
+_cast_statements: dict[tuple[str, int], Any] = {}
+
+
+def cast_statement(round_id: int) -> Any:
+    """The one statement that casts a ballot into the round's box (built once per round).
+
+    It inserts the sealed ballot only if the code is unused, of this round and stratum, and the
+    round is open and not past its closing time; a second ballot with the same code is a key
+    conflict and inserts nothing. A returned row says the ballot went in. On PostgreSQL
+    the round check takes a share lock on the round's row (FOR SHARE), so a close waits for
+    ballots being cast and a ballot after a close finds the round closed; SQLite serialises
+    writers with BEGIN IMMEDIATE instead.
+    """
+    dialect = db.engine.dialect.name
+    statement = _cast_statements.get((dialect, round_id))
+    if statement is not None:
+        return statement
+    dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    table = box_table(round_id)
+    digest = bindparam("digest", type_=String)
+    stratum = bindparam("stratum", type_=Integer)
+    source = select(
+        digest, stratum, bindparam("sealed", type_=LargeBinary), bindparam("receipt", type_=String)
+    ).where(
+        exists(
+            select(literal(1)).where(
+                Code.digest == digest,
+                Code.state == CodeState.UNUSED,
+                Code.round_id == round_id,
+                Code.stratum_id == stratum,
+            )
+        ),
+        exists(
+            select(literal(1))
+            .where(
+                Round.id == round_id,
+                Round.state == RoundState.OPEN,
+                or_(Round.closes_at.is_(None), Round.closes_at > bindparam("now")),
+            )
+            .with_for_update(read=True)
+        ),
+    )
+    statement = (
+        dialect_insert(table)
+        .from_select(["digest", "stratum_id", "sealed", "receipt"], source)
+        .on_conflict_do_nothing(index_elements=["digest"])
+        # The row comes back when the ballot went in (psycopg reports no row count here).
+        .returning(table.c.digest)
+    )
+    if len(_cast_statements) > 256:
+        _cast_statements.clear()
+    _cast_statements[(dialect, round_id)] = statement
+    return statement
