@@ -25,7 +25,14 @@ from tests.helpers.databases import app_config
 CHROMIUM = "/usr/bin/chromium"
 PHONE = {"width": 360, "height": 640}
 
-pytestmark = pytest.mark.browser
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test under tests/browser ``browser`` (a conftest's pytestmark marks nothing),
+    so ``make test-fast`` (``-m "not browser and not slow"``) leaves them out."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.browser)
 
 
 def _free_port() -> int:
