@@ -8,6 +8,8 @@ ratio means something even on a shared machine whose absolute speed varies:
   only marks a code used and inserts one row (``benchmarks.minimal``) and an empty route,
   interleaved on the same server; 64 concurrent voters; with the CPU milliseconds each took
   (app server, database), which leave out queueing;
+* closing a round of 100,000 sealed ballots (``benchmarks.close``), with another open round's
+  voters casting ballots all along: how long the close takes and how long they waited;
 * tally of 10⁴/10⁵/10⁶ answers (``benchmarks.tally``) against a bare ``count(*)`` of the rows;
 * 5,000 codes with their PDF (``benchmarks.codes``) against drawing the bare QR codes;
 * the workbook of a 100,000-ballot round against openpyxl writing as many plain cells, with
@@ -15,7 +17,8 @@ ratio means something even on a shared machine whose absolute speed varies:
 
 PostgreSQL needs BENCH_DATABASE_URL (a database used only for benchmarks: it is wiped).
 
-    python -m benchmarks [--quick] [--only submission,tally,codes,workbook] [--markdown FILE]
+    python -m benchmarks [--quick] [--only submission,close,tally,codes,workbook]
+                         [--markdown FILE]
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ from typing import Any
 
 from benchmarks import harness
 
-SECTIONS = ("submission", "tally", "codes", "workbook")
+SECTIONS = ("submission", "close", "tally", "codes", "workbook")
 
 
 @dataclass
@@ -63,6 +66,7 @@ class Sizes:
     codes: int = 5_000
     qr_sample: int = 1_000
     workbook: tuple[int, ...] = (10_000, 100_000)
+    close: int = 100_000
 
 
 QUICK = Sizes(
@@ -74,6 +78,7 @@ QUICK = Sizes(
     codes=1_000,
     qr_sample=200,
     workbook=(1_000, 10_000),
+    close=3_000,
 )
 
 
@@ -88,11 +93,16 @@ def submission_rows(engines: list[str], sizes: Sizes) -> list[Row]:
     """Whole voting path vs the minimal route (``benchmarks.submission``), and its latency."""
     from benchmarks import submission
 
-    throughput = Row("投票吞吐：整条路径（扫码→选票→提交，应答即感谢页）÷ 最简路由", "≥ 0.6×")
+    # The old "vote ÷ minimal route ≥ 0.6×" target is withdrawn (a vote is three requests); the
+    # target is the CPU a vote costs against the minimal route plus two empty requests.
+    throughput = Row("投票吞吐：整条路径（扫码→选票→提交，应答即感谢页）÷ 最简路由", "—")
     requests = Row("　同上，按 HTTP 请求计（每张选票 3 个请求）÷ 最简路由", "—")
     ceiling = Row("　估计上限：扫码、选票页与空路由一样快，提交与最简路由一样快", "—")
     bare = Row("　参考：空路由 GET /healthz（同一服务器、同一轮）", "—")
-    cpu = Row("　CPU 毫秒（应用服务器 + 数据库）：投票 ÷ 最简路由", "—")
+    cpu = Row(
+        "CPU 毫秒（应用服务器 + 数据库）：投票 ÷ (最简路由 + 2 × 空路由)",
+        "≤ 1.5×",
+    )
     submit = Row(f"提交 POST /ballot 延迟（{sizes.concurrency} 人同时）", "p99 < 150 ms")
     whole = Row(f"一次完整投票（3 个请求）延迟（{sizes.concurrency} 人同时）", "—")
     checks = Row("错误 / 选票数 = 已用测评码数 / 访问日志中的测评码", "0 / 是 / 0")
@@ -111,7 +121,6 @@ def submission_rows(engines: list[str], sizes: Sizes) -> list[Row]:
         throughput.cells[engine] = (
             f"{r['ballots_ps']:.0f} 张/秒 ÷ 基线 {base:.0f} 张/秒 = **{r['ratio_minimal']:.2f}×**"
         )
-        throughput.verdicts[engine] = r["ratio_minimal"] >= 0.6
         requests.cells[engine] = (
             f"{r['requests_ps']:.0f} 请求/秒 ÷ {base:.0f} = {r['requests_ps'] / base:.2f}×"
             if base
@@ -128,11 +137,14 @@ def submission_rows(engines: list[str], sizes: Sizes) -> list[Row]:
         )
         if r["cpu_ms"]:
             ms = submission.app_and_db_ms(r["cpu_ms"])
+            budget = ms["minimal"] + 2 * ms["bare"]
+            ratio = ms["vote"] / budget if budget else 0.0
             cpu.cells[engine] = (
-                f"{ms['vote']:.1f} ÷ {ms['minimal']:.1f} = "
-                f"{submission.cpu_ratio(r['cpu_ms'], 'minimal'):.1f}×；"
-                f"空路由 {ms['bare']:.2f} ms/请求"
+                f"{ms['vote']:.1f} ÷ ({ms['minimal']:.1f} + 2 × {ms['bare']:.2f}) = "
+                f"**{ratio:.2f}×**；投票 ÷ 最简路由 "
+                f"{submission.cpu_ratio(r['cpu_ms'], 'minimal'):.1f}×"
             )
+            cpu.verdicts[engine] = ratio <= 1.5
         else:
             cpu.cells[engine] = "—（无 /proc）"
         submit.cells[engine] = (
@@ -335,8 +347,34 @@ def render(rows: list[Row], engines: list[str]) -> str:
     return "\n".join(lines)
 
 
+def close_rows(engines: list[str], sizes: Sizes) -> list[Row]:
+    """Closing a round of many sealed ballots, and the other open round's voters meanwhile."""
+    from benchmarks import close
+
+    took = Row(f"结束测评：{sizes.close:,} 张选票（开箱、打乱写入、重写测评码、封存）", "—")
+    other = Row("　其间另一进行中活动的投票：最长等待（结束前中位数）", "≤ 1 s（PostgreSQL）")
+    for engine in engines:
+        _say(f"[结束测评] {engine}：{sizes.close:,} 张选票，另一活动同时投票 …")
+        r = close.run_engine(engine, sizes.close)
+        took.cells[engine] = (
+            f"**{r['close_s']:.1f} s**（计入 {r['counted']:,} 张；填充 {r['fill_s']:.0f} s）"
+        )
+        took.verdicts[engine] = r["counted"] == sizes.close
+        wait = r["other_max_wait_s"]
+        other.cells[engine] = (
+            f"**{wait * 1000:.0f} ms**（{r['other_median_before_s'] * 1000:.1f} ms），"
+            f"其间 {r['other_votes_during']} 张"
+            + (f"；错误 {', '.join(r['other_errors'])}" if r["other_errors"] else "")
+            + ("（SQLite 只有一个写者：等结束提交）" if engine == "sqlite" else "")
+        )
+        if engine == "postgresql":
+            other.verdicts[engine] = wait <= 1.0 and not r["other_errors"]
+    return [took, other]
+
+
 BUILDERS: dict[str, Callable[[list[str], Sizes], list[Row]]] = {
     "submission": submission_rows,
+    "close": close_rows,
     "tally": tally_rows,
     "codes": codes_rows,
     "workbook": workbook_rows,
@@ -348,7 +386,7 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description="性能基准：一张表，SQLite 与 PostgreSQL 两列")
     parser.add_argument("--quick", action="store_true", help="小规模试跑（数字不作结论）")
     parser.add_argument(
-        "--only", default=",".join(SECTIONS), help="submission,tally,codes,workbook"
+        "--only", default=",".join(SECTIONS), help="submission,close,tally,codes,workbook"
     )
     parser.add_argument("--engines", default=None, help="sqlite,postgresql")
     parser.add_argument("--markdown", type=Path, default=None, help="另把表格写入此文件")

@@ -52,7 +52,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from evaluation import audit
 from evaluation.cli import ACTOR
@@ -238,6 +238,14 @@ def write_backup(out: IO[bytes]) -> BackupSummary:
             select(Round.id).where(Round.state == RoundState.OPEN).order_by(Round.id)
         ).scalars()
         boxes = [box.box_table(round_id) for round_id in open_rounds]
+        try:
+            for table in boxes:  # a close cannot drop them under the backup from here on
+                if conn.dialect.name == "postgresql":
+                    conn.execute(text(f"LOCK TABLE {table.name} IN ACCESS SHARE MODE"))
+        except DBAPIError as exc:
+            if box.gone_with_close(exc):
+                raise _BoxGone from None  # closed since the snapshot: start again
+            raise
         for table in [*tables(), *boxes]:
             emit({"table": table.name, "columns": [c.name for c in table.columns]})
             count = 0
@@ -252,6 +260,10 @@ def write_backup(out: IO[bytes]) -> BackupSummary:
     return summary
 
 
+class _BoxGone(Exception):
+    """A round closed between the backup's snapshot and its lock on the round's box."""
+
+
 def backup_to(path: Path) -> BackupSummary:
     """Write a backup file (gzip when the name ends in .gz); written whole or not at all."""
     path = Path(path)
@@ -264,8 +276,14 @@ def backup_to(path: Path) -> BackupSummary:
     partial = path.with_name(path.name + ".partial")
     try:
         opener: Any = gzip.open if _gz(path) else open
-        with opener(partial, "wb") as stream:
-            summary = write_backup(stream)
+        for attempt in range(3):
+            try:
+                with opener(partial, "wb") as stream:
+                    summary = write_backup(stream)
+                break
+            except _BoxGone:
+                if attempt == 2:
+                    raise InputError("备份期间一直有测评活动在结束，请稍后再备份") from None
         partial.replace(path)
     finally:
         partial.unlink(missing_ok=True)
@@ -365,7 +383,11 @@ def check_backup(path: Path, expected_schema: str) -> tuple[dict[str, Any], list
 
 
 def _non_empty_tables() -> list[str]:
-    busy = []
+    busy = [
+        name
+        for name in inspect(db.session.connection()).get_table_names()
+        if box.TABLE_PATTERN.match(name)
+    ]
     for table in tables():
         if db.session.execute(select(func.count()).select_from(table)).scalar():
             busy.append(table.name)

@@ -156,11 +156,11 @@ class Round(db.Model):  # type: ignore[name-defined,misc]
     # The seal (SPEC §10): digest over the canonical ballots, and the tally stored at close.
     seal: Mapped[str | None] = mapped_column(String(128))
     sealed_result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    # The sealed ballot box (SPEC §5.9, ``evaluation.voting.box``): its public key from open on;
-    # the private key only wrapped (服务器保管) and only until close; who keeps the key.
+    # The sealed ballot box (SPEC §5.9, ``evaluation.voting.box``): who keeps the private key,
+    # and the public key (from open on; from draft under 监票人保管). The wrapped private key
+    # of 服务器保管 lives in the box's own table and goes with it at close.
     box_custody: Mapped[str] = mapped_column(String(16), default="server", server_default="server")
     box_public_key: Mapped[bytes | None] = mapped_column(LargeBinary)
-    box_private_key: Mapped[bytes | None] = mapped_column(LargeBinary)
 
     unit: Mapped[Unit] = relationship()
     strata: Mapped[list[Stratum]] = relationship(

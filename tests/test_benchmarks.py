@@ -98,3 +98,22 @@ def test_the_load_test_counts_the_burst_and_the_hall_pace() -> None:
     assert report.hall_latencies is not None
     # The pause to fill in the ballot is a person's, not the server's: not in the latencies.
     assert report.hall_latencies["whole"]["max"] < 1000
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+def test_the_close_benchmark_counts_every_sealed_ballot_while_another_round_votes(
+    engine: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`make bench`'s close in small: every ballot counted, the other round's voters served."""
+    from benchmarks import close
+    from tests.helpers.databases import PG_URL, fresh_side_database
+
+    if engine == "postgresql":
+        if not PG_URL:
+            pytest.skip("TEST_DATABASE_URL 未设置：跳过 PostgreSQL")
+        monkeypatch.setenv("BENCH_DATABASE_URL", fresh_side_database("close_bench"))
+    r = close.run_engine(engine, 300)
+    assert r["sealed_box"] and r["counted"] == 300
+    assert r["other_errors"] == []
+    assert r["other_median_before_s"] > 0  # the other round was voting before the close

@@ -60,13 +60,16 @@ def round_open(round_id: int, custody: str, key_out: Path | None) -> None:
     try:
         with write_transaction():
             rnd = get_round(round_id)
-            rnd.box_custody = chosen
-            private_key = lifecycle.open_round(rnd, actor=ACTOR)
-            if private_key is not None and partial is not None and key_out is not None:
-                # Written before the commit: a round never opens without its key in hand.
+            if chosen == box.CUSTODY_SCRUTINEER and partial is not None and key_out is not None:
+                private_key = lifecycle.prepare_scrutineer_key(rnd, actor=ACTOR)
+                lifecycle.open_round(rnd, actor=ACTOR, key=private_key)
+                # Written before the open commits: a round never opens without its key in hand.
                 partial.write_text(box.key_file_text(rnd, private_key), encoding="utf-8")
                 partial.chmod(0o600)
                 partial.replace(key_out)
+            else:
+                rnd.box_custody = box.CUSTODY_SERVER
+                lifecycle.open_round(rnd, actor=ACTOR)
     finally:
         if partial is not None:
             partial.unlink(missing_ok=True)
@@ -127,11 +130,14 @@ def round_void(round_id: int, reason: str) -> None:
 @round_cli.command("tick")
 @one_line_errors
 def round_tick() -> None:
-    """Open and close rounds whose scheduled time has passed (run from cron)."""
-    changed = _tick()
+    """Open and close rounds whose scheduled time has passed (run from cron).
+
+    Each round on its own: one that cannot be closed is reported (exit status 1) and the
+    others go on.
+    """
+    changed, failures = lifecycle.apply_due_schedules()
     click.echo(f"按计划变更了 {changed} 个测评活动")
-
-
-@writes
-def _tick() -> int:
-    return lifecycle.apply_due_schedules()
+    for line in failures:
+        click.echo(f"未能完成：{line}", err=True)
+    if failures:
+        raise SystemExit(1)

@@ -170,11 +170,16 @@ class OpenForm(ChineseForm):
         choices=[
             SelectChoice("server", "服务器保管（默认）：结束测评时自动开箱计票"),
             SelectChoice(
-                "scrutineer", "监票人保管：开始时下载密钥交监票人，结束测评时须提交密钥才能开箱"
+                "scrutineer",
+                "监票人保管：先生成私钥交监票人，提交私钥后开始；结束测评时须再提交私钥才能开箱",
             ),
         ],
         default="server",
         validators=[DataRequired("请选择投票箱私钥的保管方式")],
+    )
+    key_file = FileField("密钥文件（刚才下载的 .txt 文件）")
+    key_text = TextAreaField(
+        "或粘贴私钥（44 个字符）", validators=[Length(max=4000, message="内容过长")]
     )
 
 

@@ -11,12 +11,13 @@ scrubbed from disk.
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 
 from evaluation import audit
 from evaluation.archive.entries import append_round
 from evaluation.codes import codes
-from evaluation.errors import InputError
+from evaluation.errors import DomainError, InputError, StateError
 from evaluation.extensions import db
 from evaluation.models import Round, RoundState, utcnow
 from evaluation.rounds.state import require_state, round_forms, schedule_due, transition
@@ -26,13 +27,32 @@ from evaluation.voting import box
 from evaluation.voting.anonymity import rewrite_codes, scrub_dead_rows, store_in_random_order
 
 SCHEDULE_ACTOR = "计划任务"
+log = logging.getLogger(__name__)
 
 
-def open_round(rnd: Round, *, actor: str) -> bytes | None:
-    """Open a draft round for voting, with a new sealed ballot box.
+def prepare_scrutineer_key(rnd: Round, *, actor: str) -> bytes:
+    """In draft: make the box's key pair for 监票人保管; the caller hands the private key over.
 
-    Returns the box's private key when the round's custody is 监票人保管: it is not kept, and
-    the caller hands it over (a file and a QR code) now or never.
+    The round then opens only with that key presented back (``open_round(key=…)``), and no
+    longer opens or closes on a schedule. Called again, it replaces the pair.
+    """
+    require_state(rnd, RoundState.DRAFT, action="生成投票箱密钥")
+    private_key = box.prepare_scrutineer_key(rnd)
+    db.session.flush()
+    audit.record(
+        actor,
+        "round.box_key",
+        round_id=rnd.id,
+        key=box.fingerprint(bytes(rnd.box_public_key or b"")),
+    )
+    return private_key
+
+
+def open_round(rnd: Round, *, actor: str, key: bytes | None = None) -> None:
+    """Open a draft round for voting, with its sealed ballot box.
+
+    Under 监票人保管 ``key`` is the private key made in draft, presented back: without it (or
+    with another) the round stays a draft.
     """
     require_state(rnd, RoundState.DRAFT, action="开始测评")
     if not rnd.strata:
@@ -45,8 +65,10 @@ def open_round(rnd: Round, *, actor: str) -> bytes | None:
                 f"“{form.title}”的测评内容由每次测评活动设定（当年的重点任务），"
                 "请先在测评活动页面填写测评内容，再开始测评"
             )
+    if rnd.box_custody == box.CUSTODY_SCRUTINEER:
+        box.check_open_key(rnd, key)  # before anything changes
     transition(rnd, RoundState.OPEN, "开始测评")
-    private_key = box.create_box(rnd, rnd.box_custody or box.CUSTODY_SERVER, codes.hash_key())
+    box.create_box(rnd, codes.hash_key(), key)
     db.session.flush()
     audit.record(
         actor,
@@ -55,7 +77,6 @@ def open_round(rnd: Round, *, actor: str) -> bytes | None:
         custody=rnd.box_custody,
         key=box.fingerprint(bytes(rnd.box_public_key or b"")),
     )
-    return private_key
 
 
 def close_round(rnd: Round, *, actor: str, key: bytes | None = None) -> None:
@@ -133,21 +154,37 @@ def apply_schedule_now(rnd: Round) -> Round:
         return rnd
     round_id = rnd.id
     # The lifecycle reads the round again under the write lock (SQLite cannot upgrade a reader).
-    with write_transaction():
-        apply_schedule(db.session.get_one(Round, round_id))
+    try:
+        with write_transaction():
+            apply_schedule(db.session.get_one(Round, round_id))
+    except StateError as exc:
+        # Another request closed it first (the fresh round says so), or the close cannot be
+        # done here (the organiser's close page says why); either way the voter is refused.
+        log.warning("测评活动 %s 到达结束时间，但未能结束：%s", round_id, exc.message)
     return db.session.get_one(Round, round_id)
 
 
-def apply_due_schedules(now: datetime | None = None) -> int:
-    """Every round whose scheduled open or close has come (``flask round tick``); the count.
+def apply_due_schedules(now: datetime | None = None) -> tuple[int, list[str]]:
+    """Every round whose scheduled open or close has come (``flask round tick``).
 
-    Runs inside the caller's write transaction, so the rounds are read under the write lock
-    and a close here shuffles, seals and scrubs exactly as a close from the page does.
+    Each round in a write transaction of its own, read again under the write lock, so a
+    close here opens the box, seals and scrubs exactly as a close from the page does, and one
+    round that cannot be closed (its server key changed, say) does not hold back the others.
+    Returns how many rounds changed, and a line for each that could not.
     """
-    changed = 0
-    pending = db.session.execute(
-        db.select(Round).where(Round.state.in_([RoundState.DRAFT, RoundState.OPEN]))
+    due = db.session.execute(
+        db.select(Round.id)
+        .where(Round.state.in_([RoundState.DRAFT, RoundState.OPEN]))
+        .order_by(Round.id)
     ).scalars()
-    for rnd in list(pending):
-        changed += apply_schedule(rnd, now)
-    return changed
+    candidates = list(due)
+    db.session.rollback()  # end the read: each round is read again by its own writer
+    changed = 0
+    failures: list[str] = []
+    for round_id in candidates:
+        try:
+            with write_transaction():
+                changed += apply_schedule(db.session.get_one(Round, round_id), now)
+        except DomainError as exc:
+            failures.append(f"测评活动 {round_id}：{exc.message}")
+    return changed, failures

@@ -303,6 +303,7 @@ def _render_detail(
         void_form=form(VoidForm),
         action_form=ActionForm(formdata=None),
         open_form=OpenForm(formdata=None),
+        box_fingerprint=box.fingerprint(bytes(rnd.box_public_key or b"")),
         total_planned=sum(s.planned for s in rnd.strata),
         section_problems={section: list(problems)} if section else {},
     ), status
@@ -501,25 +502,58 @@ def export_round(round_id: int) -> Any:
 # --- moving through the states -----------------------------------------------------------------
 
 
+def _presented_key(form: Any) -> bytes | None:
+    """The box's private key from an uploaded key file or pasted text, if any was given."""
+    upload = form.key_file.data
+    raw = upload.read(8192).decode("utf-8", errors="replace") if upload else ""
+    typed = form.key_text.data or ""
+    if not (raw.strip() or typed.strip()):
+        return None
+    return box.parse_key(raw + "\n" + typed)
+
+
 @bp.route("/rounds/<int:round_id>/open", methods=["POST"])
 @roles_required(*EDITORS)
 @round_in_state(DRAFT, action="开始测评")
 @writes
 def open_round(rnd: Round) -> Any:
-    """开始测评; under 监票人保管 the answer is the key handover page, shown this once."""
+    """开始测评.
+
+    服务器保管: opens. 监票人保管 without a key: makes the key pair and answers with the key page
+    (the round stays a draft); with the key presented back from that page: opens.
+    """
     form = OpenForm()
     custody = form.custody.data if form.validate_on_submit() else box.CUSTODY_SERVER
-    rnd.box_custody = custody or box.CUSTODY_SERVER
     try:
-        private_key = lifecycle.open_round(rnd, actor=current_user.username)
+        if custody != box.CUSTODY_SCRUTINEER:
+            rnd.box_custody = box.CUSTODY_SERVER
+            lifecycle.open_round(rnd, actor=current_user.username)
+            return done(f"测评活动“{rnd.title}”已开始，测评人现在可以投票。", _detail(rnd))
+        key = _presented_key(form)
+        if key is None:
+            private_key = lifecycle.prepare_scrutineer_key(rnd, actor=current_user.username)
+            return _key_page(rnd, private_key)
+        if rnd.box_custody != box.CUSTODY_SCRUTINEER:
+            raise InputError(
+                "本测评活动还没有生成监票人保管的投票箱密钥，请先选择监票人保管生成密钥"
+            )
+        lifecycle.open_round(rnd, actor=current_user.username, key=key)
     except InputError as exc:
         return refused(exc, _detail(rnd))
-    if private_key is None:
-        return done(f"测评活动“{rnd.title}”已开始，测评人现在可以投票。", _detail(rnd))
+    return done(
+        f"测评活动“{rnd.title}”已开始，测评人现在可以投票。投票箱私钥由监票人保管，"
+        "结束测评时须提交。",
+        _detail(rnd),
+    )
+
+
+def _key_page(rnd: Round, private_key: bytes) -> Any:
+    """The key handover page (served once, never cached), with the form that opens the round."""
     key_file = box.key_file_text(rnd, private_key)
     page = render_template(
         "rounds/box_key.html",
         rnd=rnd,
+        form=OpenForm(formdata=None, custody=box.CUSTODY_SCRUTINEER),
         key=box.key_text(private_key),
         fingerprint=box.fingerprint(bytes(rnd.box_public_key or b"")),
         key_file_b64=base64.b64encode(key_file.encode("utf-8")).decode("ascii"),
@@ -552,11 +586,7 @@ def close_round(rnd: Round) -> Any:
     round_id = rnd.id
     try:
         if custody == box.CUSTODY_SCRUTINEER:
-            upload = form.key_file.data
-            raw = upload.read(8192) if upload else b""
-            key = box.parse_key(
-                raw.decode("utf-8", errors="replace") + "\n" + (form.key_text.data or "")
-            )
+            key = _presented_key(form)
         with write_transaction():
             lifecycle.close_round(rnd, actor=current_user.username, key=key)
     except (InputError, StateError) as exc:

@@ -20,6 +20,7 @@ nothing but the codes' states before close).
 
 from __future__ import annotations
 
+import logging
 import secrets
 import uuid
 from collections.abc import Iterable
@@ -32,6 +33,7 @@ from evaluation.models import Answer, Ballot, Code, CodeState, Receipt, Round
 from evaluation.voting.box import OpenedBallot
 
 _random = secrets.SystemRandom()
+log = logging.getLogger(__name__)
 
 
 def store_in_random_order(
@@ -113,7 +115,15 @@ def scrub_dead_rows() -> None:
     elif engine.dialect.name == "sqlite":
         raw = engine.raw_connection()
         try:
-            # Outside any transaction, straight on the driver connection.
-            raw.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # type: ignore[union-attr]
+            # Outside any transaction, straight on the driver connection. The checkpoint waits
+            # (up to the busy timeout) for readers on an old snapshot; if one outlasts it the
+            # WAL keeps the box's pages until the next checkpoint, so say so.
+            busy = raw.driver_connection.execute(  # type: ignore[union-attr]
+                "PRAGMA wal_checkpoint(TRUNCATE)"
+            ).fetchone()[0]
+            if busy:
+                log.warning(
+                    "结束测评后未能截断 SQLite 的 WAL 文件（有读者未结束），下次检查点时回收"
+                )
         finally:
             raw.close()

@@ -12,10 +12,13 @@ Where things live:
 * The round's **public key** is on the round (``Round.box_public_key``), for the whole life of
   the round and after, so anyone can tell which key sealed its ballots.
 * The **private key** is never in the database in clear. Under 服务器保管 (the default) it is
-  stored wrapped (``Round.box_private_key``) by a key derived from the code-hash key, itself
-  ``CODE_HASH_KEY`` or derived from ``SECRET_KEY``: a dump, WAL archive or replica alone opens
-  nothing. Under 监票人保管 it is handed to the organiser at open, as a file and a printable QR
-  code, and not kept at all: the round cannot be closed until someone presents it.
+  stored wrapped by a key derived from the code-hash key, itself ``CODE_HASH_KEY`` or derived
+  from ``SECRET_KEY`` — in the box table itself, as its one row with an empty code hash
+  (``KEY_ROW``), so it goes with the table at close: a dump, WAL archive or replica alone opens
+  nothing. Under 监票人保管 the key pair is made while the round is a draft and the private key
+  handed to the organiser as a file and a printable QR code, and not kept at all; the round
+  opens only once the key is presented back (so nobody opens a round whose key was lost on
+  the way), and it cannot be closed until someone presents it again.
 * The **sealed ballots** go into a table of the round's own, ``ballot_box_<round id>``: the code's
   keyed hash (the key that makes each code vote once), the stratum, the sealed ballot and the
   receipt's keyed hash. The ``code`` table is only read while voting, never written, so its rows
@@ -34,8 +37,9 @@ import base64
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from nacl.exceptions import CryptoError
 from nacl.public import PrivateKey, PublicKey, SealedBox
@@ -56,10 +60,12 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 
 from evaluation.errors import InputError, StateError
 from evaluation.extensions import db
-from evaluation.models import Code, CodeState, Round, RoundState
+from evaluation.models import Code, CodeState, Receipt, Round, RoundState
 from evaluation.rounds.state import SCRUTINEER_CUSTODY
 
 CUSTODY_SERVER = "server"
@@ -75,7 +81,11 @@ CUSTODY_BY_LABEL = {
     "scrutineer": CUSTODY_SCRUTINEER,
 }
 
+T = TypeVar("T")
+
 _TABLE_PREFIX = "ballot_box_"
+# The box's own row for its wrapped private key (服务器保管): no code hash is empty.
+KEY_ROW = ""
 TABLE_PATTERN = re.compile(rf"^{_TABLE_PREFIX}\d+$")
 _WRAP_PERSON = b"ballot-box-wrap1"  # blake2b personalisation: 16 bytes
 KEY_BEGIN = "-----BEGIN 民主测评投票箱私钥-----"
@@ -165,31 +175,81 @@ def parse_key(text_or_bytes: str | bytes | None) -> bytes:
     """The private key in a key file, its 44 characters pasted, or a scanned QR code."""
     if isinstance(text_or_bytes, bytes):
         text_or_bytes = text_or_bytes.decode("utf-8", errors="replace")
-    found = _KEY_TEXT.findall(text_or_bytes or "")
+    found = set(_KEY_TEXT.findall(text_or_bytes or ""))  # the file and the same key pasted
     if len(found) != 1:
         raise InputError(
             "没有找到投票箱私钥：请上传开始测评时下载的密钥文件，或粘贴其中 44 个字符的密钥"
         )
-    return base64.b64decode(found[0])
+    return base64.b64decode(found.pop())
 
 
-def create_box(rnd: Round, custody: str, secret: bytes) -> bytes | None:
-    """At open: a key pair for the round and its empty box table.
+def prepare_scrutineer_key(rnd: Round) -> bytes:
+    """In draft, for 监票人保管: a new key pair; the public key is kept, the private returned.
 
-    Returns the private key for the 监票人 (None under 服务器保管, where it is stored wrapped).
+    Called again (the key page was lost before the round opened), it replaces the pair.
     """
-    if custody not in CUSTODY_LABELS:
-        raise InputError(f"投票箱私钥的保管方式“{custody}”无效")
+    private = PrivateKey.generate()
+    rnd.box_public_key = bytes(private.public_key)
+    rnd.box_custody = CUSTODY_SCRUTINEER
+    return bytes(private)
+
+
+def create_box(rnd: Round, secret: bytes, presented_key: bytes | None = None) -> None:
+    """At open: the round's empty box table, and under 服务器保管 a new key pair.
+
+    Under 监票人保管 the key pair was made in draft (``prepare_scrutineer_key``) and the open
+    needs its private key presented back: proof that the 监票人 holds it before any ballot is
+    sealed to it.
+    """
+    table = box_table(rnd.id)
+    if rnd.box_custody == CUSTODY_SCRUTINEER:
+        public = bytes(rnd.box_public_key or b"")
+        if not public:
+            raise InputError("请先生成投票箱密钥并交监票人保管，再开始测评")
+        if presented_key is None:
+            raise InputError(
+                "请上传刚才下载的密钥文件（或粘贴私钥），确认监票人已拿到密钥后再开始测评"
+            )
+        _check_presented(public, presented_key)
+        table.create(db.session.connection())
+        return
+    rnd.box_custody = CUSTODY_SERVER
     private = PrivateKey.generate()
     public = bytes(private.public_key)
     rnd.box_public_key = public
-    rnd.box_custody = custody
-    if custody == CUSTODY_SERVER:
-        rnd.box_private_key = bytes(_wrapping_box(rnd.id, public, secret).encrypt(bytes(private)))
-    else:
-        rnd.box_private_key = None
-    box_table(rnd.id).create(db.session.connection())
-    return bytes(private) if custody == CUSTODY_SCRUTINEER else None
+    wrapped = bytes(_wrapping_box(rnd.id, public, secret).encrypt(bytes(private)))
+    table.create(db.session.connection())
+    db.session.connection().execute(
+        table.insert().values(digest=KEY_ROW, stratum_id=0, sealed=wrapped, receipt="")
+    )
+
+
+def check_open_key(rnd: Round, presented_key: bytes | None) -> None:
+    """Under 监票人保管: InputError unless the key made in draft is presented back."""
+    public = bytes(rnd.box_public_key or b"")
+    if not public:
+        raise InputError("请先生成投票箱密钥并交监票人保管，再开始测评")
+    if presented_key is None:
+        raise InputError("请上传刚才下载的密钥文件（或粘贴私钥），确认监票人已拿到密钥后再开始测评")
+    _check_presented(public, presented_key)
+
+
+def wrapped_key(round_id: int) -> bytes | None:
+    """The wrapped private key kept in the round's box (服务器保管), if any."""
+    table = box_table(round_id)
+    found = db.session.connection().execute(select(table.c.sealed).where(table.c.digest == KEY_ROW))
+    value = found.scalar()
+    return bytes(value) if value is not None else None
+
+
+def _check_presented(public: bytes, presented: bytes) -> PrivateKey:
+    key = PrivateKey(presented) if len(presented) == PrivateKey.SIZE else None
+    if key is None or bytes(key.public_key) != public:
+        raise InputError(
+            f"提交的密钥与本测评活动的投票箱不符（投票箱公钥指纹 {fingerprint(public)}），"
+            "请核对是否为本测评活动的密钥文件。"
+        )
+    return key
 
 
 def _private_key(rnd: Round, presented: bytes | None, secret: bytes) -> PrivateKey:
@@ -201,15 +261,9 @@ def _private_key(rnd: Round, presented: bytes | None, secret: bytes) -> PrivateK
             "后再结束测评。"
         )
     if presented is not None:
-        key = PrivateKey(presented) if len(presented) == PrivateKey.SIZE else None
-        if key is None or bytes(key.public_key) != public:
-            raise InputError(
-                f"提交的密钥与本测评活动的投票箱不符（投票箱公钥指纹 {fingerprint(public)}），"
-                "请核对是否为本测评活动的密钥文件。"
-            )
-        return key
+        return _check_presented(public, presented)
     try:
-        raw = _wrapping_box(rnd.id, public, secret).decrypt(bytes(rnd.box_private_key or b""))
+        raw = _wrapping_box(rnd.id, public, secret).decrypt(wrapped_key(rnd.id) or b"")
     except CryptoError:
         raise StateError(
             "投票箱无法打开：服务器的密钥（CODE_HASH_KEY 或 SECRET_KEY）与开始测评时不同。"
@@ -299,7 +353,8 @@ def open_box(rnd: Round, presented_key: bytes | None, secret: bytes) -> OpenedBo
     ballots: list[OpenedBallot] = []
     receipts: list[str] = []
     digests: set[str] = set()
-    for row in conn.execute(select(table).execution_options(yield_per=5000)):
+    ballots_only = select(table).where(table.c.digest != KEY_ROW)
+    for row in conn.execute(ballots_only.execution_options(yield_per=5000)):
         ballots.append(_decode(rnd, row, unsealer))
         receipts.append(row.receipt)
         digests.add(row.digest)
@@ -307,35 +362,91 @@ def open_box(rnd: Round, presented_key: bytes | None, secret: bytes) -> OpenedBo
 
 
 def lock_box(rnd: Round) -> Table:
-    """Take the round's box for the rest of the transaction (PostgreSQL; SQLite is serial)."""
+    """Take the round's box from its voters for the rest of the transaction.
+
+    PostgreSQL: EXCLUSIVE mode stops ballots going in (and waits for those going in) but lets
+    readers — turnout, a scan's check, a receipt lookup, a backup — go on while the close
+    works; only the drop at its end excludes them, for an instant. A second close waiting here
+    finds the box gone once the first commits, and is refused. SQLite serialises writers.
+    """
     table = box_table(rnd.id)
     conn = db.session.connection()
     if conn.dialect.name == "postgresql":
-        conn.execute(text(f"LOCK TABLE {table.name} IN ACCESS EXCLUSIVE MODE"))
+        try:
+            conn.execute(text(f"LOCK TABLE {table.name} IN EXCLUSIVE MODE"))
+        except DBAPIError as exc:
+            if not gone_with_close(exc):
+                raise
+            raise StateError(
+                f"测评活动“{rnd.title}”刚刚已经结束（或作废），无需再次操作。"
+            ) from None
+    elif not box_exists(rnd.id):
+        raise StateError(f"测评活动“{rnd.title}”刚刚已经结束（或作废），无需再次操作。")
     return table
 
 
 def voted_digests(rnd: Round) -> tuple[set[str], list[str]]:
     """The keyed hashes of the codes that voted, and of the receipts (nothing is opened)."""
     table = box_table(rnd.id)
-    rows = db.session.connection().execute(select(table.c.digest, table.c.receipt)).all()
+    rows = (
+        db.session.connection()
+        .execute(select(table.c.digest, table.c.receipt).where(table.c.digest != KEY_ROW))
+        .all()
+    )
     return {r.digest for r in rows}, [r.receipt for r in rows]
 
 
 def destroy_box(rnd: Round) -> None:
-    """Drop the round's box table and erase its private key (the public key stays)."""
+    """Drop the round's box table, with the wrapped private key in it (the public key stays)."""
     box_table(rnd.id).drop(db.session.connection(), checkfirst=True)
-    rnd.box_private_key = None
 
 
 # --- what voting and turnout read while the round is open ----------------------------------------
 
 
+def gone_with_close(exc: DBAPIError) -> bool:
+    """True when a database error says a round's box table no longer exists: a close (or a
+    void) committed and dropped it while the statement waited or ran."""
+    message = str(getattr(exc, "orig", exc))
+    return _TABLE_PREFIX in message and ("does not exist" in message or "no such table" in message)
+
+
+def _read_box(read: Callable[[Connection], T], fallback: Callable[[], T]) -> T:
+    """Run ``read`` on an open round's box; ``fallback`` if the box went with a close.
+
+    Reads run alongside a close (it locks out votes, not readers) and may find the table
+    dropped once the close commits. On PostgreSQL inside a transaction the read runs in a
+    savepoint, so the failure does not end the caller's transaction.
+    """
+    conn = db.session.connection()
+    in_transaction = (
+        conn.dialect.name == "postgresql"
+        and conn.get_execution_options().get("isolation_level") != "AUTOCOMMIT"
+    )
+    try:
+        if in_transaction:
+            with db.session.begin_nested():
+                return read(db.session.connection())
+        return read(conn)
+    except DBAPIError as exc:
+        if not gone_with_close(exc):
+            raise
+    return fallback()
+
+
 def has_voted(round_id: int, digest: str) -> bool:
     """True when the code with this keyed hash has cast a ballot in the open round."""
     table = box_table(round_id)
-    found = db.session.connection().execute(select(table.c.digest).where(table.c.digest == digest))
-    return found.first() is not None
+
+    def in_box(conn: Connection) -> bool:
+        found = conn.execute(select(table.c.digest).where(table.c.digest == digest))
+        return found.first() is not None
+
+    def after_close() -> bool:  # the close wrote each code's final state
+        state = db.session.execute(select(Code.state).where(Code.digest == digest)).scalar()
+        return state == CodeState.USED
+
+    return _read_box(in_box, after_close)
 
 
 def round_of_receipt(digest: str) -> int | None:
@@ -345,8 +456,20 @@ def round_of_receipt(digest: str) -> int | None:
     ).scalars()
     for round_id in list(open_rounds):
         table = box_table(round_id)
-        found = db.session.connection().execute(select(literal(1)).where(table.c.receipt == digest))
-        if found.first() is not None:
+
+        def in_box(conn: Connection, table: Table = table) -> bool:
+            found = conn.execute(select(literal(1)).where(table.c.receipt == digest))
+            return found.first() is not None
+
+        def after_close(round_id: int = round_id) -> bool:  # moved to the receipts
+            found = db.session.execute(
+                select(Receipt.round_id).where(
+                    Receipt.digest == digest, Receipt.round_id == round_id
+                )
+            )
+            return found.first() is not None
+
+        if _read_box(in_box, after_close):
             return int(round_id)
     return None
 
@@ -354,10 +477,24 @@ def round_of_receipt(digest: str) -> int | None:
 def used_per_stratum(round_id: int) -> dict[int, int]:
     """Ballots in the box per stratum: the live turnout of an open round."""
     table = box_table(round_id)
-    rows = db.session.connection().execute(
-        select(table.c.stratum_id, func.count()).group_by(table.c.stratum_id)
-    )
-    return {int(s): int(n) for s, n in rows}
+
+    def in_box(conn: Connection) -> dict[int, int]:
+        rows = conn.execute(
+            select(table.c.stratum_id, func.count())
+            .where(table.c.digest != KEY_ROW)
+            .group_by(table.c.stratum_id)
+        )
+        return {int(s): int(n) for s, n in rows}
+
+    def after_close() -> dict[int, int]:  # the close wrote each code's final state
+        rows = db.session.execute(
+            select(Code.stratum_id, func.count())
+            .where(Code.round_id == round_id, Code.state == CodeState.USED)
+            .group_by(Code.stratum_id)
+        )
+        return {int(s): int(n) for s, n in rows}
+
+    return _read_box(in_box, after_close)
 
 
 # --- casting -------------------------------------------------------------------------------------

@@ -495,14 +495,7 @@ def receipt() -> Any:
     if request.method == "GET":
         return render_template("voting/receipt.html", outcome=None, typed="")
     typed = request.form.get("receipt", "")
-    found = None
-    if codes.normalise(typed):
-        digest = codes.receipt_digest(typed)
-        found = db.session.execute(
-            select(Receipt.round_id).where(Receipt.digest == digest)
-        ).scalar_one_or_none()
-        if found is None:  # an open round keeps its receipts beside its sealed ballots
-            found = box.round_of_receipt(digest)
+    found = receipt_round(codes.receipt_digest(typed)) if codes.normalise(typed) else None
     if found is None:
         _count_failed_entry()
         return render_template("voting/receipt.html", outcome="unknown", typed=typed), 404
@@ -514,6 +507,16 @@ def receipt() -> Any:
     else:
         outcome = "counted"
     return render_template("voting/receipt.html", outcome=outcome, typed=typed, rnd=rnd)
+
+
+def receipt_round(digest: str) -> int | None:
+    """The round a receipt's keyed hash belongs to, closed or open, if any."""
+    found = db.session.execute(
+        select(Receipt.round_id).where(Receipt.digest == digest)
+    ).scalar_one_or_none()
+    if found is None:  # an open round keeps its receipts beside its sealed ballots
+        found = box.round_of_receipt(digest)
+    return found
 
 
 @bp.route("/healthz")

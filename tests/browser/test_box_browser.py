@@ -89,12 +89,12 @@ def test_scrutineer_keeps_the_key_and_closes_the_round(
     assert "此页面只显示一次" in page.locator(".box-key-page").inner_text()
     key = page.locator("#box-key").inner_text().strip()
     assert len(key) == 44 and KEY.fullmatch(key), key
+    # Not open yet: it opens once the key comes back from this page (a lost page loses nothing).
     state, box_open, _ = _round_state(live_app, round_id)
-    assert state == RoundState.OPEN and box_open
+    assert state == RoundState.DRAFT and not box_open
     with live_app.app_context():
         rnd = db.session.get_one(Round, round_id)
         assert rnd.box_custody == box.CUSTODY_SCRUTINEER
-        assert rnd.box_private_key is None  # the server kept nothing
         assert bytes(rnd.box_public_key or b"") == bytes(PrivateKey(box.parse_key(key)).public_key)
 
     # The QR code is inline SVG and a real decoder reads the key out of it.
@@ -130,6 +130,15 @@ def test_scrutineer_keeps_the_key_and_closes_the_round(
     assert _scan(tmp_path / "qr-phone.png") == [key]
     page.set_viewport_size(DESKTOP)
 
+    # The downloaded key file, given back on the same page, opens the round.
+    page.set_input_files("#open-key-file", str(key_file))
+    page.get_by_role("button", name="提交私钥并开始测评").click()
+    page.wait_for_url(f"{base}/rounds/{round_id}")
+    assert "已开始" in page.locator(".flash").inner_text()
+    assert _round_state(live_app, round_id) == (RoundState.OPEN, True, 0)
+    with live_app.app_context():
+        assert box.wrapped_key(round_id) is None  # the server kept nothing
+
     # A phone votes once while the round is open.
     phone.goto(f"{base}/v/{codes[0]}")
     phone.wait_for_url(f"{base}/ballot")
@@ -163,8 +172,6 @@ def test_scrutineer_keeps_the_key_and_closes_the_round(
     assert "已结束" in page.locator(".flash").inner_text()
     assert page.locator("h1 .badge").inner_text() == "已结束"
     assert _round_state(live_app, round_id) == (RoundState.CLOSED, False, 1)
-    with live_app.app_context():
-        assert db.session.get_one(Round, round_id).box_private_key is None
     page.get_by_role("link", name="测评结果").first.click()
     page.wait_for_url(f"{base}/rounds/{round_id}/results")
     assert page.locator("h1").inner_text() == "测评结果"

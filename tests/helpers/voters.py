@@ -19,7 +19,8 @@ def ballots_cast(round_id: int) -> int:
     """Ballots cast in a round: sealed in its box while it is open, in clear after close."""
     if box.box_exists(round_id):
         table = box.box_table(round_id)
-        return int(db.session.execute(db.select(db.func.count()).select_from(table)).scalar_one())
+        query = db.select(db.func.count()).select_from(table).where(table.c.digest != box.KEY_ROW)
+        return int(db.session.execute(query).scalar_one())
     return int(
         db.session.execute(
             db.select(db.func.count()).select_from(Ballot).where(Ballot.round_id == round_id)

@@ -198,7 +198,7 @@ def test_row_order_and_row_ids_do_not_follow_submission_after_close(
     # measurement can see it there); nothing is in the ballot tables yet.
     position = {codes.code_digest(code): i for i, (_, code) in enumerate(order)}
     box_rows = db.session.execute(
-        text(f"SELECT digest FROM ballot_box_{sample_round.id} ORDER BY {meta}")
+        text(f"SELECT digest FROM ballot_box_{sample_round.id} WHERE digest <> '' ORDER BY {meta}")
     ).scalars()
     assert spearman([position[d] for d in box_rows]) > 0.9
     assert db.session.execute(db.select(db.func.count()).select_from(Ballot)).scalar() == 0
@@ -238,7 +238,11 @@ def test_postgresql_xmin_no_longer_links_ballots_to_codes(app: Flask, sample_rou
 
     # Voting never writes a code row: the codes keep the xmin of their issue.
     issued_xmins = xmins("code")  # one per batch issued
-    box_xmins = xmins(f"ballot_box_{sample_round.id}")
+    box_xmins = set(
+        db.session.execute(
+            text(f"SELECT xmin::text FROM ballot_box_{sample_round.id} WHERE digest <> ''")
+        ).scalars()
+    )
     assert len(box_xmins) == 5 and not box_xmins & issued_xmins
     close(sample_round)
     ballot_xmins = xmins("ballot")

@@ -42,9 +42,8 @@ def close(rnd: Round, key: bytes | None = None) -> None:
 
 def open_scrutineer(rnd: Round) -> bytes:
     with write_transaction():
-        rnd.box_custody = box.CUSTODY_SCRUTINEER
-        key = lifecycle.open_round(rnd, actor="test")
-    assert key is not None
+        key = lifecycle.prepare_scrutineer_key(rnd, actor="test")
+        lifecycle.open_round(rnd, actor="test", key=key)
     return key
 
 
@@ -95,14 +94,14 @@ def _stored_tally() -> dict[tuple[int, str, int, str | None], int]:
 def test_an_open_round_holds_only_sealed_ballots_of_one_length(app: Flask, sample_round) -> None:
     cast, _ = _vote_all(sample_round, 4)
     table = box.box_table(sample_round.id)
-    rows = db.session.execute(db.select(table)).all()
+    rows = db.session.execute(db.select(table).where(table.c.digest != box.KEY_ROW)).all()
     assert len(rows) == len(cast) == ballots_cast(sample_round.id)
     # Abstentions and long grade keys alike: every sealed ballot has the same length.
     assert len({len(r.sealed) for r in rows}) == 1
     assert db.session.execute(db.select(db.func.count()).select_from(Ballot)).scalar() == 0
     assert db.session.execute(db.select(db.func.count()).select_from(Answer)).scalar() == 0
     # The key in the database is wrapped: it is not the private key, and it does not open a box.
-    wrapped = bytes(sample_round.box_private_key or b"")
+    wrapped = box.wrapped_key(sample_round.id) or b""
     assert len(wrapped) > 32
     with pytest.raises(Exception):  # noqa: B017 - any failure to open is the point
         box.SealedBox(box.PrivateKey(wrapped[-32:])).decrypt(bytes(rows[0].sealed))
@@ -116,7 +115,7 @@ def test_close_opens_the_box_counts_every_ballot_and_destroys_box_and_key(
     assert _stored_tally() == _tally_of(cast)
     assert not box.box_exists(sample_round.id)
     rnd = db.session.get_one(Round, sample_round.id)
-    assert rnd.box_private_key is None and rnd.box_public_key
+    assert rnd.box_public_key  # the private key went with the box table
     assert rnd.sealed_result["ballots"] == len(cast)
 
 
@@ -142,7 +141,7 @@ def test_scrutineer_custody_needs_the_key_to_close(app: Flask, sample_round) -> 
     cast, key = _vote_all(sample_round, 3, key_holder=True)
     assert key is not None
     rnd = db.session.get_one(Round, sample_round.id)
-    assert rnd.box_private_key is None  # the server keeps nothing
+    assert box.wrapped_key(rnd.id) is None  # the server keeps nothing
     with pytest.raises(InputError, match="监票人"):
         close(rnd)
     db.session.rollback()
@@ -168,8 +167,7 @@ def test_scrutineer_round_stops_voting_at_its_closing_time_but_waits_for_the_key
     db.session.commit()
     refused = Voter(app.test_client()).scan(code[1])
     assert refused.status_code == 403
-    with write_transaction():
-        assert lifecycle.apply_due_schedules() == 0  # no key: the schedule cannot close it
+    assert lifecycle.apply_due_schedules() == (0, [])  # no key: the schedule cannot close it
     assert db.session.get_one(Round, sample_round.id).state == RoundState.OPEN
 
 
@@ -187,6 +185,35 @@ def test_pages_hand_the_key_over_once_and_take_it_back_at_close(
     assert opened.status_code == 200 and opened.headers["Cache-Control"] == "no-store"
     assert "此页面只显示一次" in html and "<svg" in html and 'download="' in html
     key_text = html.split('id="box-key" class="box-key-text">')[1].split("<")[0]
+    # Not open yet: the round opens only once the key comes back (a lost page loses nothing).
+    db.session.expire_all()
+    assert db.session.get_one(Round, sample_round.id).state == RoundState.DRAFT
+    assert "公钥指纹" in client.get(detail).get_data(as_text=True)
+    other_key = box.key_text(bytes(box.PrivateKey.generate()))
+    for data in ({}, {"key_text": other_key}):
+        token = csrf_token(client, detail)
+        refused = client.post(
+            f"{detail}/open", data={"csrf_token": token, "custody": "scrutineer", **data}
+        )
+        if not data:  # no key given: a new key pair (the old page's key is now worthless)
+            assert refused.status_code == 200 and "此页面只显示一次" in refused.get_data(
+                as_text=True
+            )
+            key_text = (
+                refused.get_data(as_text=True).split('class="box-key-text">')[1].split("<")[0]
+            )
+        else:
+            assert refused.status_code == 303
+            assert "不符" in client.get(detail).get_data(as_text=True)
+        db.session.expire_all()
+        assert db.session.get_one(Round, sample_round.id).state == RoundState.DRAFT
+    token = csrf_token(client, detail)
+    opened = client.post(
+        f"{detail}/open", data={"csrf_token": token, "custody": "scrutineer", "key_text": key_text}
+    )
+    assert opened.status_code == 303
+    db.session.expire_all()
+    assert db.session.get_one(Round, sample_round.id).state == RoundState.OPEN
     voter = Voter(app.test_client())
     assert voted(voter.vote(codes_issued[0], full_answers(sample_round)))
     # Without the key, and with a wrong one: refused, the page again, the round still open.
@@ -248,7 +275,12 @@ def test_sqlite_file_keeps_no_sealed_byte_after_close(app: Flask, sample_round) 
         pytest.skip("SQLite's file; PostgreSQL's pages are checked below")
     _vote_all(sample_round, 6)
     table = box.box_table(sample_round.id)
-    sealed = [bytes(r) for r in db.session.execute(db.select(table.c.sealed)).scalars()]
+    sealed = [
+        bytes(r)
+        for r in db.session.execute(
+            db.select(table.c.sealed).where(table.c.digest != box.KEY_ROW)
+        ).scalars()
+    ]
     db.session.commit()
     close(sample_round)
     path = Path(db.engine.url.database or "")
@@ -326,8 +358,15 @@ def test_postgresql_wal_and_pages_never_link_a_code_to_grades(app: Flask, sample
     votes_end = db.session.execute(text("SELECT pg_current_wal_flush_lsn()")).scalar_one()
     db.session.commit()
     table = box.box_table(sample_round.id)
-    sealed = [bytes(r) for r in db.session.execute(db.select(table.c.sealed)).scalars()]
+    sealed = [
+        bytes(r)
+        for r in db.session.execute(
+            db.select(table.c.sealed).where(table.c.digest != box.KEY_ROW)
+        ).scalars()
+    ]
     box_xids = set(db.session.execute(text(f"SELECT xmin::text FROM {table.name}")).scalars())
+    wrapped = box.wrapped_key(sample_round.id)
+    assert wrapped
     db.session.commit()
     close(sample_round)
     end = db.session.execute(text("SELECT pg_current_wal_flush_lsn()")).scalar_one()
@@ -375,6 +414,7 @@ def test_postgresql_wal_and_pages_never_link_a_code_to_grades(app: Flask, sample
     assert table.name not in tables
     pages = b"".join(_raw_pages(t) for t in tables)
     assert not [s for s in sealed if s[8:40] in pages]
+    assert wrapped[8:40] not in pages  # the wrapped key went with the box
     # 4. Every code row version, live or dead, carries the issue's or the close's xid.
     code_xids = {
         str(x)
@@ -392,3 +432,103 @@ def test_postgresql_wal_and_pages_never_link_a_code_to_grades(app: Flask, sample
         if x
     }
     assert not code_xids & box_xids
+
+
+# --- a close racing everything else -------------------------------------------------------------
+
+
+def test_reads_of_a_box_a_close_just_dropped_fall_back_to_what_the_close_wrote(
+    app: Flask, sample_round
+) -> None:
+    """A scan, the turnout page or a receipt lookup that reached the box as the close dropped
+    it answers from the close's rows instead of failing (it used to be a 500)."""
+    cast, _ = _vote_all(sample_round, 2)
+    digest = codes.code_digest(cast[0][1])
+    receipt = db.session.execute(
+        db.select(box.box_table(sample_round.id).c.receipt).where(
+            box.box_table(sample_round.id).c.digest == digest
+        )
+    ).scalar_one()
+    assert box.has_voted(sample_round.id, digest)
+    close(sample_round)
+    assert not box.box_exists(sample_round.id)
+    db.session.execute(text("SELECT 1"))  # inside a transaction, as a page's reads are
+    assert box.has_voted(sample_round.id, digest)  # from the code's final state
+    assert sum(box.used_per_stratum(sample_round.id).values()) == len(cast)
+    from evaluation.voting.views import receipt_round
+
+    assert receipt_round(receipt) == sample_round.id  # the close moved it to the receipts
+
+
+def test_two_closes_at_once_close_once_and_refuse_the_other_plainly(
+    app: Flask, sample_round, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from evaluation.voting import anonymity
+
+    _vote_all(sample_round, 2)
+    round_id = sample_round.id
+    db.session.commit()
+    inside, release = threading.Event(), threading.Event()
+    real_store = anonymity.store_in_random_order
+    outcomes: dict[str, str] = {}
+
+    def slow_store(*args, **kwargs):  # type: ignore[no-untyped-def]
+        inside.set()
+        release.wait(timeout=60)
+        return real_store(*args, **kwargs)
+
+    monkeypatch.setattr(lifecycle, "store_in_random_order", slow_store)
+
+    def closer(name: str) -> None:
+        with app.app_context():
+            try:
+                with write_transaction():
+                    lifecycle.close_round(db.session.get_one(Round, round_id), actor=name)
+                outcomes[name] = "closed"
+            except StateError as exc:
+                outcomes[name] = exc.message
+            finally:
+                db.session.remove()
+
+    first = threading.Thread(target=closer, args=("first",))
+    first.start()
+    assert inside.wait(timeout=60)
+    monkeypatch.setattr(lifecycle, "store_in_random_order", real_store)
+    second = threading.Thread(target=closer, args=("second",))
+    second.start()
+    release.set()
+    first.join(timeout=120)
+    second.join(timeout=120)
+    assert outcomes["first"] == "closed"
+    assert "结束" in outcomes["second"] and outcomes["second"] != "closed"
+    db.session.expire_all()
+    assert db.session.get_one(Round, round_id).state == RoundState.CLOSED
+
+
+def test_tick_closes_each_round_on_its_own_and_reports_the_one_it_cannot(
+    app: Flask, runner, sample_round
+) -> None:
+    from evaluation.rounds.round_file import import_round, parse_round_text
+    from tests.helpers.web import SAMPLE_ROUND
+
+    other = import_round({**parse_round_text(SAMPLE_ROUND), "title": "另一个测评"}, actor="test")
+    db.session.commit()
+    for rnd in (sample_round, other):
+        issue(rnd, "中层干部", 2)
+        lifecycle.open_round(rnd, actor="test")
+        rnd.closes_at = datetime.now(UTC) - timedelta(seconds=1)
+    db.session.commit()
+    table = box.box_table(sample_round.id)
+    with write_transaction():  # its wrapped key no longer opens
+        db.session.execute(
+            table.update().where(table.c.digest == box.KEY_ROW).values(sealed=bytes(72))
+        )
+    result = runner.invoke(args=["round", "tick"])
+    assert result.exit_code == 1
+    assert "按计划变更了 1 个测评活动" in result.output
+    assert f"测评活动 {sample_round.id}" in result.output and "Traceback" not in result.output
+    db.session.expire_all()
+    assert db.session.get_one(Round, other.id).state == RoundState.CLOSED
+    assert db.session.get_one(Round, sample_round.id).state == RoundState.OPEN
