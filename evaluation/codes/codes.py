@@ -20,14 +20,13 @@ import unicodedata
 from dataclasses import dataclass
 
 from flask import current_app
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, update
 
 from evaluation import audit
 from evaluation.errors import InputError, NotFound
 from evaluation.extensions import db
 from evaluation.models import Code, CodeBatch, CodeState, Round, RoundState, Stratum
 from evaluation.rounds.operations import require_state
-from evaluation.voting import box
 
 ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 CODE_LENGTH = 20
@@ -210,6 +209,9 @@ def void_batch(rnd: Round, batch_id: int, *, actor: str, reason: str) -> int:
     """Void a lost batch: its unused codes can no longer vote; how many (never shown on pages).
 
     Codes already used stay used: their ballots cannot be told apart from any other (§5.1).
+    While the round is open a code's row does not say whether it voted (its ballot is in the
+    sealed box): every code of the batch is marked void alike, voted or not, so no row version
+    tells which had voted by the time of the void; the close marks the voted ones used again.
     """
     require_state(rnd, RoundState.DRAFT, RoundState.OPEN, action="作废测评码")
     reason = (reason or "").strip()
@@ -220,11 +222,11 @@ def void_batch(rnd: Round, batch_id: int, *, actor: str, reason: str) -> int:
         raise NotFound(f"测评码批次 {batch_id} 不存在")
     if batch.void:
         raise InputError(f"第 {batch_id} 批测评码已作废")
-    unused = [Code.batch_id == batch.id, Code.state == CodeState.UNUSED]
-    if rnd.state == RoundState.OPEN:
-        # A code that voted is in the round's sealed box, not marked in its row until close.
-        unused.append(Code.digest.not_in(select(box.box_table(rnd.id).c.digest)))
-    result = db.session.execute(update(Code).where(*unused).values(state=CodeState.VOID))
+    result = db.session.execute(
+        update(Code)
+        .where(Code.batch_id == batch.id, Code.state == CodeState.UNUSED)
+        .values(state=CodeState.VOID)
+    )
     batch.void = True
     db.session.flush()
     voided = int(result.rowcount or 0)  # type: ignore[attr-defined]

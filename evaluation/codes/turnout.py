@@ -88,6 +88,8 @@ def round_turnout(rnd: Round) -> Turnout:
             used[stratum_id] = used.get(stratum_id, 0) + count
     if rnd.state == RoundState.OPEN:
         used = box.used_per_stratum(rnd.id)
+        for stratum_id, count in box.voted_in_voided_batches(rnd.id, SMALL_BATCH).items():
+            issued[stratum_id] = issued.get(stratum_id, 0) + count
     return Turnout(
         tuple(
             StratumTurnout(

@@ -65,7 +65,7 @@ from sqlalchemy.exc import DBAPIError
 
 from evaluation.errors import InputError, StateError
 from evaluation.extensions import db
-from evaluation.models import Code, CodeState, Receipt, Round, RoundState
+from evaluation.models import Code, CodeBatch, CodeState, Receipt, Round, RoundState
 from evaluation.rounds.state import SCRUTINEER_CUSTODY
 
 CUSTODY_SERVER = "server"
@@ -495,6 +495,28 @@ def used_per_stratum(round_id: int) -> dict[int, int]:
         return {int(s): int(n) for s, n in rows}
 
     return _read_box(in_box, after_close)
+
+
+def voted_in_voided_batches(round_id: int, small_batch: int) -> dict[int, int]:
+    """Per stratum, codes that voted and whose batch (of ``small_batch`` codes or more) was
+    voided after: their rows say void, but they were used, so they count as issued."""
+    table = box_table(round_id)
+
+    def in_box(conn: Connection) -> dict[int, int]:
+        rows = conn.execute(
+            select(Code.stratum_id, func.count())
+            .join(table, table.c.digest == Code.digest)
+            .join(CodeBatch, CodeBatch.id == Code.batch_id)
+            .where(
+                Code.round_id == round_id,
+                Code.state == CodeState.VOID,
+                CodeBatch.count >= small_batch,
+            )
+            .group_by(Code.stratum_id)
+        )
+        return {int(s): int(n) for s, n in rows}
+
+    return _read_box(in_box, dict)  # after close such codes are used again
 
 
 # --- casting -------------------------------------------------------------------------------------

@@ -31,8 +31,8 @@ from flask import (
 from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFError, generate_csrf, validate_csrf
 from limits import parse
-from sqlalchemy import bindparam, select
-from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy import bindparam, exists, literal, select
+from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 from wtforms import ValidationError
 
 from evaluation import ratelimits
@@ -211,21 +211,70 @@ def _round_for_voting(rnd: VotingRound) -> VotingRound:
     return rnd
 
 
-def check_code(typed: str) -> tuple[Any, VotingRound]:
-    """The code (its state, stratum and stratum name) and its open round, in one query.
+_code_queries_in: dict[int, Any] = {}
 
-    CodeUnknown / RoundNotOpen / RoundClosed / CodeAlreadyUsed otherwise.
+
+def _code_query_in(round_id: int) -> Any:
+    """``_CODE_QUERY`` plus whether the code's ballot is in the round's box (built once)."""
+    query = _code_queries_in.get(round_id)
+    if query is None:
+        table = box.box_table(round_id)
+        in_box = exists(select(literal(1)).where(table.c.digest == bindparam("digest")))
+        query = _CODE_QUERY.add_columns(in_box.label("in_box"))
+        if len(_code_queries_in) > 256:
+            _code_queries_in.clear()
+        _code_queries_in[round_id] = query
+    return query
+
+
+def _find_code(digest: str, round_hint: int | None) -> tuple[Any, bool | None]:
+    """The code's row, and whether it has voted when the round it was held for says so.
+
+    With the round known (the voter's session holds it) one query answers both; otherwise,
+    or when that round's box has gone with a close, the plain query (and the box later).
+    """
+    conn = db.session.connection()
+    # A failed statement must not end a transaction (PostgreSQL reads here stand alone).
+    standalone = (
+        conn.dialect.name != "postgresql"
+        or conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT"
+    )
+    if round_hint is not None and standalone:
+        try:
+            row = conn.execute(_code_query_in(round_hint), {"digest": digest}).first()
+        except DBAPIError as exc:
+            if not box.gone_with_close(exc):
+                raise
+        else:
+            if row is None or row.id == round_hint:
+                return row, (bool(row.in_box) if row is not None else None)
+    return conn.execute(_CODE_QUERY, {"digest": digest}).first(), None
+
+
+def check_code(typed: str, round_hint: int | None = None) -> tuple[Any, VotingRound]:
+    """The code (its state, stratum and stratum name) and its open round.
+
+    One query when ``round_hint`` (the round the voter's session holds) is given, two
+    otherwise (the code and its round, then the round's sealed box). CodeUnknown /
+    RoundNotOpen / RoundClosed / CodeAlreadyUsed otherwise.
     """
     if not codes.looks_like_code(typed):
         _count_failed_entry()
         raise CodeUnknown("测评码不正确。请核对后重新输入（不区分大小写，可不输入短横线）。")
     digest = codes.code_digest(typed)
-    code = db.session.connection().execute(_CODE_QUERY, {"digest": digest}).first()
-    if code is None or code.code_state == CodeState.VOID:
+    code, in_box = _find_code(digest, round_hint)
+
+    def voted() -> bool:  # while open, a code's ballot is in the box, its row unchanged
+        if code.state != RoundState.OPEN:
+            return False
+        return in_box if in_box is not None else box.has_voted(code.id, digest)
+
+    # A void code whose ballot is in the box voted before its batch was voided.
+    if code is None or (code.code_state == CodeState.VOID and not voted()):
         _count_failed_entry()
         raise CodeUnknown("测评码不存在或已作废。请核对后重新输入，或向组织者领取新的测评码。")
     rnd = _round_for_voting(VotingRound.of(code))
-    if code.code_state == CodeState.USED or box.has_voted(rnd.id, digest):
+    if code.code_state == CodeState.USED or voted():
         raise CodeAlreadyUsed("此测评码已经投过票，每个测评码只能使用一次。")
     return code, rnd
 
@@ -347,7 +396,7 @@ def ballot() -> Any:
     if request.method == "GET":
         read_without_transaction()  # these reads stand alone (PostgreSQL: no BEGIN/ROLLBACK)
         # The code may have been used or voided, or the round closed, since the scan.
-        _code, rnd = check_code(held["code"])
+        _code, rnd = check_code(held["code"], held["round"])
         layout = cached_ballot(rnd)[0]
         return _blank_ballot_page(rnd, held["stratum_name"], layout)
     # No read before the write: the cast itself re-checks the code and that the round is
@@ -467,7 +516,7 @@ def _refuse_cast(digest: str, round_id: int, error: Exception | None = None) -> 
         .execute(select(Code.state).where(Code.digest == digest, Code.round_id == round_id))
         .scalar_one_or_none()
     )
-    if code_state in (None, CodeState.VOID):
+    if code_state is None or (code_state == CodeState.VOID and not box.has_voted(round_id, digest)):
         raise CodeUnknown("测评码不存在或已作废，您的选票没有被记录。")
     raise CodeAlreadyUsed("此测评码已经投过票，每个测评码只能使用一次。")
 

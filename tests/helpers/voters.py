@@ -45,7 +45,9 @@ def code_state(code: str) -> CodeState:
     row = db.session.execute(
         db.select(Code.state, Code.round_id).where(Code.digest == digest)
     ).one()
-    if row.state == CodeState.UNUSED and box.box_exists(row.round_id):
+    # While open a code's row is not written when it votes (its batch may have been voided
+    # since, which marks every code of the batch alike): the box says whether it voted.
+    if row.state != CodeState.USED and box.box_exists(row.round_id):
         if box.has_voted(row.round_id, digest):
             return CodeState.USED
     return CodeState(row.state)

@@ -532,3 +532,32 @@ def test_tick_closes_each_round_on_its_own_and_reports_the_one_it_cannot(
     db.session.expire_all()
     assert db.session.get_one(Round, other.id).state == RoundState.CLOSED
     assert db.session.get_one(Round, sample_round.id).state == RoundState.OPEN
+
+
+def test_voiding_a_batch_while_open_marks_voted_and_unvoted_codes_alike(
+    app: Flask, client, sample_round
+) -> None:
+    """No row version tells which codes of a voided batch had voted by then (SPEC §5.10)."""
+    from evaluation.models import Code, CodeBatch, CodeState
+
+    lost = issue(sample_round, "一般干部", 6)
+    lifecycle.open_round(sample_round, actor="test")
+    db.session.commit()
+    assert voted(Voter(client).vote(lost[0], full_answers(sample_round)))
+    batch = db.session.execute(db.select(CodeBatch)).scalar_one()
+    codes.void_batch(sample_round, batch.id, actor="t", reason="遗失")
+    db.session.commit()
+    states = db.session.execute(db.select(Code.state).where(Code.batch_id == batch.id)).scalars()
+    assert set(states) == {CodeState.VOID}  # the one that voted too
+    assert client.get(f"/v/{lost[0]}").status_code == 409  # its holder still learns it counted
+    assert client.get(f"/v/{lost[1]}").status_code == 404
+    close(sample_round)
+    final = {
+        c.digest: c.state
+        for c in db.session.execute(
+            db.select(Code).where(Code.round_id == sample_round.id)
+        ).scalars()
+    }
+    assert final.pop(codes.code_digest(lost[0])) == CodeState.USED
+    assert set(final.values()) == {CodeState.VOID}
+    assert db.session.get_one(Round, sample_round.id).sealed_result["ballots"] == 1
