@@ -434,13 +434,27 @@ def _read_box(read: Callable[[Connection], T], fallback: Callable[[], T]) -> T:
     return fallback()
 
 
+_voted_queries: dict[int, Any] = {}
+
+
+def _voted_query(round_id: int) -> Any:
+    """Whether a code's keyed hash is in the round's box (built once per round: a scan runs
+    it, and building a statement costs more than running it on a keyed row)."""
+    query = _voted_queries.get(round_id)
+    if query is None:
+        table = box_table(round_id)
+        query = select(literal(1)).where(table.c.digest == bindparam("digest"))
+        if len(_voted_queries) > 256:
+            _voted_queries.clear()
+        _voted_queries[round_id] = query
+    return query
+
+
 def has_voted(round_id: int, digest: str) -> bool:
     """True when the code with this keyed hash has cast a ballot in the open round."""
-    table = box_table(round_id)
 
     def in_box(conn: Connection) -> bool:
-        found = conn.execute(select(table.c.digest).where(table.c.digest == digest))
-        return found.first() is not None
+        return conn.execute(_voted_query(round_id), {"digest": digest}).first() is not None
 
     def after_close() -> bool:  # the close wrote each code's final state
         state = db.session.execute(select(Code.state).where(Code.digest == digest)).scalar()

@@ -70,6 +70,13 @@ def _vote_all(
     return cast, key
 
 
+def _sealed_ballots(rnd: Round) -> list[bytes]:
+    """The sealed ballots in the round's box (not its key row)."""
+    table = box.box_table(rnd.id)
+    query = db.select(table.c.sealed).where(table.c.digest != box.KEY_ROW)
+    return [bytes(r) for r in db.session.execute(query).scalars()]
+
+
 def _tally_of(cast: list) -> dict[tuple[int, str, int, str | None], int]:
     counts: dict[tuple[int, str, int, str | None], int] = {}
     for stratum_id, _code, answers in cast:
@@ -274,13 +281,7 @@ def test_sqlite_file_keeps_no_sealed_byte_after_close(app: Flask, sample_round) 
     if db.engine.dialect.name != "sqlite":
         pytest.skip("SQLite's file; PostgreSQL's pages are checked below")
     _vote_all(sample_round, 6)
-    table = box.box_table(sample_round.id)
-    sealed = [
-        bytes(r)
-        for r in db.session.execute(
-            db.select(table.c.sealed).where(table.c.digest != box.KEY_ROW)
-        ).scalars()
-    ]
+    sealed = _sealed_ballots(sample_round)
     db.session.commit()
     close(sample_round)
     path = Path(db.engine.url.database or "")
@@ -358,12 +359,7 @@ def test_postgresql_wal_and_pages_never_link_a_code_to_grades(app: Flask, sample
     votes_end = db.session.execute(text("SELECT pg_current_wal_flush_lsn()")).scalar_one()
     db.session.commit()
     table = box.box_table(sample_round.id)
-    sealed = [
-        bytes(r)
-        for r in db.session.execute(
-            db.select(table.c.sealed).where(table.c.digest != box.KEY_ROW)
-        ).scalars()
-    ]
+    sealed = _sealed_ballots(sample_round)
     box_xids = set(db.session.execute(text(f"SELECT xmin::text FROM {table.name}")).scalars())
     wrapped = box.wrapped_key(sample_round.id)
     assert wrapped
