@@ -31,6 +31,7 @@ from evaluation.tally.core import (
     from_json,
     tally,
     to_json,
+    withhold_recoverable,
 )
 from evaluation.tally.seal import (
     LEGACY_SEAL_VERSION,
@@ -122,13 +123,14 @@ def sealed_result(rnd: Round) -> TallyResult:
     """The result sealed at close, as a ``TallyResult``: what every page and report shows.
 
     A closed round is never recounted to be shown (only ``flask verify`` recounts), so what an
-    official reads is exactly what was sealed.
+    official reads is exactly what was sealed — less, for results sealed before pooling, the
+    cells that subtraction would give back (``withhold_recoverable``).
     """
     require_results(rnd)
     if not rnd.seal or not isinstance(rnd.sealed_result, dict):
         raise StateError(f"测评活动“{rnd.title}”没有封存的计票结果")
     try:
-        return from_json(rnd.sealed_result, round_forms(rnd))
+        return withhold_recoverable(from_json(rnd.sealed_result, round_forms(rnd)))
     except (KeyError, TypeError, ValueError, ZeroDivisionError) as exc:
         raise StateError(
             f"测评活动“{rnd.title}”封存的计票结果无法读取（{type(exc).__name__}），可能已被改动；"

@@ -737,6 +737,35 @@ def _cells_from_json(rows: Iterable[Mapping[str, Any]]) -> tuple[StratumCell, ..
     )
 
 
+def withhold_recoverable(result: TallyResult) -> TallyResult:
+    """What may be published of a result sealed before pooling (version 2).
+
+    Those results hid a small stratum's cell but kept its neighbours, so the subject's overall
+    figures minus the visible cells gave the hidden one back. Wherever a subject (or an item)
+    has a hidden cell, all its cells are withheld now; its overall row stays. Pooled results
+    (version 3) are returned as they are.
+    """
+    if result.pooling:
+        return result
+
+    def cells(group: tuple[StratumCell, ...]) -> tuple[StratumCell, ...]:
+        if not any(c.suppressed for c in group):
+            return group
+        return tuple(replace(c, suppressed=True, figures=None) for c in group)
+
+    return replace(
+        result,
+        subjects=tuple(
+            replace(
+                s,
+                strata=cells(s.strata),
+                items=tuple(replace(i, strata=cells(i.strata)) for i in s.items),
+            )
+            for s in result.subjects
+        ),
+    )
+
+
 def from_json(data: Mapping[str, Any], forms: Mapping[str, BallotForm]) -> TallyResult:
     """The sealed result back as a ``TallyResult`` (``forms``: the round's form snapshot).
 

@@ -501,3 +501,30 @@ def test_percent_and_decimal_rounding() -> None:
     assert percent(None) == "—"
     assert decimal_text(F(200, 3)) == "66.67"
     assert decimal_text(F(74)) == "74.00"
+
+
+def test_results_sealed_before_pooling_withhold_every_cell_beside_a_hidden_one() -> None:
+    """A version-2 result showed a small stratum as "—" beside its neighbours: overall minus
+    the neighbours gave it back. Now every cell of such a subject (or item) is withheld; a
+    subject with no hidden cell keeps its cells; pooled results are untouched."""
+    from evaluation.tally.core import withhold_recoverable
+
+    strata = (StratumInput(1, "甲类"), StratumInput(2, "乙类"), StratumInput(3, "丙类"))
+    rows = (
+        CountRow(10, "", 1, "excellent", 6),
+        CountRow(10, "", 2, "excellent", 2),
+        CountRow(10, "", 3, "qualified", 5),
+        CountRow(11, "", 1, "excellent", 6),
+        CountRow(11, "", 2, "excellent", 6),
+        CountRow(11, "", 3, "qualified", 5),
+    )
+    subjects = (SubjectInput(10, "班子", TEAM), SubjectInput(11, "纪检组", TEAM))
+    legacy = tally(TallyInput(strata, subjects, rows), pooling=False)
+    small, whole = legacy.subjects
+    assert [c.suppressed for c in small.strata] == [False, True, False]  # as sealed: leaks
+    shown = withhold_recoverable(legacy)
+    assert all(c.suppressed and c.figures is None for c in shown.subjects[0].strata)
+    assert shown.subjects[0].figures == small.figures  # the overall row stays
+    assert shown.subjects[1] == whole
+    pooled = tally(TallyInput(strata, subjects, rows))
+    assert withhold_recoverable(pooled) == pooled
