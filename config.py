@@ -14,6 +14,11 @@ BASE_DIR = Path(__file__).resolve().parent
 INSTANCE_DIR = Path(os.environ.get("INSTANCE_DIR", BASE_DIR / "instance"))
 
 
+def _environment() -> str:
+    """The deployment environment: ``production`` turns on the safe defaults below."""
+    return os.environ.get("EVALUATION_ENV", os.environ.get("FLASK_ENV", "development"))
+
+
 def _bool(name: str, default: bool = False) -> bool:
     """Read a yes/no environment variable."""
     value = os.environ.get(name)
@@ -27,7 +32,7 @@ class Config:
 
     # Development unless told otherwise; production deployments set FLASK_ENV=production
     # or simply provide SECRET_KEY (see README, 生产部署).
-    ENVIRONMENT = os.environ.get("EVALUATION_ENV", os.environ.get("FLASK_ENV", "development"))
+    ENVIRONMENT = _environment()
     SECRET_KEY = os.environ.get("SECRET_KEY")
     # Key for the keyed hash of voting codes and receipts. Defaults to a key derived from
     # SECRET_KEY; set it separately to rotate the session key without losing codes.
@@ -51,14 +56,26 @@ class Config:
     # Reverse proxies in front of the app (nginx = 1). Their X-Forwarded-For/-Proto are trusted
     # so rate limits count real client addresses; 0 when clients connect directly.
     TRUSTED_PROXIES = int(os.environ.get("TRUSTED_PROXIES", "0"))
-    LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute")
+    # Failed logins only (README, 账号管理). Per client address, and per account from all
+    # addresses together; one address alone stays under the account's limit, so it cannot lock
+    # the account's owner out.
+    LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute;30 per hour")
+    LOGIN_ACCOUNT_RATE_LIMIT = os.environ.get("LOGIN_ACCOUNT_RATE_LIMIT", "50 per hour")
     CODE_ENTRY_RATE_LIMIT = os.environ.get("CODE_ENTRY_RATE_LIMIT", "20 per 10 minutes")
 
     # Organiser sessions expire; voters' sessions hold only the code until they submit.
     PERMANENT_SESSION_LIFETIME = timedelta(minutes=int(os.environ.get("SESSION_MINUTES", "60")))
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
-    SESSION_COOKIE_SECURE = _bool("SESSION_COOKIE_SECURE", False)
+    # Cookies travel only over HTTPS in production; a plain-HTTP intranet sets
+    # SESSION_COOKIE_SECURE=0 (and REMEMBER_COOKIE_SECURE=0) explicitly (README, 配置).
+    SESSION_COOKIE_SECURE = False
+    REMEMBER_COOKIE_SECURE = False
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    # Strict-Transport-Security on HTTPS responses and on every response in production;
+    # HSTS_SECONDS=0 leaves the header out.
+    HSTS_SECONDS = int(os.environ.get("HSTS_SECONDS", str(365 * 24 * 3600)))
     WTF_CSRF_TIME_LIMIT = None  # tied to the session, which itself expires
     MAX_CONTENT_LENGTH = 8 * 1024 * 1024
     BABEL_DEFAULT_LOCALE = "zh_CN"
@@ -80,5 +97,14 @@ class Config:
 
     @classmethod
     def from_env(cls) -> dict[str, object]:
-        """Return the configuration as a plain mapping for ``app.config.from_mapping``."""
-        return {k: getattr(cls, k) for k in dir(cls) if k.isupper()}
+        """Return the configuration as a plain mapping for ``app.config.from_mapping``.
+
+        Values that depend on the environment are read now, not at import.
+        """
+        values: dict[str, object] = {k: getattr(cls, k) for k in dir(cls) if k.isupper()}
+        environment = _environment()
+        production = environment == "production"
+        values["ENVIRONMENT"] = environment
+        values["SESSION_COOKIE_SECURE"] = _bool("SESSION_COOKIE_SECURE", production)
+        values["REMEMBER_COOKIE_SECURE"] = _bool("REMEMBER_COOKIE_SECURE", production)
+        return values

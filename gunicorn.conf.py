@@ -19,3 +19,10 @@ errorlog = "-"
 # request lines, referrers and the malformed request lines of "Invalid request" errors.
 logger_class = "evaluation.serving.RedactingLogger"
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+
+def on_starting(server):  # type: ignore[no-untyped-def]
+    """Before any worker starts: production needs shared rate-limit counters (README: 生产部署)."""
+    from evaluation.serving import check_limit_storage
+
+    check_limit_storage(server.cfg.workers, os.environ)

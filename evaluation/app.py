@@ -12,10 +12,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, current_app
+from flask import Flask, abort, current_app, request
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DisconnectionError
+from werkzeug.routing import IntegerConverter, Map
 
 from config import INSTANCE_DIR, Config
 from evaluation import backup, cli, web
@@ -26,6 +27,7 @@ from evaluation.archive import views as archive_views
 from evaluation.codes import cli as codes_cli
 from evaluation.codes import views as codes_views
 from evaluation.extensions import csrf, db, limiter, login_manager, migrate
+from evaluation.models import MAX_ID
 from evaluation.reports import cli as reports_cli
 from evaluation.reports import views as reports_views
 from evaluation.rounds import cli as rounds_cli
@@ -128,6 +130,10 @@ def _configure_engine(engine: Engine) -> None:
         return
 
     timeout_ms = int(current_app.config["SQLITE_BUSY_TIMEOUT"] * 1000)
+    database = engine.url.database or ""
+    private_file = database not in ("", ":memory:") and not database.startswith("file:")
+    if private_file:
+        _create_private(Path(database))
 
     @event.listens_for(engine, "connect")
     def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -142,6 +148,8 @@ def _configure_engine(engine: Engine) -> None:
         # Deleted ballot rows are overwritten, not left in free pages (SPEC §5.3).
         cursor.execute("PRAGMA secure_delete=ON")
         cursor.close()
+        if private_file:
+            _make_private(Path(database))
 
     @event.listens_for(engine, "begin")
     def _sqlite_begin(conn: Any) -> None:
@@ -149,8 +157,61 @@ def _configure_engine(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+def _create_private(path: Path) -> None:
+    """Create a new SQLite file readable by its owner only (it holds codes' hashes, votes)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+    _make_private(path)
+
+
+def _make_private(path: Path) -> None:
+    """Mode 0600 for the database and its -wal/-shm files (SQLite copies the file's mode)."""
+    for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        try:
+            if name.stat().st_mode & 0o077:
+                name.chmod(0o600)
+        except OSError:  # missing yet, or owned by another account: leave it
+            continue
+
+
+class RowIdConverter(IntegerConverter):
+    """``<int:…>`` in every route: a number past the largest id (``MAX_ID``) matches no route.
+
+    So ``/rounds/2147483648`` is a 404 on every engine instead of an integer overflow in
+    PostgreSQL (SQLite would answer "not found" anyway).
+    """
+
+    def __init__(self, map: Map, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(map, *args, **kwargs)
+
+
+def refuse_nul_bytes(app: Flask) -> None:
+    """400 for a NUL character anywhere in the address, query or form fields.
+
+    No text this product stores or searches holds one, and PostgreSQL refuses it in text, so
+    it would otherwise fail deep inside a query. Uploaded files are not looked at.
+    """
+
+    @app.before_request
+    def _no_nul() -> None:
+        values = [request.path, *request.args.keys(), *request.args.values()]
+        if request.method not in ("GET", "HEAD") and request.mimetype in (
+            "application/x-www-form-urlencoded",
+            "multipart/form-data",
+        ):
+            values += [*request.form.keys(), *request.form.values()]
+        if any("\x00" in value for value in values):
+            abort(400, "提交的内容含有不允许的控制字符（NUL），请检查后重试。")
+
+
 def register_blueprints(app: Flask) -> None:
-    """Attach the page areas."""
+    """Attach the page areas (``<int:…>`` converters know the largest id first)."""
+    app.url_map.converters["int"] = RowIdConverter
+    refuse_nul_bytes(app)
     for views in (
         accounts_views,
         rounds_views,

@@ -232,6 +232,8 @@ def write_backup(out: IO[bytes]) -> BackupSummary:
                 "engine": engine.dialect.name,
                 "created_at": datetime.now(UTC).isoformat(timespec="microseconds"),
                 "tables": [t.name for t in tables()],
+                # The audit log's head in this snapshot: flask audit verify --against FILE.
+                "audit_head": audit.chain_head(conn).as_json(),
             }
         )
         open_rounds = conn.execute(

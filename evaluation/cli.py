@@ -52,12 +52,33 @@ audit_cli = AppGroup("audit", help="审计日志")
 
 
 @audit_cli.command("verify")
-def audit_verify() -> None:
-    """Check the audit log's hash chain; exit 1 naming the first broken entry."""
-    checked, problem = audit.verify_chain()
+@click.option(
+    "--against",
+    "against",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="备份文件（.jsonl/.jsonl.gz）、测评结果工作簿或档案导出（.xlsx）：核对其中记录的链头",
+)
+@one_line_errors
+def audit_verify(against: Path | None) -> None:
+    """Check the audit log's hash chain; exit 1 naming the first broken entry.
+
+    With ``--against FILE``, also check that the chain's head recorded in FILE is still in the
+    log with the same digest (a cut tail or a rebuilt chain is found).
+    """
+    if against is None:
+        checked, problem = audit.verify_chain()
+        if problem is not None:
+            raise click.ClickException(f"{problem}（此前 {checked} 条完好）")
+        click.echo(f"审计日志完好：共 {checked} 条记录，哈希链无断裂")
+        return
+    head = audit.recorded_head(against)
+    checked, problem = audit.check_against(head)
     if problem is not None:
-        raise click.ClickException(f"{problem}（此前 {checked} 条完好）")
-    click.echo(f"审计日志完好：共 {checked} 条记录，哈希链无断裂")
+        raise click.ClickException(f"{problem}（核对 {against.name} 记录的链头：{head}）")
+    click.echo(
+        f"审计日志完好：共 {checked} 条记录，哈希链无断裂，包含 {against.name} 记录的链头（{head}）"
+    )
 
 
 @click.command("setup")

@@ -36,6 +36,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     Uuid,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -45,6 +46,16 @@ from evaluation.extensions import db
 def utcnow() -> datetime:
     """Current time in UTC (used only for organiser actions, never for votes)."""
     return datetime.now(UTC)
+
+
+# The largest id an ``Integer`` primary key holds on every engine (PostgreSQL's 4-byte
+# integer); a larger number in an address names nothing, and must not reach the database.
+MAX_ID = 2**31 - 1
+
+
+def is_row_id(value: int) -> bool:
+    """True when ``value`` could be an id in this schema (1 … MAX_ID)."""
+    return 0 < value <= MAX_ID
 
 
 class Role(enum.StrEnum):
@@ -123,6 +134,13 @@ class User(UserMixin, db.Model):  # type: ignore[name-defined,misc]
     unit_id: Mapped[int | None] = mapped_column(ForeignKey("unit.id"))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Stored in the session at login; bumping it (logout, password change or reset,
+    # deactivation) ends every session opened before.
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Set by an admin's reset: the one-time password must be replaced before anything else.
+    must_change_password: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
 
     unit: Mapped[Unit | None] = relationship()
 

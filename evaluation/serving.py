@@ -8,6 +8,7 @@ client talking to the app directly cannot forge its address.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask
@@ -51,3 +52,30 @@ def trust_proxies(app: Flask) -> None:
     if hops > 0:
         # Host is never taken from the request (SPEC §5.7: links come from PUBLIC_BASE_URL).
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
+
+
+def check_limit_storage(workers: int, environ: Mapping[str, str]) -> None:
+    """Refuse production with several workers and per-process rate-limit counters.
+
+    With ``memory://`` every worker counts on its own, so N workers allow N times every limit
+    (five workers: 50 logins a minute instead of 10). ``make run`` (development) may use it;
+    ``make serve`` (``EVALUATION_ENV=production``) must name a shared store (Redis). Raised
+    as RuntimeError, gunicorn prints the message and exits 1.
+    """
+    environment = environ.get("EVALUATION_ENV", environ.get("FLASK_ENV", "development"))
+    storage = environ.get("RATELIMIT_STORAGE_URI", "memory://").strip().lower()
+    # The benchmarks serve production on loopback with per-process counters on purpose.
+    accepted = environ.get("RATELIMIT_MEMORY_ACCEPTED", "") == "1"
+    if (
+        environment == "production"
+        and workers > 1
+        and storage.startswith("memory:")
+        and not accepted
+    ):
+        raise RuntimeError(
+            f"生产环境以 {workers} 个工作进程运行，限流计数却放在每个进程的内存里"
+            "（RATELIMIT_STORAGE_URI 未设置或为 memory://）：每个进程各数各的，登录和输错测评码的"
+            "限制会放宽为原来的数倍。请设置共用的 Redis，例如 "
+            "export RATELIMIT_STORAGE_URI=redis://127.0.0.1:6379/0；"
+            "或者只用一个工作进程（WEB_CONCURRENCY=1）。"
+        )

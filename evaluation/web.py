@@ -7,6 +7,8 @@ here, and every error rolls back what the request had done (STYLE §9).
 from __future__ import annotations
 
 import logging
+import re
+import unicodedata
 from typing import Any
 
 from flask import Flask, Response, flash, g, redirect, render_template, request
@@ -51,11 +53,43 @@ def register_template_helpers(app: Flask) -> None:
         return {"url_map_endpoints": set(app.view_functions), "state_label": state_label}
 
 
+def safe_filename(name: str, fallback: str = "download") -> str:
+    """A file name safe for a download or a ZIP entry: no path, no ``..``, no control chars.
+
+    Chinese stays as it is; path separators, ".." and characters Windows refuses become "_",
+    so a stratum named "../../x" cannot take a ZIP entry or a saved file out of its folder.
+    """
+    text = unicodedata.normalize("NFC", name or "")
+    text = "".join("_" if unicodedata.category(ch).startswith("C") else ch for ch in text)
+    text = _UNSAFE_IN_NAME.sub("_", text)
+    while ".." in text:
+        text = text.replace("..", "_")
+    text = text.strip(" ._")
+    return text[:180] or fallback
+
+
+_UNSAFE_IN_NAME = re.compile(r'[\\/:*?"<>|]+')
+
+
 def register_security_headers(app: Flask) -> None:
-    """Headers every page gets; voting pages add stricter ones in ``evaluation.voting.views``."""
+    """Headers every page gets; voting pages add stricter ones in ``evaluation.voting.views``.
+
+    Every page but static files is ``no-store``: organiser pages show results, codes, archives
+    and accounts, and a shared computer's browser cache must not keep them. HSTS goes on
+    HTTPS responses, and on every response in production (behind a TLS-terminating proxy).
+    """
 
     @app.after_request
     def _headers(response):  # type: ignore[no-untyped-def]
+        if request.endpoint != "static" and "no-store" not in (
+            response.headers.get("Cache-Control") or ""
+        ):
+            response.headers["Cache-Control"] = "no-store"
+        seconds = int(app.config.get("HSTS_SECONDS") or 0)
+        if seconds and (request.is_secure or app.config.get("ENVIRONMENT") == "production"):
+            response.headers.setdefault(
+                "Strict-Transport-Security", f"max-age={seconds}; includeSubDomains"
+            )
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Referrer-Policy", "same-origin")

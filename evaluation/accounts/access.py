@@ -1,8 +1,10 @@
-"""Who may do what: every check of "may this account do this to that round or unit".
+"""Who may do what: every check of "may this account do this to that round, unit or account".
 
-Views never decide it themselves: they are decorated with ``roles_required`` or
-``round_in_state``, or load what they show through ``visible_round``. A unit-scoped account
-sees its unit and everything beneath it; an admin without a unit sees everything.
+Views and commands never decide it themselves: they are decorated with ``roles_required`` or
+``round_in_state``, load what they show through ``visible_round`` or ``managed_account``, and
+ask the ``check_*`` functions before they create something in a unit. A unit-scoped account
+sees and acts in its unit and everything beneath it; an admin without a unit, everywhere. A
+refusal names only what the account may see itself.
 """
 
 from __future__ import annotations
@@ -13,10 +15,18 @@ from typing import ParamSpec, TypeVar
 
 from flask_login import current_user, login_required
 
-from evaluation.accounts.units import can_see
-from evaluation.errors import Forbidden, NotFound
+from evaluation.accounts.operations import list_users
+from evaluation.accounts.units import (
+    all_units,
+    can_see,
+    in_tree,
+    path_in_tree,
+    scope_root,
+    subtree_clause,
+)
+from evaluation.errors import Forbidden, InputError, NotFound
 from evaluation.extensions import db
-from evaluation.models import Role, Round, RoundState
+from evaluation.models import Role, Round, RoundState, Unit, User, is_row_id
 from evaluation.rounds.state import require_state
 
 P = ParamSpec("P")
@@ -41,7 +51,7 @@ def roles_required(*roles: Role) -> Callable[[Callable[P, T]], Callable[P, T]]:
 
 def visible_round(round_id: int) -> Round:
     """The round, if the current user's units include it; NotFound otherwise."""
-    rnd = db.session.get(Round, round_id)
+    rnd = db.session.get(Round, round_id) if is_row_id(round_id) else None
     if rnd is None or not can_see(current_user, rnd.unit):
         raise NotFound(f"测评活动 {round_id} 不存在或不在您的管辖范围内")
     return rnd
@@ -64,3 +74,94 @@ def round_in_state(*states: RoundState, action: str) -> Callable[[Callable[P, T]
         return wrapper
 
     return decorator
+
+
+# --- units -------------------------------------------------------------------------------------
+
+
+def acting_scope(user: User) -> Unit | None:
+    """The root of the tree ``user`` acts in (None: the whole tree, an admin without a unit).
+
+    Cadres are matched by 工号 only within it (``evaluation.rounds.operations.resolve_person``).
+    """
+    return scope_root(user)
+
+
+def visible_units(user: User) -> list[Unit]:
+    """The units ``user`` sees (to pick from), in path order."""
+    return [u for u in all_units() if can_see(user, u)]
+
+
+def visible_rounds(user: User) -> list[Round]:
+    """The rounds of ``user``'s units, newest first."""
+    query = db.select(Round).join(Unit, Round.unit_id == Unit.id)
+    if user.unit is not None:
+        query = query.where(subtree_clause(Unit.path, user.unit))
+    elif user.role != Role.ADMIN:
+        return []
+    return list(db.session.execute(query.order_by(Round.year.desc(), Round.id.desc())).scalars())
+
+
+def unit_allowed(user: User) -> Callable[[str], bool]:
+    """A test for unit paths typed in a form or file: True for ``user``'s unit and beneath."""
+    root = scope_root(user)
+    return lambda path: path_in_tree(path, root)
+
+
+def check_new_unit(user: User, path: str) -> None:
+    """An admin may type a new unit for a round only inside its own tree; others never."""
+    if user.role != Role.ADMIN:
+        raise Forbidden("只有管理员可以新建单位；请从列表中选择所属单位。")
+    root = scope_root(user)
+    if not path_in_tree(path, root):
+        assert root is not None
+        raise InputError(
+            f"单位“{path.strip()}”不在您的管辖范围内：只能在“{root.path}”及其下级单位中新建。"
+        )
+
+
+# --- accounts ----------------------------------------------------------------------------------
+
+
+def may_manage_account(admin: User, account: User) -> bool:
+    """True when ``admin`` may see and (de)activate ``account``: one in its own tree.
+
+    An account without a unit (an admin of the whole tree) is managed only by such an admin.
+    """
+    if admin.role != Role.ADMIN:
+        return False
+    root = scope_root(admin)
+    if root is None:
+        return True
+    return account.unit is not None and in_tree(account.unit, root)
+
+
+def managed_accounts(admin: User) -> list[User]:
+    """The accounts ``admin`` manages, admins first, then by username."""
+    return [u for u in list_users() if may_manage_account(admin, u)]
+
+
+def managed_account(admin: User, user_id: int) -> User:
+    """The account with this id, if ``admin`` manages it; NotFound otherwise."""
+    account = db.session.get(User, user_id) if is_row_id(user_id) else None
+    if account is None or not may_manage_account(admin, account):
+        raise NotFound(f"账号 {user_id} 不存在或不在您的管辖范围内")
+    return account
+
+
+def check_new_account(admin: User, role: str, unit_path: str | None) -> None:
+    """An admin creates accounts only inside its own tree, never one wider than itself."""
+    root = scope_root(admin)
+    if root is None:
+        return
+    if not (unit_path or "").strip():
+        what = "管理员" if role == Role.ADMIN.value else "账号"
+        raise InputError(
+            f"您只能在“{root.path}”及其下级单位中创建{what}，请填写所属单位"
+            "（不能创建不属于任何单位的账号）。"
+        )
+    if not path_in_tree(unit_path or "", root):
+        raise InputError(
+            f"单位“{(unit_path or '').strip()}”不在您的管辖范围内："
+            f"只能在“{root.path}”及其下级单位中创建账号。"
+        )

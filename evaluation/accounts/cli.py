@@ -1,4 +1,4 @@
-"""``flask user create NAME --role … [--unit …]``."""
+"""``flask user create NAME --role … [--unit …]`` and ``flask user passwd NAME``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import sys
 import click
 from flask.cli import AppGroup
 
-from evaluation.accounts.operations import create_user
+from evaluation.accounts.operations import create_user, set_password
 from evaluation.cli import ACTOR, one_line_errors
 from evaluation.transactions import writes
 
@@ -22,11 +22,28 @@ user_cli = AppGroup("user", help="账号管理")
 @writes
 def user_create(name: str, role: str, unit_path: str | None) -> None:
     """Create an account; the password is asked twice on a terminal, else read from stdin."""
-    if sys.stdin.isatty():
-        password = click.prompt("密码", hide_input=True, confirmation_prompt="再次输入密码")
-    else:
-        password = sys.stdin.readline().rstrip("\r\n")
+    password = _read_password("密码")
     user = create_user(
         actor=ACTOR, username=name, password=password, role=role, unit_path=unit_path
     )
     click.echo(f"已创建用户 {user.username}（{role}）")
+
+
+@user_cli.command("passwd")
+@click.argument("name")
+@one_line_errors
+@writes
+def user_passwd(name: str) -> None:
+    """Set an account's password (asked twice on a terminal, else read from stdin).
+
+    The account's open sessions end; a one-time password from an admin's reset is replaced.
+    """
+    user = set_password(name, _read_password("新密码"), actor=ACTOR)
+    click.echo(f"已修改用户 {user.username} 的密码，该账号原有的登录已全部退出")
+
+
+def _read_password(label: str) -> str:
+    """Twice, hidden, on a terminal; otherwise one line from stdin (scripts, pipes)."""
+    if sys.stdin.isatty():
+        return str(click.prompt(label, hide_input=True, confirmation_prompt=f"再次输入{label}"))
+    return sys.stdin.readline().rstrip("\r\n")

@@ -1,4 +1,4 @@
-"""Account forms: logging in and creating an account."""
+"""Account forms: creating an account and changing a password."""
 
 from __future__ import annotations
 
@@ -36,4 +36,21 @@ class UserForm(ChineseForm):
     password2 = PasswordField(
         "再次输入密码",
         validators=[DataRequired("请再次输入密码"), EqualTo("password", "两次输入的密码不一致")],
+    )
+
+
+class PasswordChangeForm(ChineseForm):
+    """修改密码: the current password, and the new one twice."""
+
+    current = PasswordField("当前密码", validators=[DataRequired("请填写当前密码")])
+    password = PasswordField(
+        "新密码",
+        validators=[
+            DataRequired("请填写新密码"),
+            Length(min=MIN_PASSWORD_LENGTH, message=f"密码至少 {MIN_PASSWORD_LENGTH} 位"),
+        ],
+    )
+    password2 = PasswordField(
+        "再次输入新密码",
+        validators=[DataRequired("请再次输入新密码"), EqualTo("password", "两次输入的密码不一致")],
     )

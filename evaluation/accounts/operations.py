@@ -1,9 +1,13 @@
-"""Accounts: creating, listing and (de)activating them, and checking a password.
+"""Accounts: creating, listing and (de)activating them, checking and changing passwords.
 
-Operations flush; the caller commits (``evaluation.transactions``).
+Operations flush; the caller commits (``evaluation.transactions``). Passwords are hashed with
+Werkzeug's default method (scrypt); a hash made with another method or older parameters is
+replaced at the next successful login. No password ever reaches the audit log.
 """
 
 from __future__ import annotations
+
+import secrets
 
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -37,7 +41,7 @@ def create_user(
         raise InputError("组织者和查看者必须指定所属单位（--unit）")
     user = User(
         username=username,
-        password_hash=generate_password_hash(password),
+        password_hash=hash_password(password),
         role=role_value,
         unit=unit,
         active=True,
@@ -64,6 +68,8 @@ def set_user_active(user: User, active: bool, *, actor: User) -> None:
         if user.role == Role.ADMIN and _active_admins() <= 1:
             raise InputError("这是最后一个可用的管理员账号，不能停用。")
     user.active = active
+    if not active:
+        user.session_version += 1  # its open sessions end at once
     db.session.flush()
     audit.record(
         actor.username, "user.reactivate" if active else "user.deactivate", username=user.username
@@ -107,3 +113,84 @@ def authenticate(username: str, password: str) -> User | None:
 
 
 _DUMMY_HASH = generate_password_hash("not-a-real-password")
+
+
+# --- passwords -----------------------------------------------------------------------------------
+
+
+def hash_password(password: str) -> str:
+    """The password hashed with Werkzeug's current default method (scrypt)."""
+    return generate_password_hash(password)
+
+
+# "scrypt:32768:8:1" today: the method and its parameters, everything before the salt.
+_CURRENT_METHOD = _DUMMY_HASH.split("$", 1)[0]
+
+
+def needs_rehash(password_hash: str) -> bool:
+    """True when the hash was made with another method or older parameters than today's."""
+    return password_hash.split("$", 1)[0] != _CURRENT_METHOD
+
+
+def record_login(user: User, password: str) -> None:
+    """After a successful login: rehash an outdated hash, and note the login in the audit log."""
+    if needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+        db.session.flush()
+    audit.record(user.username, "login")
+
+
+def _check_new_password(password: str) -> None:
+    if len(password or "") < MIN_PASSWORD_LENGTH:
+        raise InputError(f"密码至少 {MIN_PASSWORD_LENGTH} 位")
+
+
+def _replace_password(user: User, password: str, *, one_time: bool) -> None:
+    user.password_hash = hash_password(password)
+    user.must_change_password = one_time
+    user.session_version += 1  # every session opened with the old password ends
+    db.session.flush()
+
+
+def end_sessions(user: User) -> None:
+    """Log out: every session of the account ends (``session_version`` moves on)."""
+    user.session_version += 1
+    db.session.flush()
+    audit.record(user.username, "logout")
+
+
+def change_password(user: User, current: str, new: str) -> None:
+    """The account's own change: the current password is required, the new one must differ."""
+    if not check_password_hash(user.password_hash, current or ""):
+        raise InputError("当前密码不正确。")
+    _check_new_password(new)
+    if check_password_hash(user.password_hash, new):
+        raise InputError("新密码不能与当前密码相同。")
+    _replace_password(user, new, one_time=False)
+    audit.record(user.username, "password.change", username=user.username)
+
+
+def reset_password(user: User, *, actor: User) -> str:
+    """An admin's reset: a one-time password, returned once, to be changed at the next login.
+
+    The caller loads ``user`` through ``access.managed_account`` (the admin's scope).
+    """
+    if user.id == actor.id:
+        raise InputError("不能重置自己的密码，请在“修改密码”页面修改。")
+    one_time = secrets.token_urlsafe(12)
+    _replace_password(user, one_time, one_time=True)
+    audit.record(actor.username, "password.reset", username=user.username)
+    return one_time
+
+
+def set_password(username: str, password: str, *, actor: str) -> User:
+    """Set an account's password from the command line (``flask user passwd``)."""
+    user = db.session.execute(
+        db.select(User).where(User.username == (username or "").strip())
+    ).scalar_one_or_none()
+    if user is None:
+        raise NotFound(f"用户“{username}”不存在")
+    _check_new_password(password)
+    _replace_password(user, password, one_time=False)
+    audit.record(actor, "password.set", username=user.username)
+    return user

@@ -1,4 +1,8 @@
-"""单位: the unit tree and the scoping of users to a unit and everything beneath it."""
+"""单位: the unit tree and the scoping of users to a unit and everything beneath it.
+
+A scope is a *root*: the unit whose tree an account acts in, or None for an admin of the whole
+tree. ``evaluation.accounts.access`` asks these functions; nothing else compares paths.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ from sqlalchemy import or_
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.elements import ColumnElement
 
-from evaluation.errors import InputError, NotFound
+from evaluation.errors import Forbidden, InputError, NotFound
 from evaluation.extensions import db
 from evaluation.models import Role, Unit, User
 
@@ -71,11 +75,37 @@ def visible_unit_ids(user: User) -> list[int] | None:
     return list(rows)
 
 
+def scope_root(user: User) -> Unit | None:
+    """The unit whose tree ``user`` acts in; None for an admin of the whole tree."""
+    if user.unit is None and user.role != Role.ADMIN:
+        raise Forbidden("您的账号没有所属单位，请联系管理员。")
+    return user.unit
+
+
+def in_tree(unit: Unit, root: Unit | None) -> bool:
+    """True when ``unit`` is ``root`` or beneath it (a root of None holds every unit)."""
+    return root is None or path_in_tree(unit.path, root)
+
+
+def path_in_tree(path: str, root: Unit | None) -> bool:
+    """True when the unit path (existing or not) is ``root`` or beneath it.
+
+    The path is normalised first, so "甘肃省局 / 兰州市局" and "甘肃省局/兰州市局" are one unit.
+    """
+    if root is None:
+        return True
+    try:
+        full = SEPARATOR.join(split_path(path))
+    except InputError:
+        return False
+    return full == root.path or full.startswith(root.path + SEPARATOR)
+
+
 def can_see(user: User, unit: Unit) -> bool:
     """True when ``unit`` is the user's unit or beneath it (admins without a unit see all)."""
     if user.unit is None:
         return user.role == Role.ADMIN
-    return unit.path == user.unit.path or unit.path.startswith(user.unit.path + SEPARATOR)
+    return in_tree(unit, user.unit)
 
 
 def all_units() -> list[Unit]:

@@ -1,13 +1,20 @@
-"""Account pages: login and logout, and (for admins) the list of accounts."""
+"""Account pages: login and logout, one's own password, and (for admins) the accounts.
+
+A session carries the account's ``session_version`` from its login; the user loader refuses a
+session whose version is no longer the account's, so logout, a password change or reset and
+deactivation end every session opened before them — a copy of an old cookie included.
+"""
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
     current_app,
     flash,
+    g,
     redirect,
     render_template,
     request,
@@ -21,10 +28,15 @@ from wtforms.validators import DataRequired, Length
 
 from evaluation import audit
 from evaluation.accounts import operations
-from evaluation.accounts.access import roles_required
-from evaluation.accounts.forms import UserForm
+from evaluation.accounts.access import (
+    check_new_account,
+    managed_account,
+    managed_accounts,
+    roles_required,
+    visible_units,
+)
+from evaluation.accounts.forms import PasswordChangeForm, UserForm
 from evaluation.accounts.operations import authenticate
-from evaluation.accounts.units import all_units
 from evaluation.errors import InputError
 from evaluation.extensions import db, limiter, login_manager
 from evaluation.forms import ActionForm
@@ -35,11 +47,49 @@ from evaluation.web import done, refused
 bp = Blueprint("accounts", __name__)
 
 
+# The session key holding the account's session version from the moment of login.
+SESSION_VERSION = "account_version"
+
+
 @login_manager.user_loader
 def _load_user(user_id: str) -> User | None:
-    # A deactivated account loses its open sessions at once, not when they expire.
+    # A deactivated account, or one whose sessions were revoked (logout, password change or
+    # reset), loses its open sessions at once, not when they expire.
     user = db.session.get(User, int(user_id))
-    return user if user is not None and user.active else None
+    if user is None or not user.active:
+        return None
+    if session.get(SESSION_VERSION) != user.session_version:
+        return None
+    return user
+
+
+def _start_session(user: User) -> None:
+    """Log ``user`` in on this session, bound to the account's current session version."""
+    # A fresh CSRF token: a token seen before the login (on a shared machine, in a page
+    # someone saved) is worth nothing after it.
+    session.pop("csrf_token", None)
+    g.pop("csrf_token", None)
+    login_user(user)
+    session[SESSION_VERSION] = user.session_version
+    session.permanent = True  # expires after PERMANENT_SESSION_LIFETIME
+
+
+# Endpoints an account with a one-time password may still reach.
+_WHILE_PASSWORD_MUST_CHANGE = {"accounts.password", "accounts.logout", "static"}
+
+
+@bp.before_app_request
+def _send_to_password_change() -> Any:
+    """An account reset by an admin goes to the change page until it sets its own password."""
+    # Voting pages never touch accounts (and must not start a transaction here).
+    if request.blueprint == "voting" or request.endpoint in _WHILE_PASSWORD_MUST_CHANGE:
+        return None
+    if "_user_id" not in session or not current_user.is_authenticated:
+        return None
+    if current_user.must_change_password:
+        flash("您的密码是管理员重置的一次性密码，请先设置新密码。", "warning")
+        return redirect(url_for("accounts.password"))
+    return None
 
 
 # --- pages -------------------------------------------------------------------------------------
@@ -56,10 +106,39 @@ def _login_limit() -> str:
     return str(current_app.config["LOGIN_RATE_LIMIT"])
 
 
+def _account_login_limit() -> str:
+    return str(current_app.config["LOGIN_ACCOUNT_RATE_LIMIT"])
+
+
+def _login_account() -> str:
+    # Prefixed so an account named like an address never shares the address's counter.
+    return "account:" + (request.form.get("username") or "").strip()
+
+
+def _failed(response: Any) -> bool:
+    return bool(response.status_code == 401)
+
+
+# Both limits count failed logins only (a shared office address is not refused for its
+# colleagues' successful logins), and both are checked before the password: once a limit is
+# reached every attempt is refused, the right password too — otherwise the refusal itself
+# would tell a guesser which password is right. See README (账号管理).
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(_login_limit, methods=["POST"])
+@limiter.limit(
+    _login_limit,
+    methods=["POST"],
+    deduct_when=_failed,
+    error_message="此地址登录失败次数过多，请稍后再试。",
+)
+@limiter.limit(
+    _account_login_limit,
+    key_func=_login_account,
+    methods=["POST"],
+    deduct_when=_failed,
+    error_message="该账号登录失败次数过多，已暂停登录，请稍后再试；如非本人所为，请联系管理员。",
+)
 def login() -> Any:
-    """Log in; rate limited per client address."""
+    """Log in; failures are limited per client address and per account."""
     if current_user.is_authenticated:
         return redirect(url_for("rounds.index"))
     form = LoginForm()
@@ -70,26 +149,69 @@ def login() -> Any:
                 audit.record(form.username.data or "", "login.failed")
             flash("用户名或密码不正确。", "error")
             return render_template("accounts/login.html", form=form), 401
-        login_user(user)
-        session.permanent = True  # expires after PERMANENT_SESSION_LIFETIME
         with write_transaction():
-            audit.record(user.username, "login")
-        target = request.args.get("next", "")
-        if not target.startswith("/") or target.startswith("//"):
-            target = url_for("rounds.index")
-        return redirect(target)
+            operations.record_login(user, form.password.data or "")
+        _start_session(user)
+        if user.must_change_password:
+            return redirect(url_for("accounts.password"))
+        target = _local_target(request.args.get("next", ""))
+        return redirect(target or url_for("rounds.index"))
     return render_template("accounts/login.html", form=form)
+
+
+def _local_target(target: str) -> str | None:
+    """``target`` if it is a path on this site; None for anything a browser may read as a host.
+
+    Browsers drop tabs and newlines inside a URL and read a backslash as "/", so "/<tab>/evil/"
+    leads away like "//evil/": any control character, space or backslash refuses the target.
+    """
+    if not target.startswith("/") or target.startswith("//"):
+        return None
+    if any(ch <= " " or ch in "\\\x7f" for ch in target):
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return None
+    return target
 
 
 @bp.route("/logout", methods=["POST"])
 @login_required
 def logout() -> Any:
-    """Log out."""
+    """Log out: every session of this account ends, copies of this one's cookie included."""
     with write_transaction():
-        audit.record(current_user.username, "logout")
+        operations.end_sessions(current_user)
     logout_user()
+    session.pop(SESSION_VERSION, None)
     flash("您已退出登录。", "info")
     return redirect(url_for("accounts.login"))
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+@login_required
+def password() -> Any:
+    """修改密码: any account changes its own; its other sessions end, this one goes on."""
+    form = PasswordChangeForm()
+    problems: list[str] = []
+    if form.validate_on_submit():
+        try:
+            with write_transaction():
+                operations.change_password(
+                    current_user, form.current.data or "", form.password.data or ""
+                )
+        except InputError as exc:
+            problems = [exc.message, *exc.problems]
+        else:
+            session[SESSION_VERSION] = current_user.session_version
+            return done("密码已修改。其他设备上的登录已全部退出。", url_for("rounds.index"))
+    status = 400 if form.is_submitted() else 200
+    page = render_template(
+        "accounts/password.html",
+        form=form,
+        problems=problems,
+        min_length=operations.MIN_PASSWORD_LENGTH,
+    )
+    return page, status
 
 
 # --- accounts (admins) -------------------------------------------------------------------------
@@ -98,11 +220,12 @@ def logout() -> Any:
 @bp.route("/users", methods=["GET", "POST"])
 @roles_required(Role.ADMIN)
 def users() -> Any:
-    """账号: every account, a form to create one, and (de)activation buttons."""
+    """账号: the accounts of the admin's tree, a form to create one, (de)activation buttons."""
     form = UserForm()
     problems: list[str] = []
     if form.validate_on_submit():
         try:
+            check_new_account(current_user, form.role.data or "", form.unit.data)
             with write_transaction():
                 user = operations.create_user(
                     actor=current_user.username,
@@ -120,8 +243,8 @@ def users() -> Any:
         "accounts/users.html",
         form=form,
         problems=problems,
-        users=operations.list_users(),
-        units=all_units(),
+        users=managed_accounts(current_user),
+        units=visible_units(current_user),
         action_form=ActionForm(),
     ), status
 
@@ -131,7 +254,7 @@ def users() -> Any:
 @writes
 def deactivate_user(user_id: int) -> Any:
     """停用账号: it can no longer log in, and its open sessions end."""
-    user = operations.get_user(user_id)
+    user = managed_account(current_user, user_id)
     try:
         operations.set_user_active(user, False, actor=current_user)
     except InputError as exc:
@@ -144,6 +267,21 @@ def deactivate_user(user_id: int) -> Any:
 @writes
 def reactivate_user(user_id: int) -> Any:
     """恢复账号."""
-    user = operations.get_user(user_id)
+    user = managed_account(current_user, user_id)
     operations.set_user_active(user, True, actor=current_user)
     return done(f"已恢复账号“{user.username}”。", url_for("accounts.users"))
+
+
+@bp.route("/users/<int:user_id>/reset-password", methods=["POST"])
+@roles_required(Role.ADMIN)
+def reset_password(user_id: int) -> Any:
+    """重置密码: a one-time password, shown once on this page and never stored in clear."""
+    user = managed_account(current_user, user_id)
+    try:
+        with write_transaction():
+            one_time = operations.reset_password(user, actor=current_user)
+    except InputError as exc:
+        return refused(exc, url_for("accounts.users"))
+    page = render_template("accounts/password_reset.html", account=user, one_time=one_time)
+    # Rendered here, not flashed: a flashed message would travel in the session cookie.
+    return page, 200, {"Cache-Control": "no-store"}

@@ -35,19 +35,20 @@ def export_command(unit_path: str | None, staff_no: str | None, out: Path) -> No
         tree = get_unit(unit_path) if unit_path else None
         person = find_person_by_staff_no(staff_no) if staff_no else None
         entries = visible_entries(None, person=person, tree=tree)
-        data = workbook_bytes(entries)
-        try:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_bytes(data)
-        except OSError as exc:
-            raise InputError(f"无法写入 {out}：{exc.strerror}") from None
-        audit.record(
+        # Recorded first: the workbook carries the audit log's head that includes this export.
+        entry = audit.record(
             ACTOR,
             "archive.export",
             unit=tree.path if tree else None,
             staff_no=person.staff_no if person else None,
             entries=len(entries),
         )
+        data = workbook_bytes(entries, audit_head=audit.head_of(entry))
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_bytes(data)
+        except OSError as exc:
+            raise InputError(f"无法写入 {out}：{exc.strerror}") from None
         return len(entries)
 
     count = _export()

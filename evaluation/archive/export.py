@@ -1,4 +1,5 @@
-"""廉政档案 workbook: sheets 档案记录 (one row per entry) and 预警 (the rules' flags), plus 核验.
+"""廉政档案 workbook: sheets 档案记录 (one row per entry) and 预警 (the rules' flags), plus 核验
+and 审计日志 (the audit log's head when the export was made, SPEC §10).
 
 Same conventions as the round workbook: one header row, rates as numeric cells with a percent
 format, text from users never turned into a formula (the shared writer neutralises it).
@@ -24,6 +25,7 @@ from reportlab.platypus import (
     TableStyle,
 )
 
+from evaluation import audit
 from evaluation.archive.entries import entry_remarks
 from evaluation.archive.queries import Timeline, build_timeline, share, visible_entries
 from evaluation.ballot_forms import SHORT_FORM_NAMES
@@ -69,10 +71,13 @@ CHECK_COLUMNS = (
     "封存摘要",
     "更正说明",
 )
+AUDIT_SHEET = "审计日志"
+AUDIT_COLUMNS = ("项目", "内容")
 WIDTHS = {
     ENTRY_SHEET: (12, 22, 7, 34, 34, 8, 10, 10, 10, 12, 12, 40),
     FLAG_SHEET: (22, 46, 18, 60),
     CHECK_SHEET: (12, 22, 7, 34, 22, 12, 10, 10, 10, 6, 30, 50),
+    AUDIT_SHEET: (18, 100),
 }
 
 
@@ -150,19 +155,32 @@ def check_rows(
     return rows
 
 
-def sheets(entries: Sequence[ArchiveEntry]) -> list[tuple[str, Sequence[str], list[list[Any]]]]:
-    """The workbook's sheets as (name, header, rows)."""
+def audit_rows(head: audit.ChainHead) -> list[list[Any]]:
+    """Rows of sheet 审计日志: the log's head, checked by ``flask audit verify --against``."""
+    return [
+        [audit.HEAD_LABEL, str(head)],
+        ["审计日志核验", Styled(audit.HEAD_METHOD, wrap=True)],
+    ]
+
+
+def sheets(
+    entries: Sequence[ArchiveEntry], audit_head: audit.ChainHead | None = None
+) -> list[tuple[str, Sequence[str], list[list[Any]]]]:
+    """The workbook's sheets as (name, header, rows); ``audit_head`` defaults to the current."""
     timeline = build_timeline(entries)
     return [
         (ENTRY_SHEET, ENTRY_COLUMNS, entry_rows(entries)),
         (FLAG_SHEET, FLAG_COLUMNS, flag_rows(entries, timeline)),
         (CHECK_SHEET, CHECK_COLUMNS, check_rows(entries, timeline)),
+        (AUDIT_SHEET, AUDIT_COLUMNS, audit_rows(audit_head or audit.chain_head())),
     ]
 
 
-def workbook_bytes(entries: Sequence[ArchiveEntry]) -> bytes:
+def workbook_bytes(
+    entries: Sequence[ArchiveEntry], *, audit_head: audit.ChainHead | None = None
+) -> bytes:
     """The archive workbook of ``entries`` as .xlsx bytes."""
-    return _write(sheets(entries))
+    return _write(sheets(entries, audit_head))
 
 
 def _write(book: list[tuple[str, Sequence[str], list[list[Any]]]]) -> bytes:
@@ -181,8 +199,13 @@ def _write(book: list[tuple[str, Sequence[str], list[list[Any]]]]) -> bytes:
 # --- feedback for the first responsible person (004 §五.2) -----------------------------------
 
 
-def unit_feedback_pdf(unit: Unit, year: int, root: Unit | None) -> bytes:
-    """One PDF for the unit's 第一责任人: a summary page, then each cadre's feedback sheets."""
+def unit_feedback_pdf(
+    unit: Unit, year: int, root: Unit | None, *, audit_head: audit.ChainHead | None = None
+) -> bytes:
+    """One PDF for the unit's 第一责任人: a summary page, then each cadre's feedback sheets.
+
+    ``audit_head``: the audit log's head printed on it (by default the current one).
+    """
     entries = [
         e
         for e in visible_entries(root, tree=unit)
@@ -190,6 +213,7 @@ def unit_feedback_pdf(unit: Unit, year: int, root: Unit | None) -> bytes:
     ]
     if not entries:
         raise NotFound(f"{unit.path} {year} 年度没有干部的归档测评结果")
+    head = audit_head or audit.chain_head()
     people = {e.person_id for e in entries}
     history = [e for e in visible_entries(root) if e.person_id in people]
     raised: dict[int, list[str]] = {}
@@ -258,6 +282,8 @@ def unit_feedback_pdf(unit: Unit, year: int, root: Unit | None) -> bytes:
         ),
         Spacer(1, 6),
         table,
+        Spacer(1, 6),
+        para(f"{audit.HEAD_LABEL}：{head}", small),
     ]
     rounds_in_order: dict[int, list[ArchiveEntry]] = {}
     for e in entries:
@@ -270,7 +296,7 @@ def unit_feedback_pdf(unit: Unit, year: int, root: Unit | None) -> bytes:
             story.append(PageBreak())
             story.extend(
                 feedback.subject_page(
-                    rnd, result, result.subject(e.subject_id), subjects.get(e.subject_id)
+                    rnd, result, result.subject(e.subject_id), subjects.get(e.subject_id), head
                 )
             )
     buffer = io.BytesIO()

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import and_, or_
 from sqlalchemy.orm import aliased, selectinload
 
-from evaluation.accounts.units import subtree_clause
+from evaluation.accounts.units import in_tree, scope_root, subtree_clause
 from evaluation.archive.entries import rule_config
 from evaluation.archive.rules import (
     Flag,
@@ -27,21 +27,19 @@ from evaluation.archive.rules import (
 )
 from evaluation.errors import NotFound
 from evaluation.extensions import db
-from evaluation.models import ArchiveEntry, Person, Role, Round, Unit, User
+from evaluation.models import ArchiveEntry, Person, Round, Unit, User, is_row_id
 
 # --- scoping -----------------------------------------------------------------------------------
 
 
 def user_root(user: User) -> Unit | None:
     """The unit whose tree the user sees; None for an admin of the whole tree."""
-    if user.unit is None and user.role != Role.ADMIN:
-        raise NotFound("您的账号没有所属单位，无法查看廉政档案")
-    return user.unit
+    return scope_root(user)
 
 
 def in_scope(unit: Unit, root: Unit | None) -> bool:
     """True when ``unit`` is ``root`` or beneath it (None: everything)."""
-    return root is None or unit.path == root.path or unit.path.startswith(root.path + "/")
+    return in_tree(unit, root)
 
 
 def _entries_query(*trees: Unit | None, subjects_now_in: Unit | None = None) -> Any:
@@ -106,7 +104,7 @@ def get_entry(entry_id: int, root: Unit | None) -> ArchiveEntry:
 
 def get_person(person_id: int, root: Unit | None) -> Person:
     """The person, if they are in scope now or have an entry in scope; NotFound otherwise."""
-    person = db.session.get(Person, person_id)
+    person = db.session.get(Person, person_id) if is_row_id(person_id) else None
     if person is not None and (in_scope(person.unit, root) or visible_entries(root, person=person)):
         return person
     raise NotFound(f"干部 {person_id} 不存在或不在您的管辖范围内")
@@ -114,7 +112,7 @@ def get_person(person_id: int, root: Unit | None) -> Person:
 
 def get_unit(unit_id: int, root: Unit | None) -> Unit:
     """The unit, if it is in scope; NotFound otherwise."""
-    unit = db.session.get(Unit, unit_id)
+    unit = db.session.get(Unit, unit_id) if is_row_id(unit_id) else None
     if unit is None or not in_scope(unit, root):
         raise NotFound(f"单位 {unit_id} 不存在或不在您的管辖范围内")
     return unit

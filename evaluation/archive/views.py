@@ -30,6 +30,7 @@ from evaluation.errors import NotFound
 from evaluation.extensions import db
 from evaluation.models import ArchiveEntry, Role, Unit
 from evaluation.transactions import write_transaction
+from evaluation.web import safe_filename
 
 bp = Blueprint("archive", __name__, url_prefix="/archive")
 
@@ -145,6 +146,7 @@ def person_trend(person_id: int) -> Response:
     person = queries.get_person(person_id, root)
     timeline = queries.person_timeline(person, root)
     png = trend_chart_png(timeline, title=f"{person.name} 历年测评趋势", config=rule_config())
+    audit.record_download(current_user.username, "archive.chart", person_id=person.id)
     return _png(png)
 
 
@@ -212,6 +214,7 @@ def unit_trend(unit_id: int) -> Response:
     unit = queries.get_unit(unit_id, root)
     timeline = queries.unit_timeline(unit, root)
     png = trend_chart_png(timeline, title=f"{unit.name} 历年测评趋势", config=rule_config())
+    audit.record_download(current_user.username, "archive.chart", unit=unit.path)
     return _png(png)
 
 
@@ -238,11 +241,11 @@ def flags() -> Any:
     """Every flag still in force under the user's unit tree (or a chosen part of it)."""
     root = _root()
     tree = None
-    unit_arg = request.args.get("unit", "")
-    if unit_arg:
-        if not unit_arg.isdigit():
+    if request.args.get("unit", ""):
+        unit_id = _id_arg("unit")
+        if unit_id is None:
             raise NotFound("单位不存在")
-        tree = queries.get_unit(int(unit_arg), root)
+        tree = queries.get_unit(unit_id, root)
     units_q = db.select(Unit).order_by(Unit.path)
     if root is not None:
         units_q = units_q.where(subtree_clause(Unit.path, root))
@@ -261,20 +264,20 @@ def export() -> Response:
     """Download the archive (of a unit tree or one cadre) as a workbook."""
     root = _root()
     tree = person = None
-    if request.args.get("unit", "").isdigit():
-        tree = queries.get_unit(int(request.args["unit"]), root)
-    if request.args.get("person", "").isdigit():
-        person = queries.get_person(int(request.args["person"]), root)
+    if (unit_id := _id_arg("unit")) is not None:
+        tree = queries.get_unit(unit_id, root)
+    if (person_id := _id_arg("person")) is not None:
+        person = queries.get_person(person_id, root)
     entries = queries.visible_entries(root, person=person, tree=tree)
-    data = archive_export.workbook_bytes(entries)
-    with write_transaction():
-        audit.record(
-            current_user.username,
-            "archive.export",
-            unit=tree.path if tree else None,
-            person_id=person.id if person else None,
-            entries=len(entries),
-        )
+    # Recorded first: the workbook carries the audit log's head that includes this export.
+    head = audit.record_download(
+        current_user.username,
+        "archive.export",
+        unit=tree.path if tree else None,
+        person_id=person.id if person else None,
+        entries=len(entries),
+    )
+    data = archive_export.workbook_bytes(entries, audit_head=head)
     name = "廉政档案.xlsx"
     if person is not None:
         name = f"廉政档案-{person.name}.xlsx"
@@ -289,8 +292,24 @@ def unit_feedback(unit_id: int, year: int) -> Response:
     """One PDF with the feedback sheets of all the unit's cadres for a year (第一责任人)."""
     root = _root()
     unit = queries.get_unit(unit_id, root)
-    data = archive_export.unit_feedback_pdf(unit, year, root)
+    if year not in queries.feedback_years(unit, root):  # refused before it is recorded
+        raise NotFound(f"{unit.path} {year} 年度没有干部的归档测评结果")
+    head = audit.record_download(
+        current_user.username, "archive.unit_feedback", unit=unit.path, year=year
+    )
+    data = archive_export.unit_feedback_pdf(unit, year, root, audit_head=head)
     return _download(data, f"{year}年度{unit.name}干部测评结果反馈汇总.pdf", "application/pdf")
+
+
+def _id_arg(name: str) -> int | None:
+    """A numeric query argument (``?unit=3``) as an id; None when absent or not a number.
+
+    A number too long for any id becomes 0, which names nothing (a 404, not a 500).
+    """
+    value = request.args.get(name, "")
+    if not value.isdecimal():
+        return None
+    return int(value) if len(value) <= 19 else 0
 
 
 def _png(data: bytes) -> Response:
@@ -300,6 +319,7 @@ def _png(data: bytes) -> Response:
 
 
 def _download(data: bytes, filename: str, mimetype: str) -> Response:
+    filename = safe_filename(filename, "archive")
     response = Response(io.BytesIO(data).getvalue(), mimetype=mimetype)
     response.headers["Content-Disposition"] = (
         f"attachment; filename=\"archive{_suffix(filename)}\"; filename*=UTF-8''{quote(filename)}"

@@ -11,7 +11,7 @@ from evaluation.cli import ACTOR, one_line_errors
 from evaluation.codes import codes
 from evaluation.codes.slips import slips_pdf
 from evaluation.rounds.state import get_round
-from evaluation.transactions import writes
+from evaluation.transactions import write_transaction
 
 codes_cli = AppGroup("codes", help="测评码")
 
@@ -29,20 +29,31 @@ def codes_issue(
     written: list[Path] = []
 
     @one_line_errors
-    @writes
     def _issue() -> codes.IssuedBatch:
+        # Slips are rendered before the write lock is taken; the lock covers the hashes and
+        # the file writes (a failed write rolls the batch back).
         rnd = get_round(round_id)
-        issued = codes.issue_batch(
-            rnd, codes.find_stratum(rnd, stratum), codes.parse_count(count), actor=ACTOR
-        )
-        try:
-            _write(csv_path, codes.csv_text(issued).encode("utf-8"), written)
-            if pdf_path is not None:
-                _write(pdf_path, slips_pdf(issued), written)
-        except OSError as exc:
-            for path in written:
-                path.unlink(missing_ok=True)
-            raise click.ClickException(f"无法写入文件：{exc.strerror}（{exc.filename}）") from None
+        found = codes.find_stratum(rnd, stratum)
+        number = codes.parse_count(count)
+        codes.check_can_issue(rnd, found)
+        plain = codes.new_codes(number)
+        draft = codes.IssuedBatch(0, rnd.title, found.name, plain)
+        pdf = slips_pdf(draft) if pdf_path is not None else b""
+        with write_transaction():
+            rnd = get_round(round_id)
+            issued = codes.issue_batch(
+                rnd, codes.find_stratum(rnd, found.name), number, actor=ACTOR, plain=plain
+            )
+            try:
+                _write(csv_path, codes.csv_text(issued).encode("utf-8"), written)
+                if pdf_path is not None:
+                    _write(pdf_path, pdf, written)
+            except OSError as exc:
+                for path in written:
+                    path.unlink(missing_ok=True)
+                raise click.ClickException(
+                    f"无法写入文件：{exc.strerror}（{exc.filename}）"
+                ) from None
         return issued
 
     issued = _issue()

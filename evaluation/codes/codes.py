@@ -134,32 +134,54 @@ def parse_count(value: object) -> int:
     return count
 
 
-def issue_batch(rnd: Round, stratum: Stratum, count: int, *, actor: str) -> IssuedBatch:
-    """Create ``count`` codes for a stratum (draft or open round); return the plaintext once."""
+def new_codes(count: int) -> tuple[str, ...]:
+    """``count`` distinct fresh codes (made before the write lock is taken; see ``issue_batch``)."""
+    plain: dict[str, None] = {}
+    while len(plain) < count:
+        plain[new_code()] = None
+    return tuple(plain)
+
+
+def check_can_issue(rnd: Round, stratum: Stratum) -> None:
+    """Refuse early, before any slip is rendered, what ``issue_batch`` would refuse."""
     require_state(rnd, RoundState.DRAFT, RoundState.OPEN, action="发放测评码")
     if stratum.round_id != rnd.id:
         raise InputError("该测评人员类别不属于此测评活动")
+
+
+def issue_batch(
+    rnd: Round,
+    stratum: Stratum,
+    count: int,
+    *,
+    actor: str,
+    plain: tuple[str, ...] | None = None,
+) -> IssuedBatch:
+    """Create ``count`` codes for a stratum (draft or open round); return the plaintext once.
+
+    ``plain`` gives codes made earlier with ``new_codes`` (their slips rendered outside the
+    write lock); their hashes are computed here.
+    """
+    check_can_issue(rnd, stratum)
     count = parse_count(count)
+    if plain is None:
+        plain = new_codes(count)
+    elif len(plain) != count or len(set(plain)) != count:
+        raise ValueError("plain must hold count distinct codes")
+    key = hash_key()
+    digests = [code_digest(c, key) for c in plain]
     batch = CodeBatch(round_id=rnd.id, stratum_id=stratum.id, count=count, issued_by=actor)
     db.session.add(batch)
     db.session.flush()
-    key = hash_key()
-    plain: list[str] = []
-    seen: set[str] = set()
-    while len(plain) < count:
-        code = new_code()
-        if code not in seen:
-            seen.add(code)
-            plain.append(code)
     rows = [
         {
             "round_id": rnd.id,
             "stratum_id": stratum.id,
             "batch_id": batch.id,
-            "digest": code_digest(c, key),
+            "digest": digest,
             "state": CodeState.UNUSED,
         }
-        for c in plain
+        for digest in digests
     ]
     for start in range(0, len(rows), 2000):
         db.session.execute(insert(Code), rows[start : start + 2000])

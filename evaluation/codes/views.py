@@ -34,7 +34,8 @@ from evaluation.codes.turnout import SMALL_BATCH, round_turnout
 from evaluation.models import Role, Round, RoundState
 from evaluation.rounds import lifecycle
 from evaluation.rounds.state import min_turnout, state_label
-from evaluation.transactions import writes
+from evaluation.transactions import write_transaction, writes
+from evaluation.web import safe_filename
 
 bp = Blueprint("codes", __name__)
 
@@ -52,6 +53,7 @@ def _file_stem(rnd: Round, issued: codes.IssuedBatch) -> str:
 
 
 def _attachment(data: bytes, filename: str, mimetype: str) -> Response:
+    filename = safe_filename(filename, "codes")
     ascii_name = re.sub(r"[^A-Za-z0-9._-]+", "_", filename).strip("_") or "codes"
     response = Response(data, mimetype=mimetype)
     response.headers["Content-Disposition"] = (
@@ -91,28 +93,39 @@ def codes_page(round_id: int) -> Any:
 
 @bp.route("/rounds/<int:round_id>/codes/issue", methods=["POST"])
 @roles_required(Role.ORGANISER, Role.ADMIN)
-@writes  # voters may be writing: take the lock before reading (SQLite)
 def issue(round_id: int) -> Any:
-    """Issue a batch and answer with its file: the only time the codes are shown."""
+    """Issue a batch and answer with its file: the only time the codes are shown.
+
+    The codes are made and their slips rendered first (a 20,000-code PDF takes seconds); the
+    write lock is taken only to store the hashes, so voters are never kept waiting by a PDF.
+    """
     rnd = visible_round(round_id)
     stratum = codes.find_stratum(rnd, request.form.get("stratum", ""))
     fmt = request.form.get("format", "pdf")
     if fmt not in FORMATS:
         fmt = "pdf"
-    issued = codes.issue_batch(
-        rnd, stratum, codes.parse_count(request.form.get("count", "")), actor=current_user.username
-    )
-    stem = _file_stem(rnd, issued)
+    count = codes.parse_count(request.form.get("count", ""))
+    codes.check_can_issue(rnd, stratum)
+    plain = codes.new_codes(count)
+    draft = codes.IssuedBatch(0, rnd.title, stratum.name, plain)
+    pdf = slips_pdf(draft) if fmt in ("pdf", "zip") else b""
+    csv = codes.csv_text(draft).encode("utf-8") if fmt in ("csv", "zip") else b""
+    stratum_name = stratum.name
+    with write_transaction():  # voters may be writing: the lock before the re-read (SQLite)
+        rnd = visible_round(round_id)
+        stratum = codes.find_stratum(rnd, stratum_name)
+        issued = codes.issue_batch(rnd, stratum, count, actor=current_user.username, plain=plain)
+    stem = safe_filename(_file_stem(rnd, issued), "codes")
     if fmt == "csv":
-        body, name, mime = codes.csv_text(issued).encode("utf-8"), f"{stem}.csv", "text/csv"
+        body, name, mime = csv, f"{stem}.csv", "text/csv"
     elif fmt == "zip":
         buf = io.BytesIO()
         with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as archive:
-            archive.writestr(f"{stem}.pdf", slips_pdf(issued))
-            archive.writestr(f"{stem}.csv", codes.csv_text(issued).encode("utf-8"))
+            archive.writestr(f"{stem}.pdf", pdf)
+            archive.writestr(f"{stem}.csv", csv)
         body, name, mime = buf.getvalue(), f"{stem}.zip", "application/zip"
     else:
-        body, name, mime = slips_pdf(issued), f"{stem}.pdf", "application/pdf"
+        body, name, mime = pdf, f"{stem}.pdf", "application/pdf"
     return _attachment(body, name, mime)
 
 

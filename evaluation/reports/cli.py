@@ -11,6 +11,7 @@ from evaluation.cli import ACTOR, one_line_errors
 from evaluation.fonts import FontMissing
 from evaluation.reports.outputs import write_report
 from evaluation.rounds.state import get_round
+from evaluation.tally.aggregate import require_results
 from evaluation.tally.verify import verify_round
 from evaluation.transactions import writes
 
@@ -29,13 +30,15 @@ from evaluation.transactions import writes
 def report_command(round_id: int, out: Path | None) -> None:
     """Write the workbook, charts and feedback sheets of a closed round; print each path."""
     rnd = get_round(round_id)
+    require_results(rnd)
+    # Recorded first: the files carry the head that includes their own entry.
+    entry = audit.record(ACTOR, "report.write", round_id=rnd.id)
     try:
-        paths = write_report(rnd, out)
+        paths = write_report(rnd, out, audit_head=audit.head_of(entry))
     except FontMissing as exc:
         raise click.ClickException(str(exc)) from None
     except OSError as exc:
         raise click.ClickException(f"无法写入输出目录：{exc.strerror or exc}") from None
-    audit.record(ACTOR, "report.write", round_id=rnd.id, files=len(paths))
     for path in paths:
         click.echo(str(path))
 

@@ -30,6 +30,7 @@ from reportlab.platypus import (
     TableStyle,
 )
 
+from evaluation.audit import HEAD_LABEL, ChainHead, chain_head
 from evaluation.fonts import pdf_font_name
 from evaluation.models import Round, Subject
 from evaluation.reports.charts import safe_filename
@@ -92,7 +93,11 @@ def _grid(data: list[list[object]], widths: list[float], *, header: bool = True)
 
 
 def subject_page(
-    rnd: Round, result: TallyResult, s: SubjectResult, subject: Subject | None
+    rnd: Round,
+    result: TallyResult,
+    s: SubjectResult,
+    subject: Subject | None,
+    audit_head: ChainHead | None = None,
 ) -> list[object]:
     """The flowables of one subject's feedback page (shrunk to fit one A4 page)."""
     st = _styles()
@@ -228,6 +233,8 @@ def subject_page(
         )
     )
     story.append(_p(f"封存码（SHA-256）：{rnd.seal or '未封存'}", st["small"]))
+    if audit_head is not None:
+        story.append(_p(f"{HEAD_LABEL}：{audit_head}", st["small"]))
     story.append(Spacer(1, 8 * mm))
     line = "________________"
     story.append(
@@ -245,8 +252,18 @@ def subject_page(
     return [fitted]
 
 
-def feedback_pdf(rnd: Round, result: TallyResult, subject_ids: list[int] | None = None) -> bytes:
-    """A PDF with one page per subject (all of the round's subjects by default)."""
+def feedback_pdf(
+    rnd: Round,
+    result: TallyResult,
+    subject_ids: list[int] | None = None,
+    *,
+    audit_head: ChainHead | None = None,
+) -> bytes:
+    """A PDF with one page per subject (all of the round's subjects by default).
+
+    ``audit_head``: the audit log's head printed on each page (by default the current one).
+    """
+    head = audit_head or chain_head()
     subjects = {s.id: s for s in rnd.subjects}
     chosen = [s for s in result.subjects if subject_ids is None or s.subject_id in subject_ids]
     buffer = io.BytesIO()
@@ -264,19 +281,21 @@ def feedback_pdf(rnd: Round, result: TallyResult, subject_ids: list[int] | None 
     for index, s in enumerate(chosen):
         if index:
             story.append(PageBreak())
-        story.extend(subject_page(rnd, result, s, subjects.get(s.subject_id)))
+        story.extend(subject_page(rnd, result, s, subjects.get(s.subject_id), head))
     doc.build(story)  # type: ignore[arg-type]
     return buffer.getvalue()
 
 
-def write_feedback(rnd: Round, result: TallyResult, folder: Path) -> list[Path]:
+def write_feedback(
+    rnd: Round, result: TallyResult, folder: Path, *, audit_head: ChainHead | None = None
+) -> list[Path]:
     """Write one PDF per subject and one for the whole round; return the paths."""
     written = []
     for s in result.subjects:
         path = folder / f"反馈单-{safe_filename(s.name)}.pdf"
-        path.write_bytes(feedback_pdf(rnd, result, [s.subject_id]))
+        path.write_bytes(feedback_pdf(rnd, result, [s.subject_id], audit_head=audit_head))
         written.append(path)
     path = folder / COMBINED_NAME
-    path.write_bytes(feedback_pdf(rnd, result))
+    path.write_bytes(feedback_pdf(rnd, result, audit_head=audit_head))
     written.append(path)
     return written

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from flask import current_app
 
+from evaluation.audit import ChainHead
 from evaluation.models import Round
 from evaluation.reports.feedback import write_feedback
 from evaluation.reports.workbook import WORKBOOK_NAME, chart_images, write_workbook
@@ -23,17 +24,22 @@ def report_folder(rnd: Round, out: Path | None = None) -> Path:
     return folder
 
 
-def write_report(rnd: Round, out: Path | None = None) -> list[Path]:
-    """Write the workbook, the charts and the feedback sheets; return every path written."""
+def write_report(
+    rnd: Round, out: Path | None = None, *, audit_head: ChainHead | None = None
+) -> list[Path]:
+    """Write the workbook, the charts and the feedback sheets; return every path written.
+
+    ``audit_head``: the audit log's head the workbook and the feedback sheets record.
+    """
     result = sealed_result(rnd)
     folder = report_folder(rnd, out)
     workbook = folder / WORKBOOK_NAME
     images = chart_images(result, rnd.seal)
-    write_workbook(rnd, result, workbook, images=images)
+    write_workbook(rnd, result, workbook, images=images, audit_head=audit_head)
     written = [workbook]
     for stem, png in images:
         path = folder / f"{stem}.png"
         path.write_bytes(png)
         written.append(path)
-    written += write_feedback(rnd, result, folder)
+    written += write_feedback(rnd, result, folder, audit_head=audit_head)
     return written

@@ -1,5 +1,7 @@
 """测评结果 pages: the round summary, a page per subject, charts, workbook and feedback downloads.
 
+Every download (charts, workbook, feedback sheets) is recorded in the audit log, and the
+workbook and feedback sheets carry the log's head that includes that entry (SPEC §10).
 Results exist only after close (SPEC §4): for a draft or open round every page here answers
 409 with a Chinese page saying so, and nothing about votes is computed. Every page is scoped
 to the user's units (``accounts.access.visible_round``); viewers may read them.
@@ -11,8 +13,9 @@ import io
 from typing import Any
 
 from flask import Blueprint, Response, abort, render_template, send_file
-from flask_login import login_required
+from flask_login import current_user, login_required
 
+from evaluation import audit
 from evaluation.accounts.access import visible_round
 from evaluation.errors import NotFound
 from evaluation.fonts import FontMissing
@@ -69,6 +72,11 @@ def _subject(result: TallyResult, subject_id: int) -> SubjectResult:
         return result.subject(subject_id)
     except KeyError:
         raise NotFound(f"测评对象 {subject_id} 不在本测评活动中") from None
+
+
+def _downloaded(action: str, rnd: Round, **details: Any) -> audit.ChainHead:
+    """Record a download of the round's results (who, what, which round; never content)."""
+    return audit.record_download(current_user.username, action, round_id=rnd.id, **details)
 
 
 def _png(data: bytes) -> Response:
@@ -136,6 +144,7 @@ def chart(round_id: int, name: str) -> Any:
     if name not in ROUND_CHARTS:
         abort(404)
     rnd, result = _closed(round_id)
+    _downloaded("report.chart", rnd, chart=name)
     return _png(round_chart(result, name, seal=rnd.seal))
 
 
@@ -144,7 +153,9 @@ def chart(round_id: int, name: str) -> Any:
 def subject_chart(round_id: int, subject_id: int) -> Any:
     """The subject's chart as PNG."""
     rnd, result = _closed(round_id)
-    return _png(subject_png(result, _subject(result, subject_id), seal=rnd.seal))
+    subject = _subject(result, subject_id)
+    _downloaded("report.chart", rnd, chart="subject", subject_id=subject.subject_id)
+    return _png(subject_png(result, subject, seal=rnd.seal))
 
 
 @bp.route("/rounds/<int:round_id>/results/<int:subject_id>/items.png")
@@ -152,9 +163,11 @@ def subject_chart(round_id: int, subject_id: int) -> Any:
 def item_chart(round_id: int, subject_id: int) -> Any:
     """The subject's item profile as PNG (404 when the form is not graded item by item)."""
     rnd, result = _closed(round_id)
-    png = item_profile_png(result, _subject(result, subject_id), seal=rnd.seal)
+    subject = _subject(result, subject_id)
+    png = item_profile_png(result, subject, seal=rnd.seal)
     if png is None:
         abort(404, "该测评表不逐项评分，没有分项图表。")
+    _downloaded("report.chart", rnd, chart="items", subject_id=subject.subject_id)
     return _png(png)
 
 
@@ -163,8 +176,9 @@ def item_chart(round_id: int, subject_id: int) -> Any:
 def workbook(round_id: int) -> Any:
     """The Excel workbook of SPEC §8."""
     rnd, result = _closed(round_id)
+    head = _downloaded("report.workbook", rnd)
     buffer = io.BytesIO()
-    write_workbook(rnd, result, buffer)
+    write_workbook(rnd, result, buffer, audit_head=head)
     buffer.seek(0)
     return send_file(
         buffer,
@@ -180,8 +194,9 @@ def workbook(round_id: int) -> Any:
 def round_feedback(round_id: int) -> Any:
     """Every subject's feedback sheet in one PDF."""
     rnd, result = _closed(round_id)
+    head = _downloaded("report.feedback", rnd, subject_id=None)
     return send_file(
-        io.BytesIO(feedback_pdf(rnd, result)),
+        io.BytesIO(feedback_pdf(rnd, result, audit_head=head)),
         mimetype="application/pdf",
         as_attachment=True,
         download_name=f"{rnd.id}-反馈单-全部.pdf",
@@ -195,8 +210,9 @@ def subject_feedback(round_id: int, subject_id: int) -> Any:
     """One subject's feedback sheet."""
     rnd, result = _closed(round_id)
     subject = _subject(result, subject_id)
+    head = _downloaded("report.feedback", rnd, subject_id=subject.subject_id)
     return send_file(
-        io.BytesIO(feedback_pdf(rnd, result, [subject.subject_id])),
+        io.BytesIO(feedback_pdf(rnd, result, [subject.subject_id], audit_head=head)),
         mimetype="application/pdf",
         as_attachment=True,
         download_name=f"{rnd.id}-反馈单-{subject.subject_id}.pdf",

@@ -19,6 +19,7 @@ from typing import IO, Any
 
 from PIL import Image as PILImage
 
+from evaluation import audit
 from evaluation.models import Round
 from evaluation.reports import charts
 from evaluation.spreadsheets import (
@@ -447,7 +448,9 @@ SOURCE_TEXT = (
 )
 
 
-def _verification(wb: Any, rnd: Round, result: TallyResult, seal: str | None) -> None:
+def _verification(
+    wb: Any, rnd: Round, result: TallyResult, seal: str | None, head: audit.ChainHead
+) -> None:
     sheet = Sheet(wb, "核验", widths=[18, 100], landscape=False, page_title=_page_title(rnd))
     sheet.header(["项目", "内容"])
     version = seal_version_of(rnd.sealed_result)
@@ -477,6 +480,8 @@ def _verification(wb: Any, rnd: Round, result: TallyResult, seal: str | None) ->
         ("小类别合并", pooling_text(result)),
         ("计算规则", rules_text()),
         ("原始选票", raw_sheet_text(result, version)),
+        (audit.HEAD_LABEL, str(head)),
+        ("审计日志核验", audit.HEAD_METHOD),
         ("生成时间", datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")),
     ]
     for key, value in rows:
@@ -530,14 +535,18 @@ def write_workbook(
     out: Path | IO[bytes],
     *,
     images: list[tuple[str, bytes]] | None = None,
+    audit_head: audit.ChainHead | None = None,
 ) -> None:
-    """Write the workbook of SPEC §8 for a closed round (``result``: its sealed result)."""
+    """Write the workbook of SPEC §8 for a closed round (``result``: its sealed result).
+
+    ``audit_head``: the audit log's head to print in 核验 (by default the current one).
+    """
     wb = new_workbook()
     _summary(wb, rnd, result, rnd.seal)
     _items(wb, rnd, result)
     _strata(wb, rnd, result)
     _turnout(wb, rnd, result)
     _raw(wb, rnd, result)
-    _verification(wb, rnd, result, rnd.seal)
+    _verification(wb, rnd, result, rnd.seal, audit_head or audit.chain_head())
     _charts(wb, result, images if images is not None else chart_images(result, rnd.seal))
     wb.save(out)

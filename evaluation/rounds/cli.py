@@ -10,7 +10,7 @@ from flask.cli import AppGroup
 from evaluation.cli import ACTOR, one_line_errors
 from evaluation.errors import InputError
 from evaluation.rounds import lifecycle
-from evaluation.rounds.round_file import import_round_file
+from evaluation.rounds.round_file import check_round_data, import_round, read_round_file
 from evaluation.rounds.state import get_round
 from evaluation.transactions import write_transaction, writes
 from evaluation.voting import box
@@ -21,10 +21,13 @@ round_cli = AppGroup("round", help="测评活动")
 @round_cli.command("import")
 @click.argument("path", type=click.Path(path_type=Path))
 @one_line_errors
-@writes
 def round_import(path: Path) -> None:
     """Import a round file; prints the new round's id alone on the last line."""
-    rnd = import_round_file(path, actor=ACTOR)
+    # Parsed and checked before the write lock is taken; the lock covers the writes.
+    data = read_round_file(path)
+    check_round_data(data, path.name)
+    with write_transaction():
+        rnd = import_round(data, actor=ACTOR, source=path.name)
     click.echo(
         f"已导入测评活动“{rnd.title}”：{len(rnd.strata)} 个类别，{len(rnd.subjects)} 个测评对象"
     )

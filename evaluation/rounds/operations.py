@@ -14,7 +14,7 @@ from typing import Any
 from flask import current_app
 
 from evaluation import audit
-from evaluation.accounts.units import ensure_unit
+from evaluation.accounts.units import ensure_unit, in_tree
 from evaluation.ballot_forms import BallotForm, load_forms, parse_fraction
 from evaluation.errors import FormError, InputError
 from evaluation.extensions import db
@@ -26,6 +26,8 @@ LOCAL_TZ = timezone(timedelta(hours=8), "北京时间")
 
 MODES = ("集中", "分散")
 KINDS = ("本级自测", "上级抽测")
+# Subjects in one round (every import path refuses more before taking the write lock).
+MAX_SUBJECTS = 2000
 
 
 def available_forms() -> dict[str, BallotForm]:
@@ -193,8 +195,16 @@ def person_name(subject_name: str) -> str:
     return _QUALIFIER.sub("", subject_name).strip() or subject_name.strip()
 
 
-def resolve_person(*, name: str, unit: Unit, staff_no: str | None = None, post: str = "") -> Person:
-    """Find the cadre by staff number, else by name within the unit, else create them."""
+def resolve_person(
+    *, name: str, unit: Unit, scope: Unit | None, staff_no: str | None = None, post: str = ""
+) -> Person:
+    """Find the cadre by staff number, else by name within the unit, else create them.
+
+    Only cadres now in ``scope`` (the acting account's tree; None: everywhere) are matched: a
+    staff number held by someone outside it is refused without saying whose it is. A match is
+    never changed beyond a missing staff number: the post typed for this round is the
+    subject's (``Subject.post``); the cadre's own post and unit stay as they are.
+    """
     staff_no = (staff_no or "").strip() or None
     name = person_name(name)
     person: Person | None = None
@@ -202,6 +212,8 @@ def resolve_person(*, name: str, unit: Unit, staff_no: str | None = None, post: 
         person = db.session.execute(
             db.select(Person).where(Person.staff_no == staff_no)
         ).scalar_one_or_none()
+        if person is not None and not in_tree(person.unit, scope):
+            raise InputError(f"工号 {staff_no} 已在其他单位使用，不可用，请核对工号")
         if person is not None and person.name != name:
             raise InputError(f"工号 {staff_no} 已属于“{person.name}”，与“{name}”不符，请核对工号")
     if person is None:
@@ -216,14 +228,11 @@ def resolve_person(*, name: str, unit: Unit, staff_no: str | None = None, post: 
         if person is not None and staff_no and person.staff_no and person.staff_no != staff_no:
             person = None
     if person is None:
-        person = Person(name=name, unit=unit, staff_no=staff_no, post=post)
+        person = Person(name=name, unit=unit, staff_no=staff_no, post=(post or "").strip())
         db.session.add(person)
         db.session.flush()
-    else:
-        if staff_no and not person.staff_no:
-            person.staff_no = staff_no
-        if post:
-            person.post = post
+    elif staff_no and not person.staff_no:
+        person.staff_no = staff_no
     return person
 
 
@@ -238,14 +247,21 @@ def add_subject(
     unit_path: str | None = None,
     forms: dict[str, BallotForm] | None = None,
     audit_it: bool = True,
+    scope: Unit | None,
 ) -> Subject:
-    """Add a subject to a draft round, snapshotting its form on first use."""
+    """Add a subject to a draft round, snapshotting its form on first use.
+
+    ``scope`` is the acting account's tree (``evaluation.accounts.access.acting_scope``; None
+    for the command line): a cadre is matched by 工号 only within it.
+    """
     require_state(rnd, RoundState.DRAFT, action="修改测评对象")
     name = (name or "").strip()
     if not name:
         raise InputError("测评对象名称不能为空")
     if any(s.name == name for s in rnd.subjects):
         raise InputError(f"测评对象“{name}”重复（同一测评活动内名称必须唯一）")
+    if len(rnd.subjects) >= MAX_SUBJECTS:
+        raise InputError(f"每个测评活动最多 {MAX_SUBJECTS} 个测评对象")
     forms = forms if forms is not None else available_forms()
     form_id = (form_id or "").strip()
     if form_id in rnd.forms:
@@ -259,7 +275,7 @@ def add_subject(
     unit = ensure_unit(unit_path) if unit_path else rnd.unit
     person = None
     if form.subject_kind == "person":
-        person = resolve_person(name=name, unit=unit, staff_no=staff_no, post=post)
+        person = resolve_person(name=name, unit=unit, scope=scope, staff_no=staff_no, post=post)
     subject = Subject(
         name=name,
         form_id=form.id,

@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import json
 import tomllib
+from collections import Counter
 from datetime import date, datetime, time
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from evaluation import audit
 from evaluation.accounts.units import ensure_unit
+from evaluation.ballot_forms import BallotForm
 from evaluation.errors import DomainError, InputError
-from evaluation.models import Round
+from evaluation.models import Round, Unit
 from evaluation.rounds import operations
 from evaluation.rounds.operations import available_forms
 
@@ -37,6 +39,22 @@ ROUND_KEYS = {
 }
 STRATUM_KEYS = {"name", "codes", "weight"}
 SUBJECT_KEYS = {"name", "form", "post", "staff_no", "unit"}
+# Limits of an uploaded round file: its size, its nesting (a round file needs four levels:
+# [forms.<id>] items = [...]) and its strata (subjects: ``operations.MAX_SUBJECTS``).
+MAX_ROUND_FILE_CHARS = 1_000_000
+MAX_DEPTH = 6
+MAX_STRATA = 200
+
+
+class _Checked(NamedTuple):
+    """Round-file data that passed ``check_round_data``."""
+
+    strata: list[Any]
+    subjects: list[Any]
+    form_items: dict[str, Any]
+    forms: dict[str, BallotForm]
+    opens_at: datetime | None
+    closes_at: datetime | None
 
 
 def _moment(value: Any, key: str, problems: list[str]) -> datetime | None:
@@ -65,18 +83,47 @@ def sample_round_text() -> str:
 
 
 def parse_round_text(text: str, source: str = "测评文件") -> dict[str, Any]:
-    """Parse TOML text; InputError with the line on malformed TOML."""
+    """Parse TOML text; InputError with the line on malformed TOML or nesting too deep."""
+    if len(text) > MAX_ROUND_FILE_CHARS:
+        raise _too_large(source)
     try:
-        return tomllib.loads(text)
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"{source} 不是有效的 TOML：{exc}") from None
+    except RecursionError:
+        # tomllib parses nested arrays and inline tables recursively; a round file needs
+        # three levels, and thousands would exhaust the stack.
+        raise InputError(f"{source} 嵌套层数过多，不是有效的测评文件") from None
+    if _depth(data) > MAX_DEPTH:
+        raise InputError(
+            f"{source} 嵌套层数超过 {MAX_DEPTH} 层，不是有效的测评文件，未导入任何内容。"
+        )
+    return data
 
 
-def import_round(data: dict[str, Any], *, actor: str, source: str = "测评文件") -> Round:
-    """Create a draft round with its strata and subjects from parsed round-file data.
+def _too_large(source: str) -> InputError:
+    return InputError(
+        f"{source} 超过 {MAX_ROUND_FILE_CHARS // 10000} 万字，不像是测评文件"
+        f"（每个测评活动最多 {operations.MAX_SUBJECTS} 个测评对象），未导入任何内容。"
+    )
 
-    Raises InputError listing every problem (with its ``[[strata]]``/``[[subjects]]`` number);
-    the caller's transaction is rolled back then, so nothing is half-imported.
+
+def _depth(value: Any) -> int:
+    """How deeply tables and arrays nest (the top table is 1), without recursion."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        children = item.values() if isinstance(item, dict) else item
+        deepest = max(deepest, level)
+        stack.extend((c, level + 1) for c in children if isinstance(c, dict | list))
+    return deepest
+
+
+def check_round_data(data: dict[str, Any], source: str = "测评文件") -> _Checked:
+    """Every problem of parsed round-file data, as one InputError; writes nothing.
+
+    Runs before the write lock is taken (``import_round`` runs it again inside).
     """
     problems: list[str] = []
     unknown = sorted(set(data) - ROUND_KEYS)
@@ -97,6 +144,13 @@ def import_round(data: dict[str, Any], *, actor: str, source: str = "测评文�
     if not isinstance(form_items, dict):
         problems.append("forms 应写作 [forms.表id] 表")
         form_items = {}
+    if len(subjects) > operations.MAX_SUBJECTS:
+        raise InputError(
+            f"{source} 有 {len(subjects)} 个测评对象，每个测评活动最多 "
+            f"{operations.MAX_SUBJECTS} 个，未导入任何内容。"
+        )
+    if len(strata) > MAX_STRATA:
+        raise InputError(f"{source} 有 {len(strata)} 个测评人员类别，最多 {MAX_STRATA} 个。")
     forms = available_forms()
 
     for i, s in enumerate(strata, 1):
@@ -112,8 +166,8 @@ def import_round(data: dict[str, Any], *, actor: str, source: str = "测评文�
         codes = s.get("codes", 0)
         if isinstance(codes, bool) or not isinstance(codes, int) or codes < 0:
             problems.append(f"{where}：codes 应为非负整数")
-    names = [str(s.get("name", "")).strip() for s in strata if isinstance(s, dict)]
-    for dup in sorted({n for n in names if n and names.count(n) > 1}):
+    names = Counter(str(s.get("name", "")).strip() for s in strata if isinstance(s, dict))
+    for dup in sorted(n for n, times in names.items() if n and times > 1):
         problems.append(f"[[strata]] 名称“{dup}”重复")
 
     for i, s in enumerate(subjects, 1):
@@ -131,8 +185,8 @@ def import_round(data: dict[str, Any], *, actor: str, source: str = "测评文�
             problems.append(f"{where}：缺少 form")
         elif form_id not in forms:
             problems.append(f"{where}：测评表“{form_id}”不存在（可用：{'、'.join(sorted(forms))}）")
-    snames = [str(s.get("name", "")).strip() for s in subjects if isinstance(s, dict)]
-    for dup in sorted({n for n in snames if n and snames.count(n) > 1}):
+    snames = Counter(str(s.get("name", "")).strip() for s in subjects if isinstance(s, dict))
+    for dup in sorted(n for n, times in snames.items() if n and times > 1):
         problems.append(f"[[subjects]] 名称“{dup}”重复（同一测评活动内名称必须唯一）")
 
     for form_id, spec in form_items.items():
@@ -150,6 +204,21 @@ def import_round(data: dict[str, Any], *, actor: str, source: str = "测评文�
     if problems:
         raise InputError(f"{source} 有 {len(problems)} 处错误，未导入任何内容。", problems)
 
+    return _Checked(strata, subjects, form_items, forms, opens_at, closes_at)
+
+
+def import_round(
+    data: dict[str, Any], *, actor: str, source: str = "测评文件", scope: Unit | None = None
+) -> Round:
+    """Create a draft round with its strata and subjects from parsed round-file data.
+
+    ``scope``: the importing account's tree, within which cadres are matched by 工号 (None:
+    everywhere, as for the command line). The caller checks the file's units against it first.
+
+    Raises InputError listing every problem (with its ``[[strata]]``/``[[subjects]]`` number);
+    the caller's transaction is rolled back then, so nothing is half-imported.
+    """
+    strata, subjects, form_items, forms, opens_at, closes_at = check_round_data(data, source)
     try:
         unit = ensure_unit(str(data["unit"]))
         rnd = operations.create_round(
@@ -185,6 +254,7 @@ def import_round(data: dict[str, Any], *, actor: str, source: str = "测评文�
                     unit_path=str(s["unit"]) if s.get("unit") else None,
                     forms=forms,
                     audit_it=False,
+                    scope=scope,
                 )
             except DomainError as exc:
                 raise InputError(f"第 {i} 个 [[subjects]]：{exc.message}") from None
@@ -203,16 +273,22 @@ def import_round(data: dict[str, Any], *, actor: str, source: str = "测评文�
     return rnd
 
 
-def import_round_file(path: Path, *, actor: str) -> Round:
-    """Read a round file from disk and import it."""
+def read_round_file(path: Path) -> dict[str, Any]:
+    """Read and parse a round file from disk (InputError if missing, not UTF-8 or not TOML)."""
     try:
+        if path.stat().st_size > 4 * MAX_ROUND_FILE_CHARS:  # UTF-8: at most 4 bytes a char
+            raise _too_large(path.name)
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise InputError(f"找不到文件 {path}") from None
     except UnicodeDecodeError:
         raise InputError(f"{path.name} 不是 UTF-8 编码的文本文件") from None
-    data = parse_round_text(text, path.name)
-    return import_round(data, actor=actor, source=path.name)
+    return parse_round_text(text, path.name)
+
+
+def import_round_file(path: Path, *, actor: str) -> Round:
+    """Read a round file from disk and import it."""
+    return import_round(read_round_file(path), actor=actor, source=path.name)
 
 
 def export_round(rnd: Round) -> str:

@@ -17,7 +17,7 @@ from typing import Protocol
 from evaluation.ballot_forms import BallotForm, parse_fraction
 from evaluation.errors import NotFound, StateError
 from evaluation.extensions import db
-from evaluation.models import Round, RoundState, Subject
+from evaluation.models import Round, RoundState, Subject, is_row_id
 
 STATE_LABELS = {
     RoundState.DRAFT: "草稿",
@@ -62,7 +62,7 @@ def transition(rnd: Round, target: RoundState, action: str) -> None:
 
 def get_round(round_id: int) -> Round:
     """The round with this id; NotFound otherwise."""
-    rnd = db.session.get(Round, round_id)
+    rnd = db.session.get(Round, round_id) if is_row_id(round_id) else None
     if rnd is None:
         raise NotFound(f"测评活动 {round_id} 不存在")
     return rnd

@@ -5,11 +5,17 @@ uploads it. ``read_sheet`` turns the file into rows and ``check_rows`` finds eve
 each named by its row number as Excel shows it (the header is row 1); ``import_subjects``
 adds the subjects only when there is no problem at all, so nothing is ever half-imported.
 Cells are read as stored: a cell holding ``=1+1`` is the text "=1+1", never evaluated.
+
+An upload is read before the write lock is taken (``prepare_rows``) and within limits: the
+members of the .xlsx archive may not unpack to more than ``MAX_UNPACKED_BYTES`` (a 100 KB
+file can hold a sheet of 70 MB), and at most ``MAX_SHEET_ROWS`` rows of ``MAX_COLUMNS``
+cells are read.
 """
 
 from __future__ import annotations
 
 import io
+import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -24,7 +30,7 @@ from evaluation import audit
 from evaluation.accounts.units import split_path
 from evaluation.ballot_forms import BallotForm
 from evaluation.errors import DomainError, InputError
-from evaluation.models import Round, RoundState, Subject
+from evaluation.models import Round, RoundState, Subject, Unit
 from evaluation.rounds import operations
 from evaluation.rounds.operations import available_forms
 from evaluation.rounds.state import require_state
@@ -34,7 +40,13 @@ HELP_SHEET = "说明"
 NAME, FORM, POST, STAFF_NO, UNIT = "测评对象", "测评表", "职务", "工号", "所属单位"
 HEADERS = (NAME, FORM, POST, STAFF_NO, UNIT)
 REQUIRED = (NAME, FORM)
-MAX_ROWS = 2000
+MAX_ROWS = operations.MAX_SUBJECTS
+# Rows read from the sheet, blank ones included, and cells read per row.
+MAX_SHEET_ROWS = MAX_ROWS + 1000
+MAX_COLUMNS = 30
+# What the .xlsx archive may unpack to; the 2,000-row template filled in is under 2 MB.
+MAX_UNPACKED_BYTES = 20 * 1024 * 1024
+MAX_MEMBERS = 500
 # Column widths of the model (models.Subject / Person), checked before anything is stored.
 MAX_LENGTH = {NAME: 200, POST: 200, STAFF_NO: 50, UNIT: 1000}
 
@@ -73,6 +85,7 @@ def read_sheet(data: bytes, filename: str = "") -> list[SubjectRow]:
         )
     if not data:
         raise InputError("上传的文件是空的，请选择填好的 .xlsx 文件。")
+    _check_unpacked_size(data, filename)
     try:
         # data_only=False: a formula cell yields its text ("=1+1"); nothing is evaluated.
         workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=False)
@@ -83,13 +96,31 @@ def read_sheet(data: bytes, filename: str = "") -> list[SubjectRow]:
         ) from None
     try:
         sheet = workbook[SHEET] if SHEET in workbook.sheetnames else workbook.worksheets[0]
-        return _rows(sheet.iter_rows(values_only=True))
+        return _rows(sheet.iter_rows(max_col=MAX_COLUMNS, values_only=True))
     except InputError:
         raise
-    except Exception:  # a damaged sheet inside a readable archive
+    except Exception:  # a damaged sheet inside a readable archive (or a zip bomb's kin)
         raise InputError("无法读取工作表：文件已损坏，请用下载的模板重新填写后上传。") from None
     finally:
         workbook.close()
+
+
+def _check_unpacked_size(data: bytes, filename: str) -> None:
+    """Refuse an archive that unpacks to more than the limit, before anything unpacks it."""
+    damaged = InputError(
+        f"无法读取文件“{filename or '上传的文件'}”：它不是有效的 .xlsx 工作簿，或文件已损坏。"
+        "请用下载的模板填写后重新上传。"
+    )
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, ValueError, OSError):
+        raise damaged from None
+    if len(members) > MAX_MEMBERS or sum(m.file_size for m in members) > MAX_UNPACKED_BYTES:
+        raise InputError(
+            f"文件“{filename or '上传的文件'}”解压后超过 {MAX_UNPACKED_BYTES // 1024 // 1024} MB，"
+            f"不像是测评对象表（最多 {MAX_ROWS} 行），未导入任何内容。请用下载的模板填写后上传。"
+        )
 
 
 def _rows(values: Iterable[tuple[Any, ...]]) -> list[SubjectRow]:
@@ -103,6 +134,11 @@ def _rows(values: Iterable[tuple[Any, ...]]) -> list[SubjectRow]:
     columns = _header_columns(header)
     out: list[SubjectRow] = []
     for number, row in enumerate(it, start=2):
+        if number > MAX_SHEET_ROWS:
+            raise InputError(
+                f"表格超过 {MAX_SHEET_ROWS} 行（含空行），未导入任何内容。"
+                f"一次最多导入 {MAX_ROWS} 个测评对象，请删除多余的行或分批导入。"
+            )
         cells = {h: _text(row[i]) if i < len(row) else "" for h, i in columns.items()}
         if not any(cells.values()):
             continue  # blank rows between or after the data are ignored
@@ -203,23 +239,60 @@ def _resolve_form(cell: str, lookup: dict[str, str]) -> str | None:
     return lookup.get(cell) or lookup.get(cell.lower())
 
 
-def import_subjects(
+def prepare_rows(
     rnd: Round,
     data: bytes,
+    *,
+    filename: str = "",
+    unit_allowed: Callable[[str], bool] | None = None,
+) -> list[SubjectRow]:
+    """Read and check the sheet against a draft round, writing nothing (InputError if wrong).
+
+    Runs before the write lock is taken: reading a workbook is the slow part of an import.
+    """
+    require_state(rnd, RoundState.DRAFT, action="导入测评对象")
+    rows = read_sheet(data, filename)
+    _check_rows(rnd, rows, available_forms(), unit_allowed)
+    return rows
+
+
+def _check_rows(
+    rnd: Round,
+    rows: list[SubjectRow],
+    forms: dict[str, BallotForm],
+    unit_allowed: Callable[[str], bool] | None,
+) -> None:
+    room = operations.MAX_SUBJECTS - len(rnd.subjects)
+    if len(rows) > room:
+        raise InputError(
+            f"每个测评活动最多 {operations.MAX_SUBJECTS} 个测评对象：本活动已有 "
+            f"{len(rnd.subjects)} 个，表格中有 {len(rows)} 个，未导入任何内容。"
+        )
+    problems = check_rows(rows, forms, (s.name for s in rnd.subjects), unit_allowed)
+    if problems:
+        raise InputError(f"表格有 {len(problems)} 处错误，未导入任何内容。", problems)
+
+
+def add_rows(
+    rnd: Round,
+    rows: list[SubjectRow],
     *,
     actor: str,
     filename: str = "",
     unit_allowed: Callable[[str], bool] | None = None,
+    scope: Unit | None = None,
 ) -> list[Subject]:
-    """Add the sheet's subjects to a draft round: all of them, or none (InputError)."""
+    """Add checked rows to a draft round (inside the write transaction): all, or none.
+
+    ``scope``: the importing account's tree, within which cadres are matched by 工号 (None:
+    everywhere, the command line).
+    """
     require_state(rnd, RoundState.DRAFT, action="导入测评对象")
-    rows = read_sheet(data, filename)
     forms = available_forms()
-    problems = check_rows(rows, forms, (s.name for s in rnd.subjects), unit_allowed)
-    if problems:
-        raise InputError(f"表格有 {len(problems)} 处错误，未导入任何内容。", problems)
+    _check_rows(rnd, rows, forms, unit_allowed)  # again: the round may have changed meanwhile
     lookup = form_lookup(forms)
     added: list[Subject] = []
+    problems: list[str] = []
     for r in rows:
         try:
             added.append(
@@ -233,6 +306,7 @@ def import_subjects(
                     unit_path=r.unit or None,
                     forms=forms,
                     audit_it=False,
+                    scope=scope,
                 )
             )
         except DomainError as exc:
@@ -244,6 +318,22 @@ def import_subjects(
         actor, "subjects.import", round_id=rnd.id, source=filename or "Excel", subjects=len(added)
     )
     return added
+
+
+def import_subjects(
+    rnd: Round,
+    data: bytes,
+    *,
+    actor: str,
+    filename: str = "",
+    unit_allowed: Callable[[str], bool] | None = None,
+    scope: Unit | None = None,
+) -> list[Subject]:
+    """Add the sheet's subjects to a draft round: all of them, or none (InputError)."""
+    rows = prepare_rows(rnd, data, filename=filename, unit_allowed=unit_allowed)
+    return add_rows(
+        rnd, rows, actor=actor, filename=filename, unit_allowed=unit_allowed, scope=scope
+    )
 
 
 def template_workbook(forms: dict[str, BallotForm]) -> bytes:

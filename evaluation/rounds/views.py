@@ -24,18 +24,21 @@ from qrcode.image.svg import SvgPathImage
 from werkzeug.routing import BuildError
 from wtforms import SelectChoice
 
-from evaluation.accounts.access import roles_required, round_in_state, visible_round
-from evaluation.accounts.operations import ROLE_LABELS
-from evaluation.accounts.units import (
-    SEPARATOR,
-    all_units,
-    can_see,
-    ensure_unit,
-    split_path,
-    subtree_clause,
+from evaluation import audit
+from evaluation.accounts.access import (
+    acting_scope,
+    check_new_unit,
+    roles_required,
+    round_in_state,
+    unit_allowed,
+    visible_round,
+    visible_rounds,
+    visible_units,
 )
+from evaluation.accounts.operations import ROLE_LABELS
+from evaluation.accounts.units import can_see, ensure_unit
 from evaluation.ballot_forms import BallotForm
-from evaluation.errors import Forbidden, InputError, NotFound, StateError
+from evaluation.errors import InputError, NotFound, StateError
 from evaluation.extensions import db
 from evaluation.forms import ActionForm
 from evaluation.models import Role, Round, RoundState, Stratum, Subject, Unit
@@ -80,28 +83,6 @@ def _to_local(moment: datetime | None) -> datetime | None:
     if moment.tzinfo is None:  # SQLite hands back naive UTC
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(operations.LOCAL_TZ).replace(tzinfo=None)
-
-
-def _in_scope(path: str) -> bool:
-    """True when the unit path is the user's unit or beneath it."""
-    if current_user.unit is None:
-        return bool(current_user.role == Role.ADMIN)
-    full = SEPARATOR.join(split_path(path))
-    mine = current_user.unit.path
-    return full == mine or full.startswith(mine + SEPARATOR)
-
-
-def _visible_units() -> list[Unit]:
-    return [u for u in all_units() if can_see(current_user, u)]
-
-
-def _visible_rounds() -> list[Round]:
-    query = db.select(Round).join(Unit, Round.unit_id == Unit.id)
-    if current_user.unit is not None:
-        query = query.where(subtree_clause(Unit.path, current_user.unit))
-    elif current_user.role != Role.ADMIN:
-        return []
-    return list(db.session.execute(query.order_by(Round.year.desc(), Round.id.desc())).scalars())
 
 
 def _stratum(rnd: Round, stratum_id: int) -> Stratum:
@@ -153,7 +134,7 @@ def _helpers() -> dict[str, Any]:
 @login_required
 def index() -> Any:
     """The rounds of the user's units, newest first."""
-    return render_template("rounds/index.html", rounds=_visible_rounds())
+    return render_template("rounds/index.html", rounds=visible_rounds(current_user))
 
 
 @bp.route("/rounds/new", methods=["GET", "POST"])
@@ -161,7 +142,7 @@ def index() -> Any:
 def new_round() -> Any:
     """新建测评活动."""
     form = NewRoundForm()
-    units = _visible_units()
+    units = visible_units(current_user)
     choices = [SelectChoice(u.id, u.path) for u in units]
     if current_user.role == Role.ADMIN:
         choices.insert(0, SelectChoice(NEW_UNIT, "— 新单位（在下面填写）—"))
@@ -196,11 +177,10 @@ def new_round() -> Any:
 
 
 def _chosen_unit(form: NewRoundForm) -> Unit:
-    """The unit picked in the form (a new path only for admins)."""
+    """The unit picked in the form (a new path only for admins, inside their own tree)."""
     typed = (form.new_unit.data or "").strip()
     if typed:
-        if current_user.role != Role.ADMIN:
-            raise Forbidden("只有管理员可以新建单位；请从列表中选择所属单位。")
+        check_new_unit(current_user, typed)
         return ensure_unit(typed)
     unit = db.session.get(Unit, form.unit_id.data)
     if unit is None or not can_see(current_user, unit):
@@ -219,10 +199,17 @@ def import_round() -> Any:
         upload = form.file.data
         name = upload.filename or "测评文件"
         try:
+            # Parsed and checked before the write lock is taken; the lock covers the writes.
+            data = round_file.parse_round_text(_utf8(upload.read(), name), name)
+            _check_round_file_scope(data)
+            round_file.check_round_data(data, name)
             with write_transaction():
-                data = round_file.parse_round_text(_utf8(upload.read(), name), name)
-                _check_round_file_scope(data)
-                rnd = round_file.import_round(data, actor=current_user.username, source=name)
+                rnd = round_file.import_round(
+                    data,
+                    actor=current_user.username,
+                    source=name,
+                    scope=acting_scope(current_user),
+                )
         except InputError as exc:
             message, problems = exc.message, exc.problems
         else:
@@ -246,12 +233,13 @@ def _utf8(raw: bytes, name: str) -> str:
 
 def _check_round_file_scope(data: dict[str, Any]) -> None:
     """Organisers may import rounds only for their own units (and beneath)."""
+    allowed = unit_allowed(current_user)
     paths = [data.get("unit")]
     subjects = data.get("subjects")
     if isinstance(subjects, list):
         paths += [s.get("unit") for s in subjects if isinstance(s, dict)]
     for path in paths:
-        if isinstance(path, str) and path.strip() and not _in_scope(path):
+        if isinstance(path, str) and path.strip() and not allowed(path):
             raise InputError(f"测评文件中的单位“{path}”不在您的管辖范围内，未导入任何内容。")
 
 
@@ -399,6 +387,7 @@ def add_subject(rnd: Round) -> Any:
             form_id=form.form_id.data or "",
             post=(form.post.data or "").strip(),
             staff_no=(form.staff_no.data or "").strip() or None,
+            scope=acting_scope(current_user),
         )
     except InputError as exc:
         return _refused_form(rnd, form, "subjects", exc)
@@ -448,6 +437,7 @@ def subjects_template(round_id: int) -> Any:
     """The blank Excel template for importing subjects."""
     rnd = visible_round(round_id)
     data = subject_import.template_workbook(available_forms())
+    audit.record_download(current_user.username, "round.subjects_template", round_id=rnd.id)
     return send_file(
         io.BytesIO(data),
         mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
@@ -467,14 +457,20 @@ def import_subjects(rnd: Round) -> Any:
     if form.validate_on_submit():
         upload = form.file.data
         name = upload.filename or ""
+        allowed = unit_allowed(current_user)
         try:
+            # The workbook is read before the write lock is taken; the lock covers the writes.
+            rows = subject_import.prepare_rows(
+                rnd, upload.read(), filename=name, unit_allowed=allowed
+            )
             with write_transaction():
-                added = subject_import.import_subjects(
+                added = subject_import.add_rows(
                     rnd,
-                    upload.read(),
+                    rows,
                     actor=current_user.username,
                     filename=name,
-                    unit_allowed=_in_scope,
+                    unit_allowed=allowed,
+                    scope=acting_scope(current_user),
                 )
         except InputError as exc:
             message, problems = exc.message, exc.problems
@@ -491,8 +487,10 @@ def import_subjects(rnd: Round) -> Any:
 def export_round(round_id: int) -> Any:
     """The round as a round file (edit the year and import it to copy the round)."""
     rnd = visible_round(round_id)
+    data = round_file.export_round(rnd).encode("utf-8")
+    audit.record_download(current_user.username, "round.export", round_id=rnd.id)
     return send_file(
-        io.BytesIO(round_file.export_round(rnd).encode("utf-8")),
+        io.BytesIO(data),
         mimetype="application/toml",
         as_attachment=True,
         download_name=f"测评活动-{rnd.year}-{rnd.id}.toml",

@@ -16,6 +16,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import String, cast, func, select
 
+from evaluation import audit
 from evaluation.ballot_forms import parse_fraction
 from evaluation.codes.turnout import round_turnout
 from evaluation.errors import StateError
@@ -212,8 +213,16 @@ def compute_seal_as(rnd: Round, version: str, result: TallyResult | None = None)
 
 
 def seal_round(rnd: Round) -> None:
-    """At close: store the seal and the tally (called by ``rounds.lifecycle.close_round``)."""
+    """At close: store the seal and the tally (called by ``rounds.lifecycle.close_round``).
+
+    The audit log's head at that moment is kept beside them (``audit_head``), so
+    ``flask verify`` can tell whether the log was cut or rebuilt since the close.
+    """
     result = tally_round(rnd)
     rnd.seal = compute_seal(rnd, result)
-    rnd.sealed_result = {**to_json(result), "seal_version": SEAL_VERSION}
+    rnd.sealed_result = {
+        **to_json(result),
+        "seal_version": SEAL_VERSION,
+        "audit_head": audit.chain_head().as_json(),
+    }
     db.session.flush()

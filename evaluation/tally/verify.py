@@ -8,6 +8,9 @@ difference, in Chinese.
 Rounds sealed in an older format are checked by the rules they were sealed under: a result of
 version 2 (small cells suppressed, no pools) is recounted with ``pooling=False``, and a seal of
 format v1 (whole ballots) is recomputed as v1; the report says that the format is old.
+
+The audit log's head kept with the seal (``audit_head``) is checked against the log as it is
+now (``evaluation.audit.check_against``): a log cut or rebuilt since the close is a difference.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from evaluation import audit
 from evaluation.errors import StateError
 from evaluation.models import Round
 from evaluation.tally.aggregate import compute_seal_as, require_results, tally_round
@@ -133,6 +137,8 @@ def verify_round(rnd: Round) -> Verification:
     stored = dict(rnd.sealed_result) if isinstance(rnd.sealed_result, dict) else {}
     seal_version = seal_version_of(stored)
     stored.pop("seal_version", None)
+    head_json = stored.pop("audit_head", None)
+    sealed_head = audit.head_from_json(head_json)
     group = stored.get("min_group_size")
     version = stored.get("version")
     legacy = version == LEGACY_RESULT_VERSION
@@ -162,6 +168,14 @@ def verify_round(rnd: Round) -> Verification:
             "（选票或答案在结束后被增加、删除或修改）"
         )
     report.differences.extend(diff(stored, to_json(result)))
+    if head_json is None:
+        report.notes.append("封存记录中没有审计日志链头（此功能之前结束的活动），未核对审计日志")
+    elif sealed_head is None:
+        report.differences.append("封存记录中的审计日志链头无法读取（封存记录可能被改动）")
+    else:
+        _checked, problem = audit.check_against(sealed_head)
+        if problem is not None:
+            report.differences.append(f"审计日志与封存时记录的链头（{sealed_head}）不符：{problem}")
     if result.ballots != result.used:
         report.differences.append(
             f"选票数 {result.ballots} 与已使用的测评码数 {result.used} 不一致"

@@ -153,7 +153,7 @@ def test_the_last_admin_cannot_be_deactivated(app: Flask, users: Any) -> None:
 
 
 def test_login_is_rate_limited(client: FlaskClient, users: Any) -> None:
-    assert client.application.config["LOGIN_RATE_LIMIT"] == "10 per minute"
+    assert client.application.config["LOGIN_RATE_LIMIT"] == "10 per minute;30 per hour"
     token = csrf_token(client, "/login")
     bad = {"username": "organiser", "password": "wrong-password", "csrf_token": token}
     for _ in range(10):

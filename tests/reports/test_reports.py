@@ -344,7 +344,12 @@ def test_user_text_never_becomes_a_formula(
     nasty = ['=HYPERLINK("http://evil.example","点我")', "+1+2", "-3", "@SUM(A1:A9)"]
     for i, name in enumerate(nasty):
         rounds.add_subject(
-            sample_round, actor="test", name=name, form_id="gansu-team", post="=1+1" if i else ""
+            sample_round,
+            actor="test",
+            name=name,
+            form_id="gansu-team",
+            post="=1+1" if i else "",
+            scope=None,
         )
     sample_round.title = "=cmd|' /C calc'!A0"
     db.session.commit()
