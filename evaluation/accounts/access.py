@@ -2,9 +2,10 @@
 
 Views and commands never decide it themselves: they are decorated with ``roles_required`` or
 ``round_in_state``, load what they show through ``visible_round`` or ``managed_account``, and
-ask the ``check_*`` functions before they create something in a unit. A unit-scoped account
-sees and acts in its unit and everything beneath it; an admin without a unit, everywhere. A
-refusal names only what the account may see itself.
+ask the ``check_*`` functions before they create something in a unit; units picked from a list
+come through ``chosen_unit``, units changed on the 单位 page through ``managed_unit``. A
+unit-scoped account sees and acts in its unit and everything beneath it; an admin without a
+unit, everywhere. A refusal names only what the account may see itself.
 """
 
 from __future__ import annotations
@@ -103,21 +104,49 @@ def visible_rounds(user: User) -> list[Round]:
 
 
 def unit_allowed(user: User) -> Callable[[str], bool]:
-    """A test for unit paths typed in a form or file: True for ``user``'s unit and beneath."""
+    """A test for unit paths typed in a file: True for ``user``'s unit and beneath."""
     root = scope_root(user)
     return lambda path: path_in_tree(path, root)
 
 
+def chosen_unit(user: User, unit_id: int | None) -> Unit:
+    """A unit picked from a list: one ``user`` sees; NotFound otherwise."""
+    unit = db.session.get(Unit, unit_id) if unit_id and is_row_id(unit_id) else None
+    if unit is None or not can_see(user, unit):
+        raise NotFound("所选单位不存在或不在您的管辖范围内")
+    return unit
+
+
 def check_new_unit(user: User, path: str) -> None:
-    """An admin may type a new unit for a round only inside its own tree; others never."""
+    """A round file may name a missing unit only for an admin, and only inside its own tree."""
     if user.role != Role.ADMIN:
-        raise Forbidden("只有管理员可以新建单位；请从列表中选择所属单位。")
+        raise Forbidden(
+            f"单位“{path.strip()}”不存在：只有管理员可以新建单位，请联系管理员在“单位”页面新建。"
+        )
     root = scope_root(user)
     if not path_in_tree(path, root):
         assert root is not None
         raise InputError(
             f"单位“{path.strip()}”不在您的管辖范围内：只能在“{root.path}”及其下级单位中新建。"
         )
+
+
+def managed_unit(admin: User, unit_id: int) -> Unit:
+    """The unit with this id, if it lies in ``admin``'s tree; NotFound otherwise."""
+    unit = db.session.get(Unit, unit_id) if is_row_id(unit_id) else None
+    if unit is None or admin.role != Role.ADMIN or not in_tree(unit, scope_root(admin)):
+        raise NotFound(f"单位 {unit_id} 不存在或不在您的管辖范围内")
+    return unit
+
+
+def check_unit_change(admin: User, unit: Unit) -> None:
+    """Renaming or merging away a unit: only one strictly beneath the admin's own unit.
+
+    An admin's own unit is its scope; only an admin above it may rename or merge it.
+    """
+    root = scope_root(admin)
+    if root is not None and unit.id == root.id:
+        raise Forbidden("不能改名或合并您自己所属的单位，请联系上级管理员。")
 
 
 # --- accounts ----------------------------------------------------------------------------------
@@ -149,19 +178,16 @@ def managed_account(admin: User, user_id: int) -> User:
     return account
 
 
-def check_new_account(admin: User, role: str, unit_path: str | None) -> None:
+def check_new_account(admin: User, role: str, unit: Unit | None) -> None:
     """An admin creates accounts only inside its own tree, never one wider than itself."""
     root = scope_root(admin)
     if root is None:
         return
-    if not (unit_path or "").strip():
+    if unit is None:
         what = "管理员" if role == Role.ADMIN.value else "账号"
         raise InputError(
-            f"您只能在“{root.path}”及其下级单位中创建{what}，请填写所属单位"
+            f"您只能在“{root.path}”及其下级单位中创建{what}，请选择所属单位"
             "（不能创建不属于任何单位的账号）。"
         )
-    if not path_in_tree(unit_path or "", root):
-        raise InputError(
-            f"单位“{(unit_path or '').strip()}”不在您的管辖范围内："
-            f"只能在“{root.path}”及其下级单位中创建账号。"
-        )
+    if not in_tree(unit, root):
+        raise NotFound("所选单位不存在或不在您的管辖范围内")

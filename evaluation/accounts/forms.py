@@ -1,13 +1,15 @@
-"""Account forms: creating an account and changing a password."""
+"""Account forms: creating an account, changing a password, and the unit tree."""
 
 from __future__ import annotations
 
 from wtforms import PasswordField, SelectChoice, SelectField, StringField
-from wtforms.validators import DataRequired, EqualTo, Length, Optional
+from wtforms.validators import DataRequired, EqualTo, Length
 
 from evaluation.accounts.operations import MIN_PASSWORD_LENGTH, ROLE_LABELS
 from evaluation.forms import ChineseForm
 from evaluation.models import Role
+
+NO_UNIT = 0
 
 
 class UserForm(ChineseForm):
@@ -22,10 +24,9 @@ class UserForm(ChineseForm):
         choices=[SelectChoice(r.value, label) for r, label in ROLE_LABELS.items()],
         default=Role.ORGANISER.value,
     )
-    unit = StringField(
-        "所属单位（完整路径，如 甘肃省局/兰州市局；管理员可不填）",
-        validators=[Optional(), Length(max=1000, message="不能超过 1000 字")],
-    )
+    # Choices are the units of the admin's tree, set by the view (``NO_UNIT`` for an admin of
+    # the whole tree only); a unit is never created here, only on the 单位 page.
+    unit_id = SelectField("所属单位", coerce=int, default=NO_UNIT)
     password = PasswordField(
         "密码",
         validators=[
@@ -54,3 +55,28 @@ class PasswordChangeForm(ChineseForm):
         "再次输入新密码",
         validators=[DataRequired("请再次输入新密码"), EqualTo("password", "两次输入的密码不一致")],
     )
+
+
+class NewUnitForm(ChineseForm):
+    """新建下级单位: the parent picked from the admin's tree, the name typed."""
+
+    parent_id = SelectField("上级单位", coerce=int)
+    name = StringField(
+        "单位名称（本级名称，如 榆中县局）",
+        validators=[DataRequired("请填写单位名称"), Length(max=200, message="不能超过 200 字")],
+    )
+
+
+class RenameUnitForm(ChineseForm):
+    """改名: the unit's new name (its place in the tree stays)."""
+
+    name = StringField(
+        "新名称",
+        validators=[DataRequired("请填写新名称"), Length(max=200, message="不能超过 200 字")],
+    )
+
+
+class MergeUnitForm(ChineseForm):
+    """合并: the unit everything moves to."""
+
+    target_id = SelectField("合并到", coerce=int)

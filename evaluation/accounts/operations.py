@@ -15,16 +15,26 @@ from evaluation import audit
 from evaluation.accounts.units import ensure_unit
 from evaluation.errors import InputError, NotFound
 from evaluation.extensions import db
-from evaluation.models import Role, User
+from evaluation.models import Role, Unit, User
 
 MIN_PASSWORD_LENGTH = 8
 ROLE_LABELS = {Role.ADMIN: "管理员", Role.ORGANISER: "组织者", Role.VIEWER: "查看者"}
 
 
 def create_user(
-    *, actor: str, username: str, password: str, role: str, unit_path: str | None = None
+    *,
+    actor: str,
+    username: str,
+    password: str,
+    role: str,
+    unit_path: str | None = None,
+    unit: Unit | None = None,
 ) -> User:
-    """Create an account; organisers and viewers must belong to a unit."""
+    """Create an account; organisers and viewers must belong to a unit.
+
+    Pages pass a ``unit`` picked from the tree; ``unit_path`` (created if missing) is for the
+    operator's ``flask user create --unit``.
+    """
     username = (username or "").strip()
     if not username:
         raise InputError("用户名不能为空")
@@ -36,9 +46,10 @@ def create_user(
         raise InputError(f"密码至少 {MIN_PASSWORD_LENGTH} 位")
     if db.session.execute(db.select(User).where(User.username == username)).scalar():
         raise InputError(f"用户“{username}”已存在")
-    unit = ensure_unit(unit_path) if unit_path else None
+    if unit is None and unit_path:
+        unit = ensure_unit(unit_path)
     if unit is None and role_value != Role.ADMIN:
-        raise InputError("组织者和查看者必须指定所属单位（--unit）")
+        raise InputError("组织者和查看者必须指定所属单位")
     user = User(
         username=username,
         password_hash=hash_password(password),

@@ -23,24 +23,34 @@ from flask import (
 )
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
-from wtforms import PasswordField, StringField
+from wtforms import PasswordField, SelectChoice, StringField
 from wtforms.validators import DataRequired, Length
 
 from evaluation import audit
-from evaluation.accounts import operations
+from evaluation.accounts import operations, units
 from evaluation.accounts.access import (
     check_new_account,
+    check_unit_change,
+    chosen_unit,
     managed_account,
     managed_accounts,
+    managed_unit,
     roles_required,
     visible_units,
 )
-from evaluation.accounts.forms import PasswordChangeForm, UserForm
+from evaluation.accounts.forms import (
+    NO_UNIT,
+    MergeUnitForm,
+    NewUnitForm,
+    PasswordChangeForm,
+    RenameUnitForm,
+    UserForm,
+)
 from evaluation.accounts.operations import authenticate
-from evaluation.errors import InputError
+from evaluation.errors import Forbidden, InputError, NotFound
 from evaluation.extensions import db, limiter, login_manager
 from evaluation.forms import ActionForm
-from evaluation.models import Role, User
+from evaluation.models import Role, Unit, User
 from evaluation.transactions import write_transaction, writes
 from evaluation.web import done, refused
 
@@ -222,17 +232,28 @@ def password() -> Any:
 def users() -> Any:
     """账号: the accounts of the admin's tree, a form to create one, (de)activation buttons."""
     form = UserForm()
+    choices = [SelectChoice(u.id, u.path) for u in visible_units(current_user)]
+    if current_user.unit is None:
+        choices.insert(0, SelectChoice(NO_UNIT, "（不属于任何单位：管理全部单位的管理员）"))
+    form.unit_id.choices = choices  # type: ignore[assignment]
+    if not form.is_submitted() and current_user.unit is not None:
+        form.unit_id.data = current_user.unit.id
     problems: list[str] = []
     if form.validate_on_submit():
         try:
-            check_new_account(current_user, form.role.data or "", form.unit.data)
+            unit = (
+                chosen_unit(current_user, form.unit_id.data)
+                if form.unit_id.data != NO_UNIT
+                else None
+            )
+            check_new_account(current_user, form.role.data or "", unit)
             with write_transaction():
                 user = operations.create_user(
                     actor=current_user.username,
                     username=form.username.data or "",
                     password=form.password.data or "",
                     role=form.role.data or "",
-                    unit_path=(form.unit.data or "").strip() or None,
+                    unit=unit,
                 )
         except InputError as exc:
             problems = [exc.message, *exc.problems]
@@ -244,7 +265,6 @@ def users() -> Any:
         form=form,
         problems=problems,
         users=managed_accounts(current_user),
-        units=visible_units(current_user),
         action_form=ActionForm(),
     ), status
 
@@ -285,3 +305,109 @@ def reset_password(user_id: int) -> Any:
     page = render_template("accounts/password_reset.html", account=user, one_time=one_time)
     # Rendered here, not flashed: a flashed message would travel in the session cookie.
     return page, 200, {"Cache-Control": "no-store"}
+
+
+# --- the unit tree (admins) --------------------------------------------------------------------
+
+
+def _unit_choices(scope: list[Unit]) -> list[SelectChoice]:
+    return [SelectChoice(u.id, u.path) for u in scope]
+
+
+def _render_units(
+    new_form: NewUnitForm | None = None, problems: list[str] | None = None, status: int = 200
+) -> Any:
+    scope = visible_units(current_user)
+    new_form = new_form or NewUnitForm()
+    new_form.parent_id.choices = _unit_choices(scope)  # type: ignore[assignment]
+    root = current_user.unit
+    return render_template(
+        "accounts/units.html",
+        units=scope,
+        root=root,
+        depth={u.id: u.path.count(units.SEPARATOR) for u in scope},
+        new_form=new_form,
+        problems=problems or [],
+    ), status
+
+
+@bp.route("/units", methods=["GET", "POST"])
+@roles_required(Role.ADMIN)
+def unit_tree() -> Any:
+    """单位: the admin's tree, and 新建下级单位 (the one way a page creates a unit)."""
+    scope = visible_units(current_user)
+    form = NewUnitForm()
+    form.parent_id.choices = _unit_choices(scope)  # type: ignore[assignment]
+    if not form.validate_on_submit():
+        return _render_units(form, status=400 if form.is_submitted() else 200)
+    parent = managed_unit(current_user, form.parent_id.data or 0)
+    try:
+        with write_transaction():
+            unit = units.create_child_unit(
+                parent, form.name.data or "", actor=current_user.username
+            )
+    except InputError as exc:
+        return _render_units(form, [exc.message, *exc.problems], 400)
+    return done(f"已新建单位“{unit.path}”。", url_for("accounts.unit_tree"))
+
+
+@bp.route("/units/top", methods=["POST"])
+@roles_required(Role.ADMIN)
+def new_top_unit() -> Any:
+    """新建顶级单位: only an admin of the whole tree (a fresh installation starts here)."""
+    form = RenameUnitForm()
+    if current_user.unit is not None:
+        raise Forbidden("只有管理全部单位的管理员可以新建顶级单位。")
+    if not form.validate_on_submit():
+        return refused(InputError("请填写单位名称"), url_for("accounts.unit_tree"))
+    try:
+        with write_transaction():
+            unit = units.create_top_unit(form.name.data or "", actor=current_user.username)
+    except InputError as exc:
+        return refused(exc, url_for("accounts.unit_tree"))
+    return done(f"已新建单位“{unit.path}”。", url_for("accounts.unit_tree"))
+
+
+@bp.route("/units/<int:unit_id>/rename", methods=["POST"])
+@roles_required(Role.ADMIN)
+def rename_unit(unit_id: int) -> Any:
+    """改名: the unit and the paths of its whole subtree."""
+    unit = managed_unit(current_user, unit_id)
+    check_unit_change(current_user, unit)
+    form = RenameUnitForm()
+    if not form.validate_on_submit():
+        return refused(
+            InputError("请填写新名称", [e for es in form.errors.values() for e in es]),
+            url_for("accounts.unit_tree"),
+        )
+    old = unit.path
+    try:
+        with write_transaction():
+            units.rename_unit(unit, form.name.data or "", actor=current_user.username)
+    except InputError as exc:
+        return refused(exc, url_for("accounts.unit_tree"))
+    return done(f"已把单位“{old}”改名为“{unit.path}”。", url_for("accounts.unit_tree"))
+
+
+@bp.route("/units/<int:unit_id>/merge", methods=["POST"])
+@roles_required(Role.ADMIN)
+def merge_unit(unit_id: int) -> Any:
+    """合并: everything of the unit moves to another unit of the tree; the unit is removed."""
+    source = managed_unit(current_user, unit_id)
+    check_unit_change(current_user, source)
+    form = MergeUnitForm()
+    form.target_id.choices = _unit_choices(visible_units(current_user))  # type: ignore[assignment]
+    if not form.validate_on_submit():
+        raise NotFound("所选单位不存在或不在您的管辖范围内")
+    target = managed_unit(current_user, form.target_id.data or 0)
+    source_path, target_path = source.path, target.path
+    try:
+        with write_transaction():
+            units.merge_units(source, target, actor=current_user.username)
+    except InputError as exc:
+        return refused(exc, url_for("accounts.unit_tree"))
+    return done(
+        f"已把单位“{source_path}”合并到“{target_path}”：其人员、测评对象、测评活动、账号、"
+        "下级单位和档案记录均已转入。",
+        url_for("accounts.unit_tree"),
+    )

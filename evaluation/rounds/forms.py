@@ -77,22 +77,10 @@ class RoundSettingsForm(ChineseForm):
     )
 
 
-NEW_UNIT = 0
-
-
 class NewRoundForm(RoundSettingsForm):
-    """新建测评活动: the settings plus the unit (admins may type a new unit path)."""
+    """新建测评活动: the settings plus the unit, picked from the user's tree."""
 
-    unit_id = SelectField("所属单位", coerce=int)
-    new_unit = StringField(
-        "或填写新单位（完整路径，如 甘肃省局/兰州市局）",
-        validators=[Optional(), Length(max=1000, message="不能超过 1000 字")],
-    )
-
-    def validate_unit_id(self, field: SelectField) -> None:
-        """Either an existing unit or, for admins, a new path."""
-        if field.data == NEW_UNIT and not (self.new_unit.data or "").strip():
-            raise ValidationError("请选择所属单位，或填写新单位")
+    unit_id = SelectField("所属单位", coerce=int, validators=[DataRequired("请选择所属单位")])
 
 
 class RoundFileForm(ChineseForm):

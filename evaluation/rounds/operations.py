@@ -7,16 +7,19 @@ Moving a round between states is ``evaluation.rounds.lifecycle``'s job.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from fractions import Fraction
-from typing import Any
+from typing import Any, NamedTuple
 
 from flask import current_app
+from sqlalchemy.orm import joinedload
 
 from evaluation import audit
 from evaluation.accounts.units import ensure_unit, in_tree
 from evaluation.ballot_forms import BallotForm, load_forms, parse_fraction
-from evaluation.errors import FormError, InputError
+from evaluation.errors import DomainError, FormError, InputError
 from evaluation.extensions import db
 from evaluation.models import Person, Round, RoundState, Stratum, Subject, Unit
 from evaluation.rounds.state import require_state
@@ -195,45 +198,199 @@ def person_name(subject_name: str) -> str:
     return _QUALIFIER.sub("", subject_name).strip() or subject_name.strip()
 
 
+class Cadres:
+    """The cadres an import may match, read at once and kept current as it adds more.
+
+    ``resolve`` decides exactly as one lookup per subject would, without a query or a flush
+    per subject: the persons it creates and the staff numbers it fills in are seen by the
+    subjects after them.
+    """
+
+    def __init__(self, *, names: Iterable[str], staff_nos: Iterable[str | None]) -> None:
+        wanted_names = {person_name(n) for n in names}
+        wanted_staff = {no for no in ((s or "").strip() for s in staff_nos) if no}
+        self._by_staff: dict[str, Person] = {}
+        self._by_name: dict[tuple[str, int], list[Person]] = {}
+        for person in self._load(wanted_names, wanted_staff):
+            self._remember(person, person.unit_id)
+
+    @staticmethod
+    def _load(names: set[str], staff_nos: set[str]) -> list[Person]:
+        """The persons with one of these names or staff numbers, with their units."""
+        found: dict[int, Person] = {}
+        for column, values in ((Person.name, names), (Person.staff_no, staff_nos)):
+            ordered = sorted(values)
+            for i in range(0, len(ordered), _LOOKUP_CHUNK):
+                query = (
+                    db.select(Person)
+                    .where(column.in_(ordered[i : i + _LOOKUP_CHUNK]))
+                    .options(joinedload(Person.unit))
+                )
+                for person in db.session.execute(query).scalars():
+                    found[person.id] = person
+        return list(found.values())
+
+    def _remember(self, person: Person, unit_id: int) -> None:
+        if person.staff_no:
+            self._by_staff[person.staff_no] = person
+        self._by_name.setdefault((person.name, unit_id), []).append(person)
+
+    def resolve(
+        self, *, name: str, unit: Unit, scope: Unit | None, staff_no: str | None, post: str
+    ) -> Person:
+        """Find the cadre by staff number, else by name within the unit, else create them.
+
+        Only cadres now in ``scope`` (the acting account's tree; None: everywhere) are
+        matched: a staff number held by someone outside it is refused without saying whose
+        it is. A match is never changed beyond a missing staff number: the post typed for
+        this round is the subject's (``Subject.post``); the cadre's own post and unit stay.
+        """
+        staff_no = (staff_no or "").strip() or None
+        name = person_name(name)
+        person: Person | None = None
+        if staff_no:
+            person = self._by_staff.get(staff_no)
+            if person is not None and not in_tree(person.unit, scope):
+                raise InputError(f"工号 {staff_no} 已在其他单位使用，不可用，请核对工号")
+            if person is not None and person.name != name:
+                raise InputError(
+                    f"工号 {staff_no} 已属于“{person.name}”，与“{name}”不符，请核对工号"
+                )
+        if person is None:
+            matches = self._by_name.get((name, unit.id), [])
+            if len(matches) > 1:
+                raise InputError(f"单位“{unit.path}”有多名“{name}”，请填写工号以区分")
+            person = matches[0] if matches else None
+            if person is not None and staff_no and person.staff_no and person.staff_no != staff_no:
+                person = None
+        if person is None:
+            person = Person(name=name, unit=unit, staff_no=staff_no, post=(post or "").strip())
+            db.session.add(person)
+            self._remember(person, unit.id)
+        elif staff_no and not person.staff_no:
+            person.staff_no = staff_no
+            self._by_staff[staff_no] = person
+        return person
+
+
+# Values per IN (...) list: well under any database's limit on bound parameters.
+_LOOKUP_CHUNK = 500
+
+
 def resolve_person(
     *, name: str, unit: Unit, scope: Unit | None, staff_no: str | None = None, post: str = ""
 ) -> Person:
     """Find the cadre by staff number, else by name within the unit, else create them.
 
-    Only cadres now in ``scope`` (the acting account's tree; None: everywhere) are matched: a
-    staff number held by someone outside it is refused without saying whose it is. A match is
-    never changed beyond a missing staff number: the post typed for this round is the
-    subject's (``Subject.post``); the cadre's own post and unit stay as they are.
+    The rules are ``Cadres.resolve``'s; this is the lookup of a single subject.
     """
-    staff_no = (staff_no or "").strip() or None
-    name = person_name(name)
-    person: Person | None = None
-    if staff_no:
-        person = db.session.execute(
-            db.select(Person).where(Person.staff_no == staff_no)
-        ).scalar_one_or_none()
-        if person is not None and not in_tree(person.unit, scope):
-            raise InputError(f"工号 {staff_no} 已在其他单位使用，不可用，请核对工号")
-        if person is not None and person.name != name:
-            raise InputError(f"工号 {staff_no} 已属于“{person.name}”，与“{name}”不符，请核对工号")
-    if person is None:
-        matches = list(
-            db.session.execute(
-                db.select(Person).where(Person.name == name, Person.unit_id == unit.id)
-            ).scalars()
-        )
-        if len(matches) > 1:
-            raise InputError(f"单位“{unit.path}”有多名“{name}”，请填写工号以区分")
-        person = matches[0] if matches else None
-        if person is not None and staff_no and person.staff_no and person.staff_no != staff_no:
-            person = None
-    if person is None:
-        person = Person(name=name, unit=unit, staff_no=staff_no, post=(post or "").strip())
-        db.session.add(person)
-        db.session.flush()
-    elif staff_no and not person.staff_no:
-        person.staff_no = staff_no
+    cadres = Cadres(names=[name], staff_nos=[staff_no])
+    person = cadres.resolve(name=name, unit=unit, scope=scope, staff_no=staff_no, post=post)
+    db.session.flush()
     return person
+
+
+@dataclass(frozen=True)
+class NewSubject:
+    """One subject to add, as typed (page, round file or sheet row)."""
+
+    name: str
+    form_id: str
+    post: str = ""
+    staff_no: str | None = None
+    unit_path: str | None = None
+
+
+class Added(NamedTuple):
+    """What ``add_subjects`` did: the subjects added, and each refused one's index and error."""
+
+    subjects: list[Subject]
+    problems: list[tuple[int, DomainError]]
+
+
+def add_subjects(
+    rnd: Round,
+    new: Sequence[NewSubject],
+    *,
+    forms: dict[str, BallotForm] | None = None,
+    scope: Unit | None,
+) -> Added:
+    """Add subjects to a draft round in one go: one query for the cadres, one flush.
+
+    Each subject is checked and its cadre resolved in order, exactly as ``add_subject`` would
+    one by one; a refused subject is skipped and reported (by its index in ``new``), and the
+    caller then rolls back, so nothing is half-added. ``scope`` as for ``add_subject``.
+    Records no audit entry: the caller records the import as a whole.
+    """
+    require_state(rnd, RoundState.DRAFT, action="修改测评对象")
+    forms = forms if forms is not None else available_forms()
+    subjects = rnd.subjects
+    taken = {s.name for s in subjects}
+    count = len(subjects)
+    units: dict[str, Unit] = {}
+    chosen: dict[str, BallotForm] = {}
+    added: list[Subject] = []
+    problems: list[tuple[int, DomainError]] = []
+    with db.session.no_autoflush:
+        cadres = Cadres(
+            names=(n.name.strip() for n in new if n.name), staff_nos=(n.staff_no for n in new)
+        )
+        for index, item in enumerate(new):
+            try:
+                name = (item.name or "").strip()
+                if not name:
+                    raise InputError("测评对象名称不能为空")
+                if name in taken:
+                    raise InputError(f"测评对象“{name}”重复（同一测评活动内名称必须唯一）")
+                if count >= MAX_SUBJECTS:
+                    raise InputError(f"每个测评活动最多 {MAX_SUBJECTS} 个测评对象")
+                form = _subject_form(rnd, (item.form_id or "").strip(), forms, chosen)
+                unit = rnd.unit
+                if item.unit_path:
+                    if item.unit_path not in units:
+                        units[item.unit_path] = ensure_unit(item.unit_path)
+                    unit = units[item.unit_path]
+                person = None
+                if form.subject_kind == "person":
+                    person = cadres.resolve(
+                        name=name, unit=unit, scope=scope, staff_no=item.staff_no, post=item.post
+                    )
+            except DomainError as exc:
+                problems.append((index, exc))
+                continue
+            subject = Subject(
+                name=name,
+                form_id=form.id,
+                person=person,
+                unit=person.unit if person else unit,
+                post=(item.post or "").strip(),
+                position=count,
+            )
+            subjects.append(subject)
+            added.append(subject)
+            taken.add(name)
+            count += 1
+    if not problems:
+        db.session.flush()
+    return Added(added, problems)
+
+
+def _subject_form(
+    rnd: Round, form_id: str, forms: dict[str, BallotForm], chosen: dict[str, BallotForm]
+) -> BallotForm:
+    """The form a subject is graded with, snapshotting it on the round on first use."""
+    if form_id in chosen:
+        return chosen[form_id]
+    if form_id in rnd.forms:
+        form = BallotForm.from_dict(rnd.forms[form_id])
+    elif form_id in forms:
+        form = forms[form_id]
+        snapshot_form(rnd, form)
+    else:
+        known = "、".join(sorted(forms))
+        raise InputError(f"测评表“{form_id}”不存在（可用：{known}）")
+    chosen[form_id] = form
+    return form
 
 
 def add_subject(
@@ -254,40 +411,13 @@ def add_subject(
     ``scope`` is the acting account's tree (``evaluation.accounts.access.acting_scope``; None
     for the command line): a cadre is matched by 工号 only within it.
     """
-    require_state(rnd, RoundState.DRAFT, action="修改测评对象")
-    name = (name or "").strip()
-    if not name:
-        raise InputError("测评对象名称不能为空")
-    if any(s.name == name for s in rnd.subjects):
-        raise InputError(f"测评对象“{name}”重复（同一测评活动内名称必须唯一）")
-    if len(rnd.subjects) >= MAX_SUBJECTS:
-        raise InputError(f"每个测评活动最多 {MAX_SUBJECTS} 个测评对象")
-    forms = forms if forms is not None else available_forms()
-    form_id = (form_id or "").strip()
-    if form_id in rnd.forms:
-        form = BallotForm.from_dict(rnd.forms[form_id])
-    elif form_id in forms:
-        form = forms[form_id]
-        snapshot_form(rnd, form)
-    else:
-        known = "、".join(sorted(forms))
-        raise InputError(f"测评表“{form_id}”不存在（可用：{known}）")
-    unit = ensure_unit(unit_path) if unit_path else rnd.unit
-    person = None
-    if form.subject_kind == "person":
-        person = resolve_person(name=name, unit=unit, scope=scope, staff_no=staff_no, post=post)
-    subject = Subject(
-        name=name,
-        form_id=form.id,
-        person=person,
-        unit=person.unit if person else unit,
-        post=(post or "").strip(),
-        position=len(rnd.subjects),
-    )
-    rnd.subjects.append(subject)
-    db.session.flush()
+    item = NewSubject(name, form_id, post, staff_no, unit_path)
+    added = add_subjects(rnd, [item], forms=forms, scope=scope)
+    if added.problems:
+        raise added.problems[0][1]
+    subject = added.subjects[0]
     if audit_it:
-        audit.record(actor, "subject.add", round_id=rnd.id, name=name, form=form.id)
+        audit.record(actor, "subject.add", round_id=rnd.id, name=subject.name, form=subject.form_id)
     return subject
 
 

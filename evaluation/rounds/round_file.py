@@ -242,22 +242,20 @@ def import_round(
                 planned=s.get("codes", 0),
                 weight=s.get("weight"),
             )
-        for i, s in enumerate(subjects, 1):
-            try:
-                operations.add_subject(
-                    rnd,
-                    actor=actor,
-                    name=str(s["name"]),
-                    form_id=str(s["form"]),
-                    post=str(s.get("post", "")),
-                    staff_no=str(s["staff_no"]) if s.get("staff_no") is not None else None,
-                    unit_path=str(s["unit"]) if s.get("unit") else None,
-                    forms=forms,
-                    audit_it=False,
-                    scope=scope,
-                )
-            except DomainError as exc:
-                raise InputError(f"第 {i} 个 [[subjects]]：{exc.message}") from None
+        new = [
+            operations.NewSubject(
+                name=str(s["name"]),
+                form_id=str(s["form"]),
+                post=str(s.get("post", "")),
+                staff_no=str(s["staff_no"]) if s.get("staff_no") is not None else None,
+                unit_path=str(s["unit"]) if s.get("unit") else None,
+            )
+            for s in subjects
+        ]
+        added = operations.add_subjects(rnd, new, forms=forms, scope=scope)
+        if added.problems:
+            index, exc = added.problems[0]
+            raise InputError(f"第 {index + 1} 个 [[subjects]]：{exc.message}")
     except InputError:
         raise
     except DomainError as exc:

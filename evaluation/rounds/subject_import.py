@@ -27,9 +27,9 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 
 from evaluation import audit
-from evaluation.accounts.units import split_path
+from evaluation.accounts.units import find_unit, split_path
 from evaluation.ballot_forms import BallotForm
-from evaluation.errors import DomainError, InputError
+from evaluation.errors import InputError
 from evaluation.models import Round, RoundState, Subject, Unit
 from evaluation.rounds import operations
 from evaluation.rounds.operations import available_forms
@@ -196,10 +196,13 @@ def check_rows(
     forms: dict[str, BallotForm],
     existing: Iterable[str],
     unit_allowed: Callable[[str], bool] | None = None,
+    unit_exists: Callable[[str], bool] | None = None,
 ) -> list[str]:
     """Every problem of the rows, each with its Excel row number; empty when all is well.
 
-    ``unit_allowed`` tells whether the uploader may name a unit (their own and beneath).
+    ``unit_allowed`` tells whether the uploader may name a unit (their own and beneath);
+    ``unit_exists`` whether the unit is in the tree (a sheet never creates a unit: a typo
+    would become a permanent unit).
     """
     lookup = form_lookup(forms)
     taken = set(existing)
@@ -232,6 +235,8 @@ def check_rows(
             else:
                 if unit_allowed is not None and not unit_allowed(r.unit):
                     problems.append(f"{where}：所属单位“{r.unit}”不在您的管辖范围内")
+                elif unit_exists is not None and not unit_exists(r.unit):
+                    problems.append(f"{where}：单位“{r.unit}”不存在，请先在“单位”页面新建")
     return problems
 
 
@@ -268,9 +273,13 @@ def _check_rows(
             f"每个测评活动最多 {operations.MAX_SUBJECTS} 个测评对象：本活动已有 "
             f"{len(rnd.subjects)} 个，表格中有 {len(rows)} 个，未导入任何内容。"
         )
-    problems = check_rows(rows, forms, (s.name for s in rnd.subjects), unit_allowed)
+    problems = check_rows(rows, forms, (s.name for s in rnd.subjects), unit_allowed, _unit_exists)
     if problems:
         raise InputError(f"表格有 {len(problems)} 处错误，未导入任何内容。", problems)
+
+
+def _unit_exists(path: str) -> bool:
+    return find_unit(path) is not None
 
 
 def add_rows(
@@ -291,27 +300,20 @@ def add_rows(
     forms = available_forms()
     _check_rows(rnd, rows, forms, unit_allowed)  # again: the round may have changed meanwhile
     lookup = form_lookup(forms)
-    added: list[Subject] = []
-    problems: list[str] = []
-    for r in rows:
-        try:
-            added.append(
-                operations.add_subject(
-                    rnd,
-                    actor=actor,
-                    name=r.name,
-                    form_id=_resolve_form(r.form, lookup) or r.form,
-                    post=r.post,
-                    staff_no=r.staff_no or None,
-                    unit_path=r.unit or None,
-                    forms=forms,
-                    audit_it=False,
-                    scope=scope,
-                )
-            )
-        except DomainError as exc:
-            # e.g. a staff number that belongs to someone else: the caller rolls back.
-            problems.append(f"第 {r.row} 行：{exc.message}")
+    new = [
+        operations.NewSubject(
+            name=r.name,
+            form_id=_resolve_form(r.form, lookup) or r.form,
+            post=r.post,
+            staff_no=r.staff_no or None,
+            unit_path=r.unit or None,
+        )
+        for r in rows
+    ]
+    result = operations.add_subjects(rnd, new, forms=forms, scope=scope)
+    added = result.subjects
+    # e.g. a staff number that belongs to someone else: the caller rolls back.
+    problems = [f"第 {rows[i].row} 行：{exc.message}" for i, exc in result.problems]
     if problems:
         raise InputError(f"表格有 {len(problems)} 处错误，未导入任何内容。", problems)
     audit.record(
@@ -372,7 +374,8 @@ def template_workbook(forms: dict[str, BallotForm]) -> bytes:
         "3. 同一测评活动内测评对象名称不能重复；同一干部用两张表测评时，"
         "第二个名称可写作“张三（廉洁自律）”并填写相同工号。",
         "4. 干部按工号匹配已有人员，否则按本单位姓名匹配，否则新建；"
-        "“所属单位”不填时为活动所属单位，填写时写完整路径，如“甘肃省局/兰州市局”。",
+        "“所属单位”不填时为活动所属单位，填写时写已有单位的完整路径，如“甘肃省局/兰州市局”"
+        "（新单位请先在“单位”页面新建）。",
         "5. 上传时如有错误，系统列出全部错误及其行号，且不导入任何内容；改正后重新上传即可。",
     ]
     for line in guide:

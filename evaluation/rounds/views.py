@@ -28,6 +28,7 @@ from evaluation import audit
 from evaluation.accounts.access import (
     acting_scope,
     check_new_unit,
+    chosen_unit,
     roles_required,
     round_in_state,
     unit_allowed,
@@ -36,15 +37,14 @@ from evaluation.accounts.access import (
     visible_units,
 )
 from evaluation.accounts.operations import ROLE_LABELS
-from evaluation.accounts.units import can_see, ensure_unit
+from evaluation.accounts.units import find_unit
 from evaluation.ballot_forms import BallotForm
 from evaluation.errors import InputError, NotFound, StateError
 from evaluation.extensions import db
 from evaluation.forms import ActionForm
-from evaluation.models import Role, Round, RoundState, Stratum, Subject, Unit
+from evaluation.models import Role, Round, RoundState, Stratum, Subject
 from evaluation.rounds import lifecycle, operations, round_file, subject_import
 from evaluation.rounds.forms import (
-    NEW_UNIT,
     CloseForm,
     ItemsForm,
     NewRoundForm,
@@ -143,10 +143,7 @@ def new_round() -> Any:
     """新建测评活动."""
     form = NewRoundForm()
     units = visible_units(current_user)
-    choices = [SelectChoice(u.id, u.path) for u in units]
-    if current_user.role == Role.ADMIN:
-        choices.insert(0, SelectChoice(NEW_UNIT, "— 新单位（在下面填写）—"))
-    form.unit_id.choices = choices  # type: ignore[assignment]
+    form.unit_id.choices = [SelectChoice(u.id, u.path) for u in units]  # type: ignore[assignment]
     if not form.is_submitted():
         form.year.data = datetime.now(operations.LOCAL_TZ).year
         if current_user.unit is not None:
@@ -157,7 +154,7 @@ def new_round() -> Any:
             with write_transaction():
                 rnd = operations.create_round(
                     actor=current_user.username,
-                    unit=_chosen_unit(form),
+                    unit=chosen_unit(current_user, form.unit_id.data),
                     title=form.title.data or "",
                     year=int(form.year.data or 0),
                     mode=form.mode.data or "",
@@ -174,18 +171,6 @@ def new_round() -> Any:
             )
     status = 400 if form.is_submitted() else 200
     return render_template("rounds/round_form.html", form=form, problems=problems), status
-
-
-def _chosen_unit(form: NewRoundForm) -> Unit:
-    """The unit picked in the form (a new path only for admins, inside their own tree)."""
-    typed = (form.new_unit.data or "").strip()
-    if typed:
-        check_new_unit(current_user, typed)
-        return ensure_unit(typed)
-    unit = db.session.get(Unit, form.unit_id.data)
-    if unit is None or not can_see(current_user, unit):
-        raise NotFound("所选单位不存在或不在您的管辖范围内")
-    return unit
 
 
 @bp.route("/rounds/import", methods=["GET", "POST"])
@@ -232,7 +217,11 @@ def _utf8(raw: bytes, name: str) -> str:
 
 
 def _check_round_file_scope(data: dict[str, Any]) -> None:
-    """Organisers may import rounds only for their own units (and beneath)."""
+    """Organisers may import rounds only for their own units (and beneath).
+
+    A unit the file names that does not exist yet is created only for an admin whose tree
+    covers it (SPEC §11); anyone else is refused with the path named.
+    """
     allowed = unit_allowed(current_user)
     paths = [data.get("unit")]
     subjects = data.get("subjects")
@@ -241,6 +230,16 @@ def _check_round_file_scope(data: dict[str, Any]) -> None:
     for path in paths:
         if isinstance(path, str) and path.strip() and not allowed(path):
             raise InputError(f"测评文件中的单位“{path}”不在您的管辖范围内，未导入任何内容。")
+    for path in paths:
+        if isinstance(path, str) and path.strip() and _missing_unit(path):
+            check_new_unit(current_user, path)
+
+
+def _missing_unit(path: str) -> bool:
+    try:
+        return find_unit(path) is None
+    except InputError:
+        return False  # a malformed path is reported by the file's own checks
 
 
 # --- one round ---------------------------------------------------------------------------------

@@ -9,8 +9,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from evaluation.accounts.units import find_unit
 from evaluation.extensions import db
-from evaluation.models import AuditEntry, Role, Round, User
+from evaluation.models import AuditEntry, Role, Round, Unit, User
 from tests.helpers.web import PASSWORD, AuthActions, csrf_token
 
 
@@ -28,10 +29,21 @@ def _user(username: str) -> User | None:
 NEW_USER = {
     "username": "zhangsan",
     "role": "organiser",
-    "unit": "甘肃省局/兰州市局/榆中县局",
     "password": "a-long-password",
     "password2": "a-long-password",
 }
+LANZHOU = "甘肃省局/兰州市局"
+
+
+def _new_user(**change: str) -> dict[str, str]:
+    """The new-account form, with 兰州市局 picked from the list of units."""
+    unit = find_unit(LANZHOU)
+    assert unit is not None
+    return {**NEW_USER, "unit_id": str(unit.id), **change}
+
+
+def _unit_count() -> int:
+    return len(db.session.execute(db.select(Unit)).all())
 
 
 def test_user_page_is_for_admins_only(client: FlaskClient, auth: AuthActions, users: Any) -> None:
@@ -42,7 +54,7 @@ def test_user_page_is_for_admins_only(client: FlaskClient, auth: AuthActions, us
         assert response.status_code == 403
         assert "您的账号没有执行此操作的权限" in response.get_data(as_text=True)
         token = csrf_token(client, "/")
-        response = client.post("/users", data={**NEW_USER, "csrf_token": token})
+        response = client.post("/users", data=_new_user(csrf_token=token))
         assert response.status_code == 403
         auth.logout()
     assert _user("zhangsan") is None
@@ -57,12 +69,12 @@ def test_admin_creates_an_account_that_can_log_in(
 ) -> None:
     auth.login("admin")
     token = csrf_token(client, "/users")
-    response = client.post("/users", data={**NEW_USER, "csrf_token": token})
+    response = client.post("/users", data=_new_user(csrf_token=token))
     assert response.status_code == 303
     assert "已创建账号“zhangsan”" in client.get("/users").get_data(as_text=True)
     user = _user("zhangsan")
     assert user is not None and user.role == Role.ORGANISER and user.active
-    assert user.unit is not None and user.unit.path == "甘肃省局/兰州市局/榆中县局"
+    assert user.unit is not None and user.unit.path == LANZHOU
     [entry] = [e for e in _actions("user.create") if e.details["username"] == "zhangsan"]
     assert entry.actor == "admin" and entry.details["role"] == "organiser"
     assert "password" not in str(entry.details)
@@ -76,8 +88,8 @@ def test_admin_creates_an_account_that_can_log_in(
         ({"password2": "another-password"}, "两次输入的密码不一致"),
         ({"password": "short", "password2": "short"}, "密码至少 8 位"),
         ({"username": "viewer"}, "用户“viewer”已存在"),
-        ({"unit": ""}, "组织者和查看者必须指定所属单位"),
-        ({"unit": "甘肃省局//兰州"}, "格式不正确"),
+        ({"unit_id": "0"}, "组织者和查看者必须指定所属单位"),
+        ({"unit_id": "99999"}, "不是有效的选择"),
         ({"role": "root"}, "不是有效的选择"),
         ({"username": ""}, "请填写用户名"),
     ],
@@ -89,11 +101,28 @@ def test_bad_accounts_are_refused(
     token = csrf_token(client, "/users")
     before = len(_actions("user.create"))
     count = len(db.session.execute(db.select(User)).all())
-    response = client.post("/users", data={**NEW_USER, **change, "csrf_token": token})
+    response = client.post("/users", data=_new_user(**change, csrf_token=token))
     assert response.status_code == 400
     assert message in response.get_data(as_text=True)
     assert len(db.session.execute(db.select(User)).all()) == count
     assert len(_actions("user.create")) == before
+
+
+def test_a_typed_unit_path_creates_no_unit(
+    client: FlaskClient, auth: AuthActions, users: Any
+) -> None:
+    """The unit is picked from the tree; a path typed into the form (a typo) creates nothing."""
+    auth.login("admin")
+    page = client.get("/users").get_data(as_text=True)
+    assert '<select id="unit_id"' in page and "单位”页面新建" in page
+    token = csrf_token(client, "/users")
+    units = _unit_count()
+    data = {**NEW_USER, "unit": "甘肃省局/兰洲市局", "csrf_token": token}
+    response = client.post("/users", data=data)
+    assert response.status_code == 400
+    assert "组织者和查看者必须指定所属单位" in response.get_data(as_text=True)
+    assert _unit_count() == units and find_unit("甘肃省局/兰洲市局") is None
+    assert _user("zhangsan") is None
 
 
 def test_deactivated_accounts_cannot_log_in_and_lose_their_sessions(app: Flask, users: Any) -> None:

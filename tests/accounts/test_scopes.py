@@ -13,8 +13,9 @@ import pytest
 from flask.testing import FlaskClient
 
 from evaluation.accounts.operations import create_user
+from evaluation.accounts.units import find_unit
 from evaluation.extensions import db
-from evaluation.models import Round, User
+from evaluation.models import Round, Unit, User
 from tests.helpers.web import PASSWORD, AuthActions, csrf_token
 
 LANZHOU = "甘肃省局/兰州市局"
@@ -64,37 +65,37 @@ def test_scoped_admin_lists_only_the_accounts_of_its_tree(
     assert _listed(page) == {"admin", "lzadmin", "organiser", "viewer", "other", "tsviewer"}
 
 
+def _unit_id(path: str) -> str:
+    unit = find_unit(path)
+    assert unit is not None, path
+    return str(unit.id)
+
+
 @pytest.mark.parametrize(
-    ("role", "unit", "message"),
-    [
-        ("admin", "", "不能创建不属于任何单位的账号"),
-        ("admin", TIANSHUI, f"单位“{TIANSHUI}”不在您的管辖范围内"),
-        ("organiser", "甘肃省局", "单位“甘肃省局”不在您的管辖范围内"),
-        ("viewer", "甘肃省局/兰州市局外", "不在您的管辖范围内"),
-    ],
+    ("role", "unit"),
+    [("admin", None), ("admin", TIANSHUI), ("organiser", "甘肃省局"), ("viewer", "99999")],
 )
 def test_scoped_admin_cannot_create_an_account_wider_than_itself(
     client: FlaskClient,
     auth: AuthActions,
     scoped_admin: User,
     role: str,
-    unit: str,
-    message: str,
+    unit: str | None,
 ) -> None:
     token = _login(auth, client, "lzadmin")
     data = {
         "csrf_token": token,
         "username": "intruder",
         "role": role,
-        "unit": unit,
+        "unit_id": "0" if unit is None else unit if unit.isdigit() else _unit_id(unit),
         "password": "long-enough-password",
         "password2": "long-enough-password",
     }
     response = client.post("/users", data=data)
     assert response.status_code == 400
     page = response.get_data(as_text=True)
-    assert message in page
-    assert f"只能在“{LANZHOU}”及其下级单位中创建" in page
+    assert "不是有效的选择" in page
+    assert TIANSHUI not in page
     assert db.session.execute(db.select(User).where(User.username == "intruder")).first() is None
 
 
@@ -102,11 +103,17 @@ def test_scoped_admin_creates_accounts_inside_its_tree(
     client: FlaskClient, auth: AuthActions, scoped_admin: User
 ) -> None:
     token = _login(auth, client, "lzadmin")
+    # The unit is made first on the 单位 page, then picked.
+    response = client.post(
+        "/units",
+        data={"csrf_token": token, "parent_id": _unit_id(LANZHOU), "name": "榆中县局"},
+    )
+    assert response.status_code == 303
     data = {
         "csrf_token": token,
         "username": "yzadmin",
         "role": "admin",
-        "unit": "甘肃省局 / 兰州市局 / 榆中县局",
+        "unit_id": _unit_id(LANZHOU + "/榆中县局"),
         "password": "long-enough-password",
         "password2": "long-enough-password",
     }
@@ -149,7 +156,7 @@ def test_out_of_range_account_id_is_not_found(
         assert response.status_code == 404
 
 
-def _new_round(token: str, new_unit: str) -> dict[str, str]:
+def _new_round(token: str, unit_id: str) -> dict[str, str]:
     return {
         "csrf_token": token,
         "title": "2026年度党风廉政建设责任制民主测评",
@@ -157,8 +164,7 @@ def _new_round(token: str, new_unit: str) -> dict[str, str]:
         "mode": "集中",
         "kind": "本级自测",
         "min_turnout": "2/3",
-        "unit_id": "0",
-        "new_unit": new_unit,
+        "unit_id": unit_id,
     }
 
 
@@ -172,18 +178,22 @@ def test_scoped_admin_cannot_create_a_round_in_a_unit_outside_its_tree(
 ) -> None:
     token = _login(auth, client, "lzadmin")
     page = client.get("/rounds/new").get_data(as_text=True)
-    assert TIANSHUI not in page
-    for outside in (TIANSHUI, "甘肃省局/天水市局/秦州区局", "甘肃省局", "另一个省局"):
+    assert TIANSHUI not in page and 'name="new_unit"' not in page
+    for outside in (_unit_id(TIANSHUI), _unit_id("甘肃省局"), "99999"):
         response = client.post("/rounds/new", data=_new_round(token, outside))
         assert response.status_code == 400, outside
         text = response.get_data(as_text=True)
-        assert f"单位“{outside}”不在您的管辖范围内" in text
-        assert f"只能在“{LANZHOU}”及其下级单位中新建" in text
+        assert "不是有效的选择" in text and TIANSHUI not in text
+    # A path typed beside the list (the old free-text field) creates nothing.
+    units = len(db.session.execute(db.select(Unit)).all())
+    data = {**_new_round(token, "0"), "new_unit": LANZHOU + "/七里河区局"}
+    assert client.post("/rounds/new", data=data).status_code == 400
+    assert len(db.session.execute(db.select(Unit)).all()) == units
     assert _rounds() == []
-    response = client.post("/rounds/new", data=_new_round(token, LANZHOU + "/七里河区局"))
+    response = client.post("/rounds/new", data=_new_round(token, _unit_id(LANZHOU)))
     assert response.status_code == 303
     [rnd] = _rounds()
-    assert rnd.unit.path == LANZHOU + "/七里河区局"
+    assert rnd.unit.path == LANZHOU
 
 
 # --- login: where it sends you next ------------------------------------------------------------

@@ -16,7 +16,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from evaluation.extensions import db
-from evaluation.models import ArchiveEntry, AuditEntry, Round, RoundState, Stratum, Subject
+from evaluation.models import ArchiveEntry, AuditEntry, Round, RoundState, Stratum, Subject, Unit
 from evaluation.rounds import lifecycle, state
 from tests.helpers.web import SAMPLE_ROUND, AuthActions, csrf_token
 
@@ -174,23 +174,25 @@ def test_organiser_cannot_create_a_round_for_another_unit(
     response = client.post("/rounds/new", data=data)
     assert response.status_code == 400
     assert "不是有效的选择" in _page(response)
-    data = {**data, "unit_id": str(users["organiser"].unit_id), "new_unit": "甘肃省局/新单位"}
-    response = client.post("/rounds/new", data=data)
-    assert response.status_code == 403
-    assert "只有管理员可以新建单位" in _page(response)
     assert _rounds() == []
 
 
-def test_admin_may_type_a_new_unit(client: FlaskClient, auth: AuthActions, users: Any) -> None:
+def test_the_round_form_picks_units_and_never_creates_one(
+    client: FlaskClient, auth: AuthActions, users: Any
+) -> None:
     token = _login(auth, client, "admin")
-    assert "新单位" in _page(client.get("/rounds/new"))
+    page = _page(client.get("/rounds/new"))
+    assert 'name="new_unit"' not in page and "甘肃省局/天水市局" in page
+    units = len(db.session.execute(db.select(Unit)).all())
     data = {**NEW_ROUND, "csrf_token": token, "unit_id": "0", "new_unit": "甘肃省局/酒泉市局"}
+    response = client.post("/rounds/new", data=data)
+    assert response.status_code == 400 and "请选择所属单位" in _page(response)
+    assert len(db.session.execute(db.select(Unit)).all()) == units
+    assert _rounds() == []
+    data = {**data, "unit_id": str(users["other"].unit_id)}
     assert client.post("/rounds/new", data=data).status_code == 303
     [rnd] = _rounds()
-    assert rnd.unit.path == "甘肃省局/酒泉市局"
-    # "new unit" chosen but nothing typed
-    response = client.post("/rounds/new", data={**data, "new_unit": ""})
-    assert response.status_code == 400 and "请选择所属单位，或填写新单位" in _page(response)
+    assert rnd.unit.path == "甘肃省局/天水市局"
 
 
 def test_viewer_cannot_create_or_edit(

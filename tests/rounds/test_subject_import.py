@@ -11,10 +11,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 from openpyxl import Workbook, load_workbook
 
+from evaluation.accounts.units import create_child_unit, find_unit
 from evaluation.ballot_forms import load_forms
 from evaluation.errors import InputError, StateError
 from evaluation.extensions import db
-from evaluation.models import AuditEntry, Person, Round, Subject
+from evaluation.models import AuditEntry, Person, Round, Subject, Unit
 from evaluation.rounds import lifecycle, state
 from evaluation.rounds.subject_import import (
     HEADERS,
@@ -197,6 +198,14 @@ def test_template_has_the_header_the_forms_and_a_dropdown() -> None:
 # --- importing into a round (both engines) ------------------------------------------------------
 
 
+@pytest.fixture
+def yuzhong(sample_round: Round) -> Unit:
+    """榆中县局, beneath the sample round's 兰州市局 (a sheet never creates a unit)."""
+    unit = create_child_unit(sample_round.unit, "榆中县局", actor="test")
+    db.session.commit()
+    return unit
+
+
 def _filled_template(rows: list[list[Any]]) -> bytes:
     wb = load_workbook(io.BytesIO(template_workbook(FORMS)))
     ws = wb["测评对象"]
@@ -218,7 +227,7 @@ def _counts(rnd: Round) -> tuple[int, int, int]:
     return len(subjects), len(persons), len(audits)
 
 
-def test_import_adds_every_row_in_one_go(app: Flask, sample_round: Round) -> None:
+def test_import_adds_every_row_in_one_go(app: Flask, sample_round: Round, yuzhong: Unit) -> None:
     before = _counts(sample_round)
     added = import_subjects(
         sample_round, _filled_template(GOOD_ROWS), actor="organiser", filename="名单.xlsx"
@@ -245,7 +254,7 @@ def test_import_adds_every_row_in_one_go(app: Flask, sample_round: Round) -> Non
 
 
 def test_a_staff_number_conflict_names_its_row_and_imports_nothing(
-    app: Flask, sample_round: Round
+    app: Flask, sample_round: Round, yuzhong: Unit
 ) -> None:
     before = _counts(sample_round)
     rows = [GOOD_ROWS[0], ["钱九", "gansu-member", "科长", "A001", None]]  # A001 is 张三
@@ -291,7 +300,7 @@ def test_template_download(
 
 
 def test_upload_through_the_page(
-    client: FlaskClient, auth: AuthActions, users: Any, sample_round: Round
+    client: FlaskClient, auth: AuthActions, users: Any, sample_round: Round, yuzhong: Unit
 ) -> None:
     auth.login("organiser")
     url = f"/rounds/{sample_round.id}/subjects/import"
@@ -344,6 +353,17 @@ BAD_UPLOADS = [
         "x.xlsx",
         ["第 2 行：所属单位“甘肃省局/天水市局”不在您的管辖范围内"],
     ),
+    (
+        "unknown unit (a typo)",
+        xlsx(
+            [
+                GOOD_ROWS[1],
+                ["七里河区局领导班子", "gansu-team", None, None, "甘肃省局/兰州市局/七里和区局"],
+            ]
+        ),
+        "x.xlsx",
+        ["第 3 行：单位“甘肃省局/兰州市局/七里和区局”不存在，请先在“单位”页面新建"],
+    ),
 ]
 
 
@@ -356,6 +376,7 @@ def test_bad_uploads_list_every_problem_and_store_nothing(
     auth: AuthActions,
     users: Any,
     sample_round: Round,
+    yuzhong: Unit,
     data: bytes,
     name: str,
     messages: list[str],
@@ -370,6 +391,7 @@ def test_bad_uploads_list_every_problem_and_store_nothing(
     for message in messages:
         assert message in page
     assert _counts(sample_round) == before
+    assert find_unit("甘肃省局/兰州市局/七里和区局") is None  # nothing was created
     assert len(state.get_round(sample_round.id).subjects) == 5
 
 
