@@ -117,6 +117,16 @@ def chosen_unit(user: User, unit_id: int | None) -> Unit:
     return unit
 
 
+def check_person_change(user: User, person_unit: Unit, target: Unit) -> None:
+    """A cadre's 职务 or unit is changed only by an organiser or admin who sees both the unit
+    the cadre is in now and the one they move to (a superior of both, for a move between
+    units); NotFound otherwise, naming nothing outside the actor's scope."""
+    if user.role not in (Role.ORGANISER, Role.ADMIN):
+        raise Forbidden("只有组织者和管理员可以修改干部的职务或单位")
+    if not can_see(user, person_unit) or not can_see(user, target):
+        raise NotFound("干部或所选单位不存在或不在您的管辖范围内")
+
+
 def check_new_unit(user: User, path: str) -> None:
     """A round file may name a missing unit only for an admin, and only inside its own tree."""
     if user.role != Role.ADMIN:
@@ -155,14 +165,19 @@ def check_unit_change(admin: User, unit: Unit) -> None:
 def may_manage_account(admin: User, account: User) -> bool:
     """True when ``admin`` may see and (de)activate ``account``: one in its own tree.
 
-    An account without a unit (an admin of the whole tree) is managed only by such an admin.
+    An account without a unit (an admin of the whole tree) is managed only by such an admin,
+    and another admin of the very same unit only by a superior: a peer could otherwise reset
+    its password and act under its name.
     """
     if admin.role != Role.ADMIN:
         return False
     root = scope_root(admin)
     if root is None:
         return True
-    return account.unit is not None and in_tree(account.unit, root)
+    if account.unit is None or not in_tree(account.unit, root):
+        return False
+    peer = account.role == Role.ADMIN and account.unit_id == root.id and account.id != admin.id
+    return not peer
 
 
 def managed_accounts(admin: User) -> list[User]:

@@ -11,15 +11,16 @@ import io
 from typing import Any
 from urllib.parse import quote
 
-from flask import Blueprint, Response, redirect, render_template, request, url_for
+from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
-from wtforms import SelectField, TextAreaField
+from wtforms import SelectField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
 from evaluation import audit
-from evaluation.accounts.access import roles_required
-from evaluation.accounts.units import subtree_clause
+from evaluation.accounts.access import check_person_change, roles_required, visible_units
+from evaluation.accounts.units import can_see, subtree_clause
 from evaluation.archive import export as archive_export
 from evaluation.archive import queries
 from evaluation.archive import rules as archive_rules
@@ -29,6 +30,7 @@ from evaluation.ballot_forms import SHORT_FORM_NAMES
 from evaluation.errors import NotFound
 from evaluation.extensions import db
 from evaluation.models import ArchiveEntry, Role, Unit
+from evaluation.rounds.operations import change_person
 from evaluation.transactions import write_transaction
 from evaluation.web import safe_filename
 
@@ -109,7 +111,34 @@ def search() -> Any:
     return render_template("archive/search.html", query=query, result=result)
 
 
-def _person_page(person_id: int, form: AnnotationForm | None = None, status: int = 200) -> Any:
+class PersonChangeForm(FlaskForm):
+    """修改职务或调动: the explicit, audited change of a cadre's record."""
+
+    post = StringField("职务", validators=[Length(max=200, message="职务不能超过 200 字")])
+    unit_id = SelectField(
+        "所在单位",
+        coerce=int,
+        validators=[DataRequired("请选择单位")],
+        invalid_value_message="请从列表中选择单位",
+        invalid_choice_message="请从列表中选择单位",
+    )
+
+
+def _change_form(person: Any, formdata: Any = None) -> PersonChangeForm | None:
+    """The change form, for an organiser or admin who sees the cadre's unit."""
+    if not _may_annotate() or not can_see(current_user, person.unit):
+        return None
+    form = PersonChangeForm(formdata=formdata, post=person.post, unit_id=person.unit_id)
+    form.unit_id.choices = [SelectChoice(u.id, u.path) for u in visible_units(current_user)]
+    return form
+
+
+def _person_page(
+    person_id: int,
+    form: AnnotationForm | None = None,
+    status: int = 200,
+    change_form: PersonChangeForm | None = None,
+) -> Any:
     root = _root()
     person = queries.get_person(person_id, root)
     timeline = queries.person_timeline(person, root)
@@ -123,6 +152,7 @@ def _person_page(person_id: int, form: AnnotationForm | None = None, status: int
             person=person,
             unit_visible=queries.in_scope(person.unit, root),
             timeline=timeline,
+            change_form=change_form or _change_form(person),
             form=form,
             rule_labels=RULE_LABELS,
             config=rule_config(),
@@ -165,6 +195,27 @@ def annotate_person(person_id: int) -> Any:
     with write_transaction():
         annotate(entry, author=current_user.username, reason=form.reason.data or "")
     return redirect(url_for("archive.person", person_id=person.id, _anchor=f"entry-{entry.id}"))
+
+
+@bp.route("/person/<int:person_id>/change", methods=["POST"])
+@roles_required(Role.ORGANISER, Role.ADMIN)
+def change_person_record(person_id: int) -> Any:
+    """修改职务或调动 (the only way a cadre's 职务 or unit changes), audited."""
+    person = queries.get_person(person_id, _root())
+    form = _change_form(person, request.form)
+    if form is None:
+        raise NotFound("干部不存在或不在您的管辖范围内")
+    if not form.validate_on_submit():
+        return _person_page(person_id, status=400, change_form=form)
+    target = db.session.get(Unit, form.unit_id.data)
+    assert target is not None  # a choice of visible_units
+    with write_transaction():
+        check_person_change(current_user, person.unit, target)
+        changed = change_person(
+            person, post=form.post.data or "", unit=target, actor=current_user.username
+        )
+    flash("已修改干部的职务或单位，并记入审计日志。" if changed else "没有改动。", "success")
+    return redirect(url_for("archive.person", person_id=person.id))
 
 
 def _unit_page(unit_id: int, form: AnnotationForm | None = None, status: int = 200) -> Any:

@@ -438,3 +438,29 @@ def as_utc(moment: datetime) -> datetime:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=LOCAL_TZ)
     return moment.astimezone(UTC)
+
+
+def change_person(person: Person, *, post: str, unit: Unit, actor: str) -> bool:
+    """The explicit, audited change of a cadre's 职务 or unit (调动); True if anything changed.
+
+    Adding a subject never changes a cadre; this is the only way (the caller has checked the
+    actor's scope with ``accounts.access.check_person_change``).
+    """
+    post = (post or "").strip()
+    if len(post) > 200:
+        raise InputError("职务不能超过 200 字")
+    before = {"post": person.post or "", "unit": person.unit.path}
+    if before == {"post": post, "unit": unit.path}:
+        return False
+    person.post = post
+    person.unit_id = unit.id
+    person.unit = unit
+    db.session.flush()
+    audit.record(
+        actor,
+        "person.change",
+        person_id=person.id,
+        before=before,
+        after={"post": post, "unit": unit.path},
+    )
+    return True

@@ -242,3 +242,25 @@ def test_nul_in_a_login_form_is_a_bad_request(client: FlaskClient, users: Any) -
     )
     assert response.status_code == 400
     assert "NUL" in response.get_data(as_text=True)
+
+
+def test_scoped_admin_cannot_reset_or_deactivate_a_peer_admin_of_its_own_unit(
+    client: FlaskClient, auth: AuthActions, scoped_admin: User
+) -> None:
+    """A peer could otherwise take the other admin's password and act under its name."""
+    create_user(
+        actor="test", username="lzadmin2", password=PASSWORD, role="admin", unit_path=LANZHOU
+    )
+    db.session.commit()
+    token = _login(auth, client, "lzadmin")
+    peer = _user("lzadmin2")
+    assert "lzadmin2" not in _listed(client.get("/users").get_data(as_text=True))
+    for action in ("deactivate", "reset-password"):
+        response = client.post(f"/users/{peer.id}/{action}", data={"csrf_token": token})
+        assert response.status_code == 404, action
+    assert _user("lzadmin2").active is True
+    # A superior (the whole tree's admin) may.
+    auth.logout()
+    token = _login(auth, client, "admin")
+    response = client.post(f"/users/{peer.id}/deactivate", data={"csrf_token": token})
+    assert response.status_code == 303 and _user("lzadmin2").active is False
