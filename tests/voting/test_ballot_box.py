@@ -30,7 +30,7 @@ from tests.helpers.databases import BACKENDS
 from tests.helpers.voters import Voter, ballots_cast, full_answers, issue, voted
 from tests.helpers.web import csrf_token
 
-POSTGRESQL = BACKENDS[1]
+SQLITE, POSTGRESQL = BACKENDS
 
 
 def close(rnd: Round, key: bytes | None = None) -> None:
@@ -277,9 +277,8 @@ def test_cli_writes_the_key_file_and_closes_only_with_it(
 # --- a clean close, checked in the database's own files ------------------------------------------
 
 
+@pytest.mark.parametrize("db_url", [SQLITE], indirect=True)  # PostgreSQL's pages: below
 def test_sqlite_file_keeps_no_sealed_byte_after_close(app: Flask, sample_round) -> None:
-    if db.engine.dialect.name != "sqlite":
-        pytest.skip("SQLite's file; PostgreSQL's pages are checked below")
     _vote_all(sample_round, 6)
     sealed = _sealed_ballots(sample_round)
     db.session.commit()

@@ -20,6 +20,7 @@ from flask import Flask
 from evaluation.extensions import db
 from evaluation.models import CodeState, Round
 from evaluation.rounds.round_file import import_round, parse_round_text
+from tests.helpers.databases import BACKENDS
 from tests.helpers.uploads import zip_bomb_xlsx
 from tests.helpers.voters import Voter, ballots_cast, code_state, full_answers, open_with_codes
 from tests.helpers.web import PASSWORD, SAMPLE_ROUND, csrf_token
@@ -29,11 +30,11 @@ STAGGER_SECONDS = 0.04
 MAX_VOTE_SECONDS = 1.0
 
 
+# The write lock that uploads once held is SQLite's (PostgreSQL has none to hold).
+@pytest.mark.parametrize("db_url", [BACKENDS[0]], indirect=True)
 def test_hostile_uploads_while_fifty_vote_lose_and_delay_no_vote(
     app: Flask, users: Any, sample_round: Round
 ) -> None:
-    if db.engine.dialect.name != "sqlite":
-        pytest.skip("the write lock that uploads once held is SQLite's")
     issued = open_with_codes(sample_round, VOTERS // len(sample_round.strata) + 1)
     jobs = [c for batch in issued.values() for c in batch][:VOTERS]
     answers = full_answers(sample_round, pick=1)
