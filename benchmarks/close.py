@@ -38,14 +38,6 @@ def _has_box() -> bool:
     return True
 
 
-def _questions(layout: list[Any]) -> list[tuple[int, str, list[str]]]:
-    return [
-        (s.subject_id, q.item, [c.value for c in q.choices if c.value != "abstain"])
-        for s in layout
-        for q in s.questions
-    ]
-
-
 def _answers(layout: list[Any], rng: random.Random) -> list[tuple[int, str, str | None]]:
     out = []
     for s in layout:
@@ -61,7 +53,7 @@ def _fill(rnd: Any, ballots: int, rng: random.Random) -> None:
 
     from evaluation.extensions import db
     from evaluation.models import Answer, Ballot, Code, CodeBatch, CodeState, Receipt
-    from evaluation.voting.ballot import ballot_layout
+    from evaluation.voting.ballot import ballot_layout, grade_choices
 
     layout = ballot_layout(rnd)
     strata = [s.id for s in rnd.strata]
@@ -76,7 +68,7 @@ def _fill(rnd: Any, ballots: int, rng: random.Random) -> None:
         from evaluation.voting import box
 
         public = bytes(rnd.box_public_key)
-        size = box.plaintext_size(_questions(layout))
+        size = box.plaintext_size(grade_choices(layout))
         table = box.box_table(rnd.id)
     state = CodeState.UNUSED if sealed else CodeState.USED
     for start in range(0, ballots, CHUNK):

@@ -65,10 +65,8 @@ def open_round(rnd: Round, *, actor: str, key: bytes | None = None) -> None:
                 f"“{form.title}”的测评内容由每次测评活动设定（当年的重点任务），"
                 "请先在测评活动页面填写测评内容，再开始测评"
             )
-    if rnd.box_custody == box.CUSTODY_SCRUTINEER:
-        box.check_open_key(rnd, key)  # before anything changes
+    box.create_box(rnd, codes.hash_key(), key)  # refuses a wrong 监票人 key before any change
     transition(rnd, RoundState.OPEN, "开始测评")
-    box.create_box(rnd, codes.hash_key(), key)
     db.session.flush()
     audit.record(
         actor,

@@ -177,6 +177,20 @@ def collect_answers(
     return rows
 
 
+def grade_choices(layout: list[BallotSubject]) -> list[tuple[int, str, list[str]]]:
+    """(subject id, item, grade keys) for every question of the ballot: what a sealed ballot
+    can hold, from which ``voting.box.plaintext_size`` finds the round's one padded length."""
+    return [
+        (
+            subject.subject_id,
+            question.item,
+            [c.value for c in question.choices if c.value != ABSTAIN],
+        )
+        for subject in layout
+        for question in subject.questions
+    ]
+
+
 def missing_subjects(layout: list[BallotSubject], errors: dict[str, list[str]]) -> list[str]:
     """Names of the subjects with at least one unanswered (or invalid) question."""
     return [s.name for s in layout if any(q.name in errors for q in s.questions)]

@@ -34,6 +34,7 @@ Only the round's own table is locked to drop it, so votes in other open rounds n
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import re
@@ -95,29 +96,24 @@ _KEY_TEXT = re.compile(r"[A-Za-z0-9+/]{43}=")
 
 # --- the box table -------------------------------------------------------------------------------
 
-_tables: dict[int, Table] = {}
-
 
 def table_name(round_id: int) -> str:
     """The name of a round's box table."""
     return f"{_TABLE_PREFIX}{int(round_id)}"
 
 
+@functools.lru_cache(maxsize=256)
 def box_table(round_id: int) -> Table:
     """The round's box table (its own metadata: it is not part of the migrated schema)."""
-    table = _tables.get(round_id)
-    if table is None:
-        table = Table(
-            table_name(round_id),
-            MetaData(),
-            # The code's keyed hash: a second ballot with the same code is a key conflict.
-            Column("digest", String(64), primary_key=True),
-            Column("stratum_id", Integer, nullable=False),
-            Column("sealed", LargeBinary, nullable=False),
-            Column("receipt", String(64), nullable=False),
-        )
-        _tables[round_id] = table
-    return table
+    return Table(
+        table_name(round_id),
+        MetaData(),
+        # The code's keyed hash: a second ballot with the same code is a key conflict.
+        Column("digest", String(64), primary_key=True),
+        Column("stratum_id", Integer, nullable=False),
+        Column("sealed", LargeBinary, nullable=False),
+        Column("receipt", String(64), nullable=False),
+    )
 
 
 def box_exists(round_id: int) -> bool:
@@ -434,20 +430,12 @@ def _read_box(read: Callable[[Connection], T], fallback: Callable[[], T]) -> T:
     return fallback()
 
 
-_voted_queries: dict[int, Any] = {}
-
-
+@functools.lru_cache(maxsize=256)
 def _voted_query(round_id: int) -> Any:
     """Whether a code's keyed hash is in the round's box (built once per round: a scan runs
     it, and building a statement costs more than running it on a keyed row)."""
-    query = _voted_queries.get(round_id)
-    if query is None:
-        table = box_table(round_id)
-        query = select(literal(1)).where(table.c.digest == bindparam("digest"))
-        if len(_voted_queries) > 256:
-            _voted_queries.clear()
-        _voted_queries[round_id] = query
-    return query
+    table = box_table(round_id)
+    return select(literal(1)).where(table.c.digest == bindparam("digest"))
 
 
 def has_voted(round_id: int, digest: str) -> bool:
@@ -535,8 +523,6 @@ def voted_in_voided_batches(round_id: int, small_batch: int) -> dict[int, int]:
 
 # --- casting -------------------------------------------------------------------------------------
 
-_cast_statements: dict[tuple[str, int], Any] = {}
-
 
 def cast_statement(round_id: int) -> Any:
     """The one statement that casts a ballot into the round's box (built once per round).
@@ -548,10 +534,11 @@ def cast_statement(round_id: int) -> Any:
     ballots being cast and a ballot after a close finds the round closed; SQLite serialises
     writers with BEGIN IMMEDIATE instead.
     """
-    dialect = db.engine.dialect.name
-    statement = _cast_statements.get((dialect, round_id))
-    if statement is not None:
-        return statement
+    return _cast_statement(db.engine.dialect.name, round_id)
+
+
+@functools.lru_cache(maxsize=256)
+def _cast_statement(dialect: str, round_id: int) -> Any:
     dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     table = box_table(round_id)
     digest = bindparam("digest", type_=String)
@@ -577,14 +564,10 @@ def cast_statement(round_id: int) -> Any:
             .with_for_update(read=True)
         ),
     )
-    statement = (
+    return (
         dialect_insert(table)
         .from_select(["digest", "stratum_id", "sealed", "receipt"], source)
         .on_conflict_do_nothing(index_elements=["digest"])
         # The row comes back when the ballot went in (psycopg reports no row count here).
         .returning(table.c.digest)
     )
-    if len(_cast_statements) > 256:
-        _cast_statements.clear()
-    _cast_statements[(dialect, round_id)] = statement
-    return statement

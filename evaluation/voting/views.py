@@ -13,6 +13,7 @@ never are, since a whole meeting hall may share one address.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NoReturn
@@ -65,10 +66,10 @@ from evaluation.transactions import (
 )
 from evaluation.voting import box
 from evaluation.voting.ballot import (
-    ABSTAIN,
     BallotSubject,
     cached_ballot,
     collect_answers,
+    grade_choices,
     missing_subjects,
 )
 
@@ -211,20 +212,12 @@ def _round_for_voting(rnd: VotingRound) -> VotingRound:
     return rnd
 
 
-_code_queries_in: dict[int, Any] = {}
-
-
+@functools.lru_cache(maxsize=256)
 def _code_query_in(round_id: int) -> Any:
     """``_CODE_QUERY`` plus whether the code's ballot is in the round's box (built once)."""
-    query = _code_queries_in.get(round_id)
-    if query is None:
-        table = box.box_table(round_id)
-        in_box = exists(select(literal(1)).where(table.c.digest == bindparam("digest")))
-        query = _CODE_QUERY.add_columns(in_box.label("in_box"))
-        if len(_code_queries_in) > 256:
-            _code_queries_in.clear()
-        _code_queries_in[round_id] = query
-    return query
+    table = box.box_table(round_id)
+    in_box = exists(select(literal(1)).where(table.c.digest == bindparam("digest")))
+    return _CODE_QUERY.add_columns(in_box.label("in_box"))
 
 
 def _find_code(digest: str, round_hint: int | None) -> tuple[Any, bool | None]:
@@ -453,14 +446,9 @@ def _box_for(rnd: _HeldRound | VotingRound, layout: list[BallotSubject]) -> tupl
             .execute(select(Round.box_public_key).where(Round.id == rnd.id))
             .scalar_one()
         )
-        questions = [
-            (s.subject_id, q.item, [c.value for c in q.choices if c.value != ABSTAIN])
-            for s in layout
-            for q in s.questions
-        ]
         if len(cache) > 64:
             cache.clear()
-        cache[key] = (bytes(public or b""), box.plaintext_size(questions))
+        cache[key] = (bytes(public or b""), box.plaintext_size(grade_choices(layout)))
     return cache[key]
 
 
