@@ -8,7 +8,7 @@ export FLASK_APP := wsgi
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run serve test test-fast lint format bench loadtest fonts browser pdftools nginx clean help schema
+.PHONY: run serve test test-fast lint format bench loadtest fonts browser pdftools office nginx clean help schema
 
 help:
 	@echo "make run       安装依赖、迁移数据库、载入示例测评，并在 http://$(HOST):$(PORT) 启动"
@@ -67,6 +67,16 @@ pdftools:
 	  || { echo "错误：无法安装。请手动运行：sudo apt-get install poppler-utils zbar-tools"; exit 1; }; \
 	fi
 
+# LibreOffice Calc (no GUI) renders the workbooks to PDF in the tests, as an official would
+# print them: page count, fit to width, no cut text.
+office:
+	@if ! command -v soffice >/dev/null; then \
+	  echo "正在安装 libreoffice-calc-nogui（测试用于把工作簿按打印效果转为 PDF）…"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  ( $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends libreoffice-calc-nogui ) >/dev/null \
+	  || { echo "错误：无法安装。请手动运行：sudo apt-get install libreoffice-calc-nogui"; exit 1; }; \
+	fi
+
 # Voting links and QR codes point at the address being served unless PUBLIC_BASE_URL says otherwise.
 run: export PUBLIC_BASE_URL ?= http://$(HOST):$(PORT)
 run: $(STAMP) fonts
@@ -91,7 +101,7 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: $(STAMP) fonts browser pdftools nginx lint
+test: $(STAMP) fonts browser pdftools office nginx lint
 	@if [ -n "$$TEST_DATABASE_URL" ]; then \
 	  echo "== 测试将在 SQLite 和 PostgreSQL（$$TEST_DATABASE_URL）上各运行一遍"; \
 	else \

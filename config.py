@@ -80,18 +80,8 @@ class Config:
     MAX_CONTENT_LENGTH = 8 * 1024 * 1024
     BABEL_DEFAULT_LOCALE = "zh_CN"
 
-    # 廉政档案 accountability rules (SPEC §9, evaluation/archive_rules.py). Shares are exact
-    # fractions; *_YEARS give the consecutive years of each rung of the ladder.
-    ARCHIVE_INTEGRITY_FORMS = os.environ.get("ARCHIVE_INTEGRITY_FORMS", "gansu-integrity")
-    ARCHIVE_INTEGRITY_BELOW = os.environ.get("ARCHIVE_INTEGRITY_BELOW", "1/3")
-    ARCHIVE_INTEGRITY_YEARS = os.environ.get("ARCHIVE_INTEGRITY_YEARS", "1,2,3")
-    ARCHIVE_TEAM_FORMS = os.environ.get("ARCHIVE_TEAM_FORMS", "gansu-team")
-    ARCHIVE_TEAM_GRADE = os.environ.get("ARCHIVE_TEAM_GRADE", "不合格")
-    ARCHIVE_TEAM_YEARS = os.environ.get("ARCHIVE_TEAM_YEARS", "1,2,3")
-    ARCHIVE_TRUST_FORMS = os.environ.get(
-        "ARCHIVE_TRUST_FORMS", "gansu-principal,gansu-member,gansu-integrity"
-    )
-    ARCHIVE_TRUST_BELOW = os.environ.get("ARCHIVE_TRUST_BELOW", "1/2")
+    # 廉政档案 accountability rules (SPEC §9) are rule-set files, BALLOTS_DIR/accountability/*.toml,
+    # chosen per unit on the 单位 page (evaluation/archive/accountability.py).
 
     TESTING = False
 

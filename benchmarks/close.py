@@ -164,26 +164,30 @@ def _other_round_voters(
 
     latencies: list[tuple[float, float]] = []
     errors: set[str] = set()
-    with harness.app_context(url, Path(workdir)):
-        rnd = db.session.get_one(Round, round_id)
-        held = SimpleNamespace(id=rnd.id, created_at=rnd.created_at)
-        stratum_id = rnd.strata[0].id
-        layout = ballot_layout(rnd)
-        db.session.remove()
-        for code in codes:
-            if stop.is_set():
-                break
-            t0 = time.perf_counter()
-            try:
-                _cast(held, stratum_id, layout, code)
-            except Exception as exc:  # noqa: BLE001 - reported in the table
-                errors.add(type(exc).__name__)
-            latencies.append((t0, time.perf_counter() - t0))
+    try:
+        with harness.app_context(url, Path(workdir)):
+            rnd = db.session.get_one(Round, round_id)
+            held = SimpleNamespace(id=rnd.id, created_at=rnd.created_at)
+            stratum_id = rnd.strata[0].id
+            layout = ballot_layout(rnd)
             db.session.remove()
-            if len(latencies) == 20:
-                ready.set()
-    ready.set()
-    out.send((latencies, sorted(errors)))
+            for code in codes:
+                if stop.is_set():
+                    break
+                t0 = time.perf_counter()
+                try:
+                    _cast(held, stratum_id, layout, code)
+                except Exception as exc:  # noqa: BLE001 - reported in the table
+                    errors.add(type(exc).__name__)
+                latencies.append((t0, time.perf_counter() - t0))
+                db.session.remove()
+                if len(latencies) == 20:
+                    ready.set()
+    except Exception as exc:  # noqa: BLE001 - the parent reports it instead of waiting forever
+        errors.add(f"{type(exc).__name__}: {exc}")
+    finally:
+        ready.set()
+        out.send((latencies, sorted(errors)))
 
 
 def run_engine(engine: str, ballots: int) -> dict[str, Any]:
@@ -222,6 +226,10 @@ def run_engine(engine: str, ballots: int) -> dict[str, Any]:
             end = time.perf_counter()
             time.sleep(1.0)
             stop.set()
+            # Never wait forever: a voter process that died sends nothing.
+            if not receive.poll(timeout=600):
+                voters.kill()
+                raise RuntimeError(f"投票进程没有返回结果（退出码 {voters.exitcode}）")
             latencies, errors = receive.recv()
             voters.join(timeout=60)
             closed = db.session.get_one(Round, big_id)

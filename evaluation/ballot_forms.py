@@ -2,8 +2,14 @@
 
 A form file has the keys ``id``, ``title``, ``subject_kind`` (team | person), ``grades`` (best →
 worst: ``key``, ``label``, ``score`` 0–100, ``satisfied``), ``items`` (``code`` + ``text``),
-``per_item``, ``abstain`` and ``rules``; optionally ``items_per_round`` (items are set by each
-round, as for the integrity form) and ``description``.
+``per_item`` and ``abstain``; optionally ``items_per_round`` (items are set by each round, as for
+the integrity form) and ``description``.
+
+The grade rules are not the form's: seed 004 names the grades but sets no thresholds, so the
+rules live in rule sets (``ballots/rule-sets/*.toml``, ``evaluation.rule_sets``) that a round
+chooses. ``rule_sets.load_graded_forms`` gives each form the default set's rules; a round's snapshot
+carries the rules of the round's own set. (A form file may still carry ``rules``: snapshots of
+rounds made before rule sets do, and so may a unit's own form.)
 
 A rule names the grade it gives (``grade``) and at most one condition on the share of valid
 votes given to some grades (``share_of``: a list of grade keys, or ``"satisfied"``):
@@ -107,6 +113,10 @@ class BallotForm:
     def worst(self) -> Grade:
         """The worst grade (不合格 / 不称职 / 差)."""
         return self.grades[-1]
+
+    def with_rules(self, rules: tuple[Rule, ...]) -> BallotForm:
+        """A copy graded by ``rules`` (those of the round's rule set)."""
+        return BallotForm(**{**self._fields(), "rules": tuple(rules)})
 
     def with_items(self, texts: list[str]) -> BallotForm:
         """A copy whose items are ``texts`` (for forms whose items are set per round)."""
@@ -242,7 +252,33 @@ def _parse(data: dict[str, Any], source: str) -> BallotForm:
     per_item = _require(data, "per_item", bool, where)
     abstain = _require(data, "abstain", bool, where)
 
-    raw_rules = _require(data, "rules", list, where)
+    raw_rules = data.get("rules", [])
+    if not isinstance(raw_rules, list):
+        raise FormError(f"{where}：rules 应为列表")
+    rules = parse_rules(raw_rules, tuple(grades), where) if raw_rules else ()
+
+    description = data.get("description", "")
+    if not isinstance(description, str):
+        raise FormError(f"{where}：description 应为文本")
+
+    return BallotForm(
+        id=form_id,
+        title=title,
+        subject_kind=kind,
+        grades=tuple(grades),
+        items=tuple(items),
+        per_item=per_item,
+        abstain=abstain,
+        rules=rules,
+        items_per_round=items_per_round,
+        description=description,
+        source=source,
+    )
+
+
+def parse_rules(raw_rules: list[Any], grades: tuple[Grade, ...], where: str) -> tuple[Rule, ...]:
+    """Validate a list of grade rules for a scale; FormError names the rule and the key."""
+    keys = [g.key for g in grades]
     if not raw_rules:
         raise FormError(f"{where}：rules 不能为空")
     rules: list[Rule] = []
@@ -283,24 +319,12 @@ def _parse(data: dict[str, Any], source: str) -> BallotForm:
         raise FormError(f"{where}：最后一条 rule 必须没有条件（兜底等次）")
     if any(r.unconditional for r in rules[:-1]):
         raise FormError(f"{where}：只有最后一条 rule 可以没有条件")
+    return tuple(rules)
 
-    description = data.get("description", "")
-    if not isinstance(description, str):
-        raise FormError(f"{where}：description 应为文本")
 
-    return BallotForm(
-        id=form_id,
-        title=title,
-        subject_kind=kind,
-        grades=tuple(grades),
-        items=tuple(items),
-        per_item=per_item,
-        abstain=abstain,
-        rules=tuple(rules),
-        items_per_round=items_per_round,
-        description=description,
-        source=source,
-    )
+def rule_to_dict(rule: Rule) -> dict[str, Any]:
+    """A rule as the plain dict of a file or a snapshot."""
+    return _rule_to_dict(rule)
 
 
 def load_form_file(path: Path) -> BallotForm:
@@ -317,7 +341,11 @@ def load_form_file(path: Path) -> BallotForm:
 
 
 def load_forms(directory: str | Path) -> dict[str, BallotForm]:
-    """Load every ``*.toml`` form in ``directory`` (refusing the set if any file is bad)."""
+    """Load every ``*.toml`` form in ``directory`` (refusing the set if any file is bad).
+
+    The forms carry no grade rules (unless a file has its own): those come from a rule set,
+    ``evaluation.rule_sets.load_graded_forms`` gives the forms with the default set's rules.
+    """
     forms: dict[str, BallotForm] = {}
     for path in sorted(Path(directory).glob("*.toml")):
         form = load_form_file(path)

@@ -100,6 +100,9 @@ class Unit(db.Model):  # type: ignore[name-defined,misc]
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("unit.id"))
     # Full path from the root, "甘肃省局/兰州市局"; scoping is a prefix match on it.
     path: Mapped[str] = mapped_column(String(1000), unique=True)
+    # The accountability rule set this unit chose (SPEC §9); None: its parent's, at the root
+    # the shipped 000 §五 set.
+    accountability_rules: Mapped[str | None] = mapped_column(String(64))
 
     parent: Mapped[Unit | None] = relationship(remote_side=[id])
 
@@ -169,6 +172,9 @@ class Round(db.Model):  # type: ignore[name-defined,misc]
     void_reason: Mapped[str | None] = mapped_column(Text)
     # form id -> the form as a plain dict, frozen when the round is created or edited in draft
     forms: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # The grading rule set (``evaluation.rule_sets.RuleSet.to_dict``), chosen in draft and
+    # frozen from open on; None for rounds made before rule sets (read as the default set).
+    rule_set: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # The seal (SPEC §10): digest over the canonical ballots, and the tally stored at close.
@@ -221,6 +227,9 @@ class Subject(db.Model):  # type: ignore[name-defined,misc]
     unit_id: Mapped[int] = mapped_column(ForeignKey("unit.id"))
     post: Mapped[str] = mapped_column(String(200), default="")
     position: Mapped[int] = mapped_column(Integer, default=0)
+    # 评价意见 and 整改要求 for the feedback sheet, typed by the organiser after close.
+    opinion: Mapped[str] = mapped_column(Text, default="", server_default="")
+    rectification: Mapped[str] = mapped_column(Text, default="", server_default="")
 
     round: Mapped[Round] = relationship(back_populates="subjects")
     person: Mapped[Person | None] = relationship()
@@ -330,6 +339,9 @@ class ArchiveEntry(db.Model):  # type: ignore[name-defined,misc]
     valid_round: Mapped[bool] = mapped_column(Boolean)
     seal: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # The feedback sheet's 评价意见 and 整改要求 as they stood when the round was archived.
+    opinion: Mapped[str] = mapped_column(Text, default="", server_default="")
+    rectification: Mapped[str] = mapped_column(Text, default="", server_default="")
 
     round: Mapped[Round] = relationship()
     person: Mapped[Person | None] = relationship()

@@ -6,14 +6,22 @@ quote prefix, so neither Excel nor a later CSV export evaluates it (the pattern 
 ``indico/util/spreadsheets.py``). Numbers stay numbers; rates are written as numbers 0–1 in a
 percent format. Sheets are write-only (flat memory for big sheets, SPEC §13) with frozen
 headers, column widths and A4 print setup.
+
+Nothing is cut or overprinted when a sheet is printed (SPEC §8): a text longer than its column
+is wrapped, and every row holding wrapped text gets an explicit height for its number of lines
+(write-only sheets are not re-measured by LibreOffice or Excel, so a wrapped cell without one
+prints over the next rows). Notes under a table are merged across the table's width.
 """
 
 from __future__ import annotations
 
 import io
+import math
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import lru_cache
 from typing import Any
 
 from openpyxl import Workbook
@@ -37,6 +45,16 @@ WARN_FONT = Font(bold=True, color="B3261E")
 TITLE_FONT = Font(bold=True, size=13)
 BOLD_FONT = Font(bold=True)
 BOLD_WARN_FONT = Font(bold=True, color="B3261E")
+THIN = Side(style="thin", color="000000")
+GRID = Border(left=THIN, right=THIN, top=THIN, bottom=THIN)
+
+# Row heights (points) for wrapped text: one line of 11 pt text with a CJK font, and padding.
+LINE_HEIGHT = 16.5
+ROW_PADDING = 3.0
+# Column width units (about one "0" of the default font) taken by one character when printed;
+# wide (CJK) characters take two and a bit. Estimates err on the wide side so text never spills.
+WIDE_CHAR = 2.2
+NARROW_CHAR = 1.15
 
 
 def is_formula_like(value: str) -> bool:
@@ -52,6 +70,35 @@ class Styled:
     number_format: str | None = None
     font: Font | None = None
     wrap: bool = False
+    border: Border | None = None
+    alignment: Alignment | None = None
+    fill: PatternFill | None = None
+
+
+@lru_cache(maxsize=4096)
+def text_width(text: str) -> float:
+    """Estimated printed width of ``text`` in column-width units (its longest line)."""
+    return max(
+        (
+            sum(
+                WIDE_CHAR if unicodedata.east_asian_width(ch) in "WF" else NARROW_CHAR
+                for ch in line
+            )
+            for line in text.split("\n")
+        ),
+        default=0.0,
+    )
+
+
+def text_lines(text: str, width: float) -> int:
+    """How many lines ``text`` takes when wrapped in a column ``width`` units wide."""
+    usable = max(width - 1.0, 1.0)
+    return sum(max(1, math.ceil(text_width(line) / usable)) for line in text.split("\n"))
+
+
+def row_height(lines: int, font_size: float = 11) -> float:
+    """The row height (points) for ``lines`` lines of text."""
+    return lines * LINE_HEIGHT * font_size / 11 + ROW_PADDING
 
 
 def new_workbook() -> Workbook:
@@ -71,8 +118,11 @@ class Sheet:
         landscape: bool = True,
         page_title: str = "",
         freeze: str | None = "A2",
+        title_rows: str | None = None,
+        footer: str = "",
     ) -> None:
         self.ws = workbook.create_sheet(title)
+        self.widths = [float(w) for w in widths]
         for index, width in enumerate(widths, 1):
             self.ws.column_dimensions[get_column_letter(index)].width = width
         if freeze:
@@ -87,17 +137,38 @@ class Sheet:
         margins = self.ws.page_margins
         margins.left = margins.right = 0.5
         margins.top = margins.bottom = 0.7
-        if freeze == "A2":
+        if title_rows is not None:
+            self.ws.print_title_rows = title_rows
+        elif freeze == "A2":
             self.ws.print_title_rows = "1:1"
         if page_title:
             self.ws.oddHeader.center.text = _header_text(page_title)
             self.ws.oddHeader.center.size = 10
         self.ws.oddFooter.center.text = "第 &P 页，共 &N 页"
         self.ws.oddFooter.center.size = 9
+        if footer:
+            self.ws.oddFooter.left.text = _header_text(footer)
+            self.ws.oddFooter.left.size = 8
         self.rows = 0
 
-    def cell(self, value: Any) -> WriteOnlyCell:
-        """A cell for ``value``: text neutralised, Fractions as numbers, styles applied."""
+    def width(self, column: int, span: int = 1) -> float:
+        """The width of ``span`` columns from ``column`` (0-based); unknown columns count 8.43."""
+        return sum(
+            self.widths[i] if i < len(self.widths) else 8.43 for i in range(column, column + span)
+        )
+
+    def merge(self, first_row: int, first_col: int, last_row: int, last_col: int) -> None:
+        """Merge a range (1-based rows and columns); the caller writes its cells."""
+        if (first_row, first_col) != (last_row, last_col):
+            self.ws.merged_cells.add(
+                f"{get_column_letter(first_col)}{first_row}:{get_column_letter(last_col)}{last_row}"
+            )
+
+    def cell(self, value: Any, column: int | None = None, span: int = 1) -> WriteOnlyCell:
+        """A cell for ``value``: text neutralised, Fractions as numbers, styles applied.
+
+        ``column`` (0-based) and ``span`` (merged width): text too long for the width wraps.
+        """
         styled = value if isinstance(value, Styled) else Styled(value)
         raw = styled.value
         if isinstance(raw, Fraction):
@@ -112,36 +183,116 @@ class Sheet:
             cell.number_format = styled.number_format
         if styled.font is not None:
             cell.font = styled.font
-        if styled.wrap:
-            cell.alignment = WRAP
+        if styled.border is not None:
+            cell.border = styled.border
+        if styled.fill is not None:
+            cell.fill = styled.fill
+        alignment = styled.alignment
+        too_long = (
+            column is not None
+            and isinstance(raw, str)
+            and text_width(raw) * _scale(styled.font) > self.width(column, span) - 1.0
+        )
+        if styled.wrap or too_long:
+            alignment = (
+                Alignment(
+                    horizontal=alignment.horizontal, vertical=alignment.vertical, wrap_text=True
+                )
+                if alignment is not None
+                else WRAP
+            )
+        if alignment is not None:
+            cell.alignment = alignment
         return cell
+
+    def lines(self, value: Any, column: int, span: int = 1) -> int:
+        """Lines a value takes when printed in ``span`` columns from ``column`` (0-based)."""
+        raw = value.value if isinstance(value, Styled) else value
+        if not isinstance(raw, str) or not raw:
+            return 1
+        font = value.font if isinstance(value, Styled) else None
+        return text_lines(raw, self.width(column, span) / _scale(font))
+
+    def _height(self, values: Sequence[Any], spans: dict[int, int] | None = None) -> float | None:
+        """The height for a row whose text wraps (None: the default height fits)."""
+        spans = spans or {}
+        most = 1
+        size = 11.0
+        for column, value in enumerate(values):
+            n = self.lines(value, column, spans.get(column, 1))
+            if n > most:
+                most = n
+            font = value.font if isinstance(value, Styled) else None
+            if font is not None and font.sz:
+                size = max(size, float(font.sz))
+        if most == 1 and size <= 11:
+            return None
+        return row_height(most, size)
+
+    def append(
+        self,
+        values: Sequence[Any],
+        *,
+        height: float | None = None,
+        spans: dict[int, int] | None = None,
+    ) -> int:
+        """Write one row (cells wrapped and the row's height set for its text); its number.
+
+        ``spans``: column (0-based) → number of columns its cell is merged across on this row.
+        """
+        spans = spans or {}
+        self.rows += 1
+        if height is None:
+            height = self._height(values, spans)
+        cells = [self.cell(v, i, spans.get(i, 1)) for i, v in enumerate(values)]
+        if height is not None:
+            self.ws.row_dimensions[self.rows].height = height
+            # A tall row: its cells start at the top, beside the wrapped text's first line.
+            for cell in cells:
+                if not cell.alignment.wrap_text and cell.alignment.vertical is None:
+                    cell.alignment = Alignment(horizontal=cell.alignment.horizontal, vertical="top")
+        self.ws.append(cells)
+        for column, span in spans.items():
+            if span > 1:
+                self.merge(self.rows, column + 1, self.rows, column + span)
+        return self.rows
 
     def header(self, names: Iterable[str]) -> None:
         """The header row: bold, shaded, wrapped."""
+        names = list(names)
+        self.rows += 1
+        height = self._height(names)
+        if height is not None:
+            self.ws.row_dimensions[self.rows].height = height
         cells = []
-        for name in names:
-            cell = self.cell(name)
+        for index, name in enumerate(names):
+            cell = self.cell(name, index)
             cell.font = HEADER_FONT
             cell.fill = HEADER_FILL
             cell.border = HEADER_BORDER
             cell.alignment = Alignment(wrap_text=True, vertical="center", horizontal="center")
             cells.append(cell)
         self.ws.append(cells)
-        self.rows += 1
 
     def row(self, values: Iterable[Any]) -> None:
-        """One data row."""
-        self.ws.append([self.cell(v) for v in values])
-        self.rows += 1
+        """One data row (text longer than its column wraps; the row is as high as it needs)."""
+        self.append(list(values))
 
     def blank(self) -> None:
         """An empty row."""
         self.ws.append([])
         self.rows += 1
 
-    def note(self, text: str, *, warn: bool = False) -> None:
-        """A one-cell note row (grey, or bold red for warnings such as 无效)."""
-        self.row([Styled(text, font=WARN_FONT if warn else NOTE_FONT)])
+    def note(self, text: str, *, warn: bool = False, font: Font | None = None) -> None:
+        """A note row (grey, or bold red for warnings such as 无效), merged across the sheet's
+        columns and wrapped, as high as its text needs."""
+        span = max(len(self.widths), 1)
+        styled = Styled(
+            text,
+            font=font or (WARN_FONT if warn else NOTE_FONT),
+            alignment=Alignment(wrap_text=True, vertical="top"),
+        )
+        self.append([styled], spans={0: span})
 
     def image(self, png: bytes, anchor: str, *, width: float | None = None) -> None:
         """Embed a PNG at ``anchor`` (scaled to ``width`` pixels, keeping its proportions)."""
@@ -150,6 +301,11 @@ class Sheet:
             ratio = width / picture.width
             picture.width, picture.height = width, picture.height * ratio
         self.ws.add_image(picture, anchor)
+
+
+def _scale(font: Font | None) -> float:
+    """How much wider than 11 pt text the font prints."""
+    return float(font.sz) / 11 if font is not None and font.sz else 1.0
 
 
 def _header_text(text: str) -> str:

@@ -47,6 +47,7 @@ from evaluation.accounts.forms import (
     UserForm,
 )
 from evaluation.accounts.operations import authenticate
+from evaluation.archive import accountability
 from evaluation.errors import Forbidden, InputError, NotFound
 from evaluation.extensions import db, limiter, login_manager
 from evaluation.forms import ActionForm
@@ -321,6 +322,7 @@ def _render_units(
     new_form = new_form or NewUnitForm()
     new_form.parent_id.choices = _unit_choices(scope)  # type: ignore[assignment]
     root = current_user.unit
+    sets = accountability.available_sets()
     return render_template(
         "accounts/units.html",
         units=scope,
@@ -328,6 +330,8 @@ def _render_units(
         depth={u.id: u.path.count(units.SEPARATOR) for u in scope},
         new_form=new_form,
         problems=problems or [],
+        rule_sets=sets,
+        choices={u.id: accountability.unit_choice(u, sets) for u in scope},
     ), status
 
 
@@ -409,5 +413,30 @@ def merge_unit(unit_id: int) -> Any:
     return done(
         f"已把单位“{source_path}”合并到“{target_path}”：其人员、测评对象、测评活动、账号、"
         "下级单位和档案记录均已转入。",
+        url_for("accounts.unit_tree"),
+    )
+
+
+@bp.route("/units/<int:unit_id>/accountability", methods=["POST"])
+@roles_required(Role.ADMIN)
+def choose_accountability_rules(unit_id: int) -> Any:
+    """选用责任追究规则集 for a unit in the admin's tree ("" = 沿用上级单位), audited."""
+    unit = managed_unit(current_user, unit_id)
+    form = ActionForm()
+    if not form.validate_on_submit():
+        return refused(InputError("页面已过期，请刷新后重试"), url_for("accounts.unit_tree"))
+    set_id = request.form.get("rules", "")
+    try:
+        with write_transaction():
+            changed = accountability.choose_set(unit, set_id, actor=current_user.username)
+            choice = accountability.unit_choice(unit)
+    except InputError as exc:
+        return refused(exc, url_for("accounts.unit_tree"))
+    if not changed:
+        return done("没有改动。", url_for("accounts.unit_tree"))
+    how = "选用" if unit.accountability_rules else "沿用上级单位的"
+    return done(
+        f"单位“{unit.path}”{how}责任追究规则集“{choice.rules.name}”，已记入审计日志；"
+        "该单位及沿用其选择的下级单位的预警随之按此规则集判断。",
         url_for("accounts.unit_tree"),
     )

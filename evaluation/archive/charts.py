@@ -1,8 +1,13 @@
-"""The archive's trend chart: 满意率 and 信任率 by year, one colour per form (matplotlib, Agg).
+"""The archive's trend chart: 满意率 and 信任率 by year, one colour and marker per form
+(matplotlib, Agg).
 
 Each year is plotted by the entry that counts for it (the latest valid round of the year), so
 the chart shows what the accountability rules judge. A year without a counting result leaves
 a gap in the line rather than joining its neighbours.
+
+For paper in black and white: the first three forms' colours lie at least 60 grey levels apart
+(ITU-R BT.601), every form has its own marker shape, and 满意率 (solid, filled marker) and
+信任率 (dashed, hollow marker) differ in line style.
 """
 
 from __future__ import annotations
@@ -22,7 +27,9 @@ from evaluation.ballot_forms import SHORT_FORM_NAMES
 from evaluation.fonts import matplotlib_font_family
 from evaluation.models import ArchiveEntry
 
-COLOURS = ("#b3261e", "#1f5fa8", "#1a7f37", "#9a6700", "#6f42c1")
+# Navy (Y≈40), orange (Y≈172), brown (Y≈106), then colours told apart by marker shape.
+COLOURS = ("#0b2e59", "#e8a33d", "#9a6700", "#6f42c1", "#1a7f37")
+MARKERS = ("o", "s", "^", "D", "v", "P", "X")
 
 
 def _series(timeline: Timeline) -> dict[str, dict[int, ArchiveEntry]]:
@@ -44,6 +51,11 @@ def _value(entry: ArchiveEntry | None, key: str) -> float:
 
 def trend_chart_png(timeline: Timeline, *, title: str, config: RuleConfig) -> bytes:
     """The PNG bytes of the trend chart (an empty chart says so when there is nothing yet)."""
+    return _png(trend_chart_figure(timeline, title=title, config=config))
+
+
+def trend_chart_figure(timeline: Timeline, *, title: str, config: RuleConfig) -> Figure:
+    """The trend chart as a matplotlib Figure (drawn by ``trend_chart_png``)."""
     font = FontProperties(family=matplotlib_font_family())
     small = FontProperties(family=matplotlib_font_family(), size=8.5)
     fig = Figure(figsize=(8.4, 4.2), dpi=110, facecolor="white")
@@ -56,16 +68,36 @@ def trend_chart_png(timeline: Timeline, *, title: str, config: RuleConfig) -> by
     if not years:
         ax.text(0.5, 0.5, "暂无有效测评记录", ha="center", va="center", fontproperties=font)
         ax.set_axis_off()
-        return _png(fig)
+        return fig
 
     span = list(range(years[0], years[-1] + 1))
     for index, (form_id, by_year) in enumerate(sorted(series.items())):
         colour = COLOURS[index % len(COLOURS)]
+        marker = MARKERS[index % len(MARKERS)]
         name = SHORT_FORM_NAMES.get(form_id, form_id)
         satisfaction = [_value(by_year.get(y), "satisfaction_rate") for y in span]
         trust = [_value(by_year.get(y), "trust_rate") for y in span]
-        ax.plot(span, satisfaction, "-o", color=colour, lw=2, ms=6, label=f"{name} 满意率")
-        ax.plot(span, trust, "--s", color=colour, lw=1.4, ms=4, alpha=0.75, label=f"{name} 信任率")
+        ax.plot(
+            span,
+            satisfaction,
+            ls="-",
+            marker=marker,
+            color=colour,
+            lw=2,
+            ms=6,
+            label=f"{name} 满意率",
+        )
+        ax.plot(
+            span,
+            trust,
+            ls="--",
+            marker=marker,
+            color=colour,
+            lw=1.4,
+            ms=5,
+            markerfacecolor="white",
+            label=f"{name} 信任率",
+        )
         for year, value in zip(span, satisfaction, strict=True):
             entry = by_year.get(year)
             if entry is None or math.isnan(value) or not entry.grade:
@@ -106,7 +138,7 @@ def trend_chart_png(timeline: Timeline, *, title: str, config: RuleConfig) -> by
         fontproperties=small,
         color="#5b6470",
     )
-    return _png(fig)
+    return fig
 
 
 def _year_labels(timeline: Timeline, span: list[int]) -> list[str]:

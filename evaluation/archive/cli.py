@@ -9,7 +9,7 @@ from flask.cli import AppGroup
 
 from evaluation import audit
 from evaluation.accounts.units import get_unit
-from evaluation.archive.export import workbook_bytes
+from evaluation.archive.export import scope_text, workbook_bytes
 from evaluation.archive.queries import find_person_by_staff_no, visible_entries
 from evaluation.cli import ACTOR, one_line_errors
 from evaluation.errors import InputError
@@ -25,7 +25,7 @@ archive_cli = AppGroup("archive", help="廉政档案")
 @click.option("--person", "staff_no", default=None, help="干部工号")
 @click.option("--out", "out", required=True, type=click.Path(path_type=Path), help="输出文件 .xlsx")
 def export_command(unit_path: str | None, staff_no: str | None, out: Path) -> None:
-    """Export the archive (sheets 档案记录, 预警, 核验) to an .xlsx file."""
+    """Export the archive (sheets 档案记录, 预警, 核验, 审计日志) to an .xlsx file."""
 
     @one_line_errors
     @writes
@@ -43,7 +43,9 @@ def export_command(unit_path: str | None, staff_no: str | None, out: Path) -> No
             staff_no=person.staff_no if person else None,
             entries=len(entries),
         )
-        data = workbook_bytes(entries, audit_head=audit.head_of(entry))
+        data = workbook_bytes(
+            entries, audit_head=audit.head_of(entry), scope=scope_text(None, tree, person)
+        )
         try:
             out.parent.mkdir(parents=True, exist_ok=True)
             out.write_bytes(data)

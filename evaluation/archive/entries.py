@@ -12,7 +12,8 @@ it was made in one of the user's units or belongs to a cadre now in one of them.
 
 Reading the archive (scopes, timelines, flags, search) is ``evaluation.archive.queries``; the
 pages live in ``evaluation.archive.views``; the accountability rules in
-``evaluation.archive.rules`` (pure).
+``evaluation.archive.rules`` (pure), the rule set of each unit in
+``evaluation.archive.accountability``.
 """
 
 from __future__ import annotations
@@ -20,14 +21,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import current_app
 from sqlalchemy import event, func
 
 from evaluation import audit
-from evaluation.archive.rules import RuleConfig, RuleConfigError
 from evaluation.errors import DomainError, InputError, StateError
 from evaluation.extensions import db
 from evaluation.models import ArchiveAnnotation, ArchiveEntry, Round, RoundState
+from evaluation.rounds.state import round_rule_set
 from evaluation.tally.aggregate import sealed_result
 from evaluation.tally.core import POOL_NAME, SubjectResult, TallyResult, fraction_text
 
@@ -52,17 +52,6 @@ def _refuse_update(_mapper: Any, _connection: Any, entry: ArchiveEntry) -> None:
 @event.listens_for(ArchiveEntry, "before_delete")
 def _refuse_delete(_mapper: Any, _connection: Any, entry: ArchiveEntry) -> None:
     raise ArchiveImmutable("档案记录不可删除；如需更正，请添加更正说明。")
-
-
-# --- configuration -----------------------------------------------------------------------------
-
-
-def rule_config() -> RuleConfig:
-    """The rules configured for this app (``ARCHIVE_*`` keys, see config.py)."""
-    try:
-        return RuleConfig.from_mapping(current_app.config)
-    except RuleConfigError as exc:
-        raise InputError(f"责任追究规则配置有误：{exc}") from None
 
 
 # --- appending ---------------------------------------------------------------------------------
@@ -99,6 +88,7 @@ def entry_figures(rnd: Round, result: TallyResult, subject: SubjectResult) -> di
         "round_mode": rnd.mode,
         "closed_at": _iso(closed) if closed else None,
         "form_title": form.title,
+        "rule_set": round_rule_set(rnd).title,
         "grade_labels": [g.label for g in form.grades],
         "counts": {g.label: figures.counts.get(g.key, 0) for g in form.grades},
         "abstentions": figures.abstentions,
@@ -161,6 +151,9 @@ def append_round(rnd: Round, *, actor: str) -> list[ArchiveEntry]:
             rank=sealed.rank,
             valid_round=result.valid,
             seal=rnd.seal,
+            # the organiser's 评价意见 and 整改要求, as typed when the round was archived
+            opinion=subject.opinion or "",
+            rectification=subject.rectification or "",
         )
         db.session.add(entry)
         entries.append(entry)

@@ -1,18 +1,27 @@
 """廉政档案 workbook: sheets 档案记录 (one row per entry) and 预警 (the rules' flags), plus 核验
 and 审计日志 (the audit log's head when the export was made, SPEC §10).
 
-Same conventions as the round workbook: one header row, rates as numeric cells with a percent
-format, text from users never turned into a formula (the shared writer neutralises it).
+档案记录 and 预警 are print-ready (SPEC §9): a title row, the scope and the export date
+(Beijing time), a header row repeated on every printed page, borders, wrapped text with row
+heights set so that nothing is cut when printed, A4 landscape fitted to the page width. Rates
+are numeric cells with a percent format; text from users never becomes a formula (the shared
+writer neutralises it). Sheets are write-only: rows are streamed.
 """
 
 from __future__ import annotations
 
 import io
+import math
+import unicodedata
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
 from fractions import Fraction
 from typing import Any
 from xml.sax.saxutils import escape
 
+from openpyxl.styles import Alignment, Border, Font, Side
+from openpyxl.utils import get_column_letter
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
@@ -30,35 +39,65 @@ from evaluation.archive.entries import entry_remarks
 from evaluation.archive.queries import Timeline, build_timeline, share, visible_entries
 from evaluation.ballot_forms import SHORT_FORM_NAMES
 from evaluation.errors import NotFound
+from evaluation.extensions import db
 from evaluation.fonts import pdf_font_name
-from evaluation.models import ArchiveEntry, Unit
+from evaluation.models import ArchiveEntry, Subject, Unit
 from evaluation.reports import feedback
-from evaluation.spreadsheets import Sheet, Styled, decimal_cell, new_workbook, percent_cell
+from evaluation.rounds.operations import LOCAL_TZ
+from evaluation.rounds.state import round_rule_set
+from evaluation.spreadsheets import (
+    BOLD_FONT,
+    HEADER_FILL,
+    Sheet,
+    Styled,
+    decimal_cell,
+    new_workbook,
+    percent_cell,
+)
 from evaluation.tally.aggregate import sealed_result
 from evaluation.tally.core import decimal_text, percent
 
 XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 ENTRY_SHEET = "档案记录"
+ENTRY_TITLE = "廉政档案测评记录"
 ENTRY_COLUMNS = (
-    "姓名",
+    "工号",
+    "测评对象",
+    "职务",
     "单位",
     "年度",
     "测评活动",
     "测评表",
     "有效票",
+    "弃权",
+    "优秀率",
     "满意率",
     "信任率",
+    "计算方式",
+    "等次规则集",
     "测评等次",
-    "满意率（未加权）",
-    "信任率（未加权）",
+    "排名",
+    "评价意见",
+    "整改要求",
     "计算说明",
 )
 FLAG_SHEET = "预警"
-FLAG_COLUMNS = ("对象", "规则", "涉及年度", "处理建议")
+FLAG_TITLE = "廉政档案责任追究预警"
+FLAG_COLUMNS = (
+    "对象",
+    "规则",
+    "处理",
+    "实测值",
+    "阈值",
+    "涉及年度",
+    "规则集",
+    "依据",
+    "处理建议",
+)
 CHECK_SHEET = "核验"
 CHECK_COLUMNS = (
-    "姓名",
+    "测评对象",
     "单位",
     "年度",
     "测评活动",
@@ -74,11 +113,24 @@ CHECK_COLUMNS = (
 AUDIT_SHEET = "审计日志"
 AUDIT_COLUMNS = ("项目", "内容")
 WIDTHS = {
-    ENTRY_SHEET: (12, 22, 7, 34, 34, 8, 10, 10, 10, 12, 12, 40),
-    FLAG_SHEET: (22, 46, 18, 60),
+    ENTRY_SHEET: (7, 10, 8, 12, 5, 14, 12, 5, 5, 8, 8, 8, 5, 12, 6, 4, 14, 14, 14),
+    FLAG_SHEET: (14, 20, 10, 26, 16, 11, 14, 14, 26),
     CHECK_SHEET: (12, 22, 7, 34, 22, 12, 10, 10, 10, 6, 30, 50),
     AUDIT_SHEET: (18, 100),
 }
+# Header rows of the print-ready sheets: title, scope and date, column names.
+PRINT_HEADER_ROW = 3
+
+THIN = Side(style="thin", color="000000")
+BORDER = Border(left=THIN, right=THIN, top=THIN, bottom=THIN)
+CELL_ALIGN = Alignment(wrap_text=True, vertical="center")
+NUMBER_ALIGN = Alignment(wrap_text=False, vertical="center", horizontal="right")
+HEAD_ALIGN = Alignment(wrap_text=True, vertical="center", horizontal="center")
+TITLE_FONT = Font(bold=True, size=16)
+SCOPE_FONT = Font(size=11)
+# Row heights in points: a line of 11 pt text (CJK fonts are taller than Latin ones).
+LINE_HEIGHT = 14.5
+ROW_PADDING = 4.0
 
 
 def percent_text(value: str | None) -> str:
@@ -91,39 +143,128 @@ def score_text(value: str | None) -> str:
     return decimal_text(None if value is None else Fraction(value))
 
 
+def scope_text(root: Unit | None, tree: Unit | None, person: Any = None) -> str:
+    """Whose archive an export holds, for its title block."""
+    if person is not None:
+        staff = f"（工号 {person.staff_no}）" if person.staff_no else ""
+        return f"干部 {person.name}{staff}"
+    unit = tree or root
+    return f"{unit.path}（含下级单位及现属干部）" if unit is not None else "全部单位"
+
+
+def local_date_text(moment: datetime | date | None = None) -> str:
+    """A date as documents show it, in Beijing time: 2026年11月30日."""
+    if moment is None:
+        moment = datetime.now(LOCAL_TZ)
+    elif isinstance(moment, datetime):
+        moment = moment.astimezone(LOCAL_TZ)
+    return f"{moment.year}年{moment.month}月{moment.day}日"
+
+
 def person_or_subject_name(entry: ArchiveEntry) -> str:
-    """姓名: the cadre's name, or the team's / organ's subject name."""
+    """测评对象: the cadre's name, or the team's / organ's subject name."""
     return entry.person.name if entry.person is not None else entry.subject_name
+
+
+def _posts(entries: Sequence[ArchiveEntry]) -> dict[int, str]:
+    """Subject id → 职务 as it stood in the round (the subject row keeps it)."""
+    ids = sorted({e.subject_id for e in entries})
+    posts: dict[int, str] = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        rows = db.session.execute(
+            db.select(Subject.id, Subject.post).where(Subject.id.in_(chunk))
+        ).all()
+        posts.update({row[0]: row[1] or "" for row in rows})
+    return posts
+
+
+def grading_rule_set(entry: ArchiveEntry) -> str:
+    """The name of the grading rule set the entry's round used (stored when archived)."""
+    stored = (entry.figures or {}).get("rule_set")
+    return str(stored) if stored else round_rule_set(entry.round).title
+
+
+def remarks(entry: ArchiveEntry) -> str:
+    """计算说明: weighting (with the unweighted shares beside it) and pooled strata."""
+    figures = entry.figures or {}
+    text = entry_remarks(figures)
+    if figures.get("weighted"):
+        raw = "、".join(
+            f"{name} {percent_text(figures.get(key))}"
+            for name, key in (
+                ("优秀率", "raw_excellent_rate"),
+                ("满意率", "raw_satisfaction_rate"),
+                ("信任率", "raw_trust_rate"),
+            )
+            if figures.get(key) is not None
+        )
+        if raw:
+            text += f"；未加权（按实际票数）：{raw}"
+    return text
 
 
 def entry_rows(entries: Sequence[ArchiveEntry]) -> list[list[Any]]:
     """Rows of sheet 档案记录, in the order of ``ENTRY_COLUMNS``."""
-    return [
-        [
-            person_or_subject_name(e),
-            e.unit.path,
-            e.year,
-            e.figures.get("round_title", ""),
-            e.figures.get("form_title", e.form_id),
-            int(e.figures.get("valid", 0)),
-            percent_cell(share(e, "satisfaction_rate")),
-            percent_cell(share(e, "trust_rate")),
-            e.grade or "—",
-            percent_cell(share(e, "raw_satisfaction_rate")) if e.figures.get("weighted") else "",
-            percent_cell(share(e, "raw_trust_rate")) if e.figures.get("weighted") else "",
-            Styled(entry_remarks(e.figures), wrap=True),
-        ]
-        for e in entries
-    ]
+    posts = _posts(entries)
+    rows = []
+    for e in entries:
+        figures = e.figures or {}
+        post = posts.get(e.subject_id) or (e.person.post if e.person is not None else "")
+        rows.append(
+            [
+                e.person.staff_no if e.person is not None and e.person.staff_no else "",
+                person_or_subject_name(e),
+                post or "",
+                e.unit.path,
+                e.year,
+                figures.get("round_title", "")
+                + ("" if e.valid_round else "（无效：参测率低于最低要求）"),
+                figures.get("form_title", e.form_id),
+                int(figures.get("valid", 0)),
+                int(figures.get("abstentions", 0)),
+                percent_cell(share(e, "excellent_rate")),
+                percent_cell(share(e, "satisfaction_rate")),
+                percent_cell(share(e, "trust_rate")),
+                "加权" if figures.get("weighted") else "不加权",
+                grading_rule_set(e),
+                e.grade or "—",
+                e.rank if e.rank is not None else "",
+                e.opinion or "",
+                e.rectification or "",
+                Styled(remarks(e), wrap=True),
+            ]
+        )
+    return rows
 
 
 def flag_rows(entries: Sequence[ArchiveEntry], timeline: Timeline | None = None) -> list[list[Any]]:
-    """Rows of sheet 预警: every flag the rules raise over ``entries``."""
+    """Rows of sheet 预警: every flag the rules raise over ``entries``, with what it rests on."""
     timeline = timeline or build_timeline(entries)
     return [
-        [f.subject_name, f"{f.title}：{f.label}", f.years_text, Styled(f.action, wrap=True)]
+        [
+            f.subject_name,
+            f.title,
+            f.label,
+            f.measured,
+            f.threshold,
+            f.years_text,
+            f.rule_set,
+            f.source,
+            Styled(f.action, wrap=True),
+        ]
         for f in timeline.flags
     ]
+
+
+def flag_notes(timeline: Timeline) -> list[str]:
+    """One line per rule set behind the flags: its name and its (true) source."""
+    used: dict[str, str] = {}
+    for f in timeline.flags:
+        used.setdefault(f.rule_set, f.rule_set_source)
+    if not used:
+        used = {r.name: r.source for r in timeline.rule_sets.values()}
+    return [f"规则集“{name}”：{source}" for name, source in used.items()]
 
 
 def check_rows(
@@ -163,30 +304,75 @@ def audit_rows(head: audit.ChainHead) -> list[list[Any]]:
     ]
 
 
+ENTRY_NOTE = (
+    "优秀率、满意率、信任率按有效票（不含弃权）计算；“加权”的活动为加权比率，按实际票数计算的"
+    "未加权比率见“计算说明”。测评等次按各测评活动选用的等次规则集确定；只有一名测评对象的测评表不排名。"
+)
+FLAG_NOTE = (
+    "每个对象按其现任单位选用的责任追究规则集判断（未选用的沿用上级单位的）；"
+    "实测值为该年度计入的测评结果（当年最后一次有效测评）。"
+)
+
+
+@dataclass(frozen=True)
+class PrintSheet:
+    """A print-ready sheet: title, a scope/date line and notes above one header row."""
+
+    name: str
+    title: str
+    notes: Sequence[str]
+    header: Sequence[str]
+    rows: list[list[Any]]
+
+
+Book = list[PrintSheet | tuple[str, Sequence[str], list[list[Any]]]]
+
+
 def sheets(
-    entries: Sequence[ArchiveEntry], audit_head: audit.ChainHead | None = None
-) -> list[tuple[str, Sequence[str], list[list[Any]]]]:
-    """The workbook's sheets as (name, header, rows); ``audit_head`` defaults to the current."""
+    entries: Sequence[ArchiveEntry],
+    audit_head: audit.ChainHead | None = None,
+    *,
+    scope: str = "全部单位",
+    today: date | datetime | None = None,
+) -> Book:
+    """The workbook's sheets; ``audit_head`` defaults to the current, ``today`` to now."""
     timeline = build_timeline(entries)
+    dated = f"范围：{scope}　　导出日期：{local_date_text(today)}（北京时间）"
     return [
-        (ENTRY_SHEET, ENTRY_COLUMNS, entry_rows(entries)),
-        (FLAG_SHEET, FLAG_COLUMNS, flag_rows(entries, timeline)),
+        PrintSheet(
+            ENTRY_SHEET, ENTRY_TITLE, [dated, ENTRY_NOTE], ENTRY_COLUMNS, entry_rows(entries)
+        ),
+        PrintSheet(
+            FLAG_SHEET,
+            FLAG_TITLE,
+            [dated, FLAG_NOTE, *flag_notes(timeline)],
+            FLAG_COLUMNS,
+            flag_rows(entries, timeline),
+        ),
         (CHECK_SHEET, CHECK_COLUMNS, check_rows(entries, timeline)),
         (AUDIT_SHEET, AUDIT_COLUMNS, audit_rows(audit_head or audit.chain_head())),
     ]
 
 
 def workbook_bytes(
-    entries: Sequence[ArchiveEntry], *, audit_head: audit.ChainHead | None = None
+    entries: Sequence[ArchiveEntry],
+    *,
+    audit_head: audit.ChainHead | None = None,
+    scope: str = "全部单位",
+    today: date | datetime | None = None,
 ) -> bytes:
-    """The archive workbook of ``entries`` as .xlsx bytes."""
-    return _write(sheets(entries, audit_head))
+    """The archive workbook of ``entries`` as .xlsx bytes; ``scope`` says whose archive it is."""
+    return _write(sheets(entries, audit_head, scope=scope, today=today))
 
 
-def _write(book: list[tuple[str, Sequence[str], list[list[Any]]]]) -> bytes:
-    """Write the sheets with the shared writer (header row, percent formats, safe text)."""
+def _write(book: Book) -> bytes:
+    """Write the sheets with the shared writer (percent formats, safe text), rows streamed."""
     workbook = new_workbook()
-    for name, header, rows in book:
+    for part in book:
+        if isinstance(part, PrintSheet):
+            _print_sheet(workbook, part)
+            continue
+        name, header, rows = part
         sheet = Sheet(workbook, name, widths=WIDTHS.get(name, ()), page_title=f"廉政档案 · {name}")
         sheet.header(header)
         for row in rows:
@@ -194,6 +380,83 @@ def _write(book: list[tuple[str, Sequence[str], list[list[Any]]]]) -> bytes:
     buffer = io.BytesIO()
     workbook.save(buffer)
     return buffer.getvalue()
+
+
+def _print_sheet(workbook: Any, part: PrintSheet) -> None:
+    """Title and notes (merged across the table), header repeated on each page, bordered rows."""
+    widths = WIDTHS[part.name]
+    sheet = Sheet(
+        workbook, part.name, widths=widths, page_title=f"廉政档案 · {part.title}", freeze=None
+    )
+    ws = sheet.ws
+    last = get_column_letter(len(part.header))
+    full = float(sum(widths))
+
+    title = sheet.cell(part.title)
+    title.font = TITLE_FONT
+    title.alignment = Alignment(horizontal="center", vertical="center")
+    ws.row_dimensions[1].height = 28
+    ws.append([title])
+    ws.merged_cells.add(f"A1:{last}1")
+
+    note = sheet.cell("\n".join(part.notes))
+    note.font = SCOPE_FONT
+    note.alignment = Alignment(wrap_text=True, vertical="top")
+    ws.row_dimensions[2].height = row_height([(note.value, full)])
+    ws.append([note])
+    ws.merged_cells.add(f"A2:{last}2")
+
+    head = []
+    for name in part.header:
+        cell = sheet.cell(name)
+        cell.font = BOLD_FONT
+        cell.fill = HEADER_FILL
+        cell.border = BORDER
+        cell.alignment = HEAD_ALIGN
+        head.append(cell)
+    ws.row_dimensions[PRINT_HEADER_ROW].height = row_height(
+        list(zip(part.header, widths, strict=True))
+    )
+    ws.append(head)
+
+    for index, row in enumerate(part.rows, PRINT_HEADER_ROW + 1):
+        cells = []
+        texts: list[tuple[Any, float]] = []
+        for value, width in zip(row, widths, strict=True):
+            cell = sheet.cell(value)
+            cell.border = BORDER
+            raw = value.value if isinstance(value, Styled) else value
+            if isinstance(raw, str):
+                cell.alignment = CELL_ALIGN
+                texts.append((raw, width))
+            else:
+                cell.alignment = NUMBER_ALIGN
+            cells.append(cell)
+        ws.row_dimensions[index].height = row_height(texts)
+        ws.append(cells)
+    ws.freeze_panes = f"A{PRINT_HEADER_ROW + 1}"
+    ws.print_title_rows = f"{PRINT_HEADER_ROW}:{PRINT_HEADER_ROW}"
+
+
+def text_units(text: str) -> float:
+    """Width of ``text`` in column-width units: a CJK (wide) character takes about two.
+
+    Generous on purpose (Excel's CJK fonts are wider than LibreOffice's): a row a little too
+    tall prints fine, a row too short cuts text.
+    """
+    return sum(1.9 if unicodedata.east_asian_width(ch) in "WF" else 1.1 for ch in text)
+
+
+def text_lines(text: str, width: float) -> int:
+    """Lines ``text`` wraps to in a column ``width`` units wide (generously: never cut)."""
+    room = max(width - 1.2, 1.0)
+    return sum(max(1, math.ceil(text_units(part) / room)) for part in str(text).split("\n"))
+
+
+def row_height(texts: Sequence[tuple[Any, float]]) -> float:
+    """Height in points of a row holding each (text, column width)."""
+    lines = max((text_lines(str(t), w) for t, w in texts if t not in (None, "")), default=1)
+    return round(lines * LINE_HEIGHT + ROW_PADDING, 1)
 
 
 # --- feedback for the first responsible person (004 §五.2) -----------------------------------

@@ -16,10 +16,11 @@ from sqlalchemy import and_, or_
 from sqlalchemy.orm import aliased, selectinload
 
 from evaluation.accounts.units import in_tree, scope_root, subtree_clause
-from evaluation.archive.entries import rule_config
+from evaluation.archive.accountability import subject_rules
 from evaluation.archive.rules import (
     Flag,
     Record,
+    RuleConfig,
     counted_entry_ids,
     evaluate,
     is_current,
@@ -165,6 +166,7 @@ def to_record(entry: ArchiveEntry) -> Record:
         satisfaction=share(entry, "satisfaction_rate"),
         trust=share(entry, "trust_rate"),
         grade=entry.grade,
+        weighted=bool((entry.figures or {}).get("weighted")),
     )
 
 
@@ -183,18 +185,27 @@ class Timeline:
     counted: set[int]
     restricted: bool = False
     years: list[int] = field(default_factory=list)
+    # The rule sets that judged these entries' subjects (by id), and the forms they read.
+    rule_sets: dict[str, RuleConfig] = field(default_factory=dict)
+    counted_forms: set[str] = field(default_factory=set)
 
     def flags_for(self, entry: ArchiveEntry) -> list[Flag]:
         """Flags an entry contributes to, raised in its own year."""
         return [f for f in self.flags if f.entry_ids and f.entry_ids[-1] == entry.id]
 
 
+def current_unit(entry: ArchiveEntry) -> Unit:
+    """The unit a subject belongs to now: a cadre's current unit, else the entry's unit."""
+    return entry.person.unit if entry.person is not None else entry.unit
+
+
 def build_timeline(entries: Sequence[ArchiveEntry], *, restricted: bool = False) -> Timeline:
-    """Apply the configured rules to ``entries``."""
-    config = rule_config()
+    """Apply the rules to ``entries``: each subject by the set of its current unit."""
+    config = subject_rules({subject_key(e): current_unit(e) for e in entries})
     records = [to_record(e) for e in entries]
     flags = evaluate(records, config, form_titles(entries))
     latest = latest_years(records, config)
+    used = {r.id: r for r in (config(rec.subject) for rec in records)}
     return Timeline(
         entries=list(entries),
         flags=flags,
@@ -202,6 +213,8 @@ def build_timeline(entries: Sequence[ArchiveEntry], *, restricted: bool = False)
         counted=counted_entry_ids(records, config),
         restricted=restricted,
         years=sorted({e.year for e in entries}),
+        rule_sets=used,
+        counted_forms=set().union(*(r.forms for r in used.values())),
     )
 
 

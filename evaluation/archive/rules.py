@@ -1,6 +1,7 @@
 """责任追究规则: the accountability rules over the integrity archive (SPEC §9). Pure: no database.
 
-Three rules, with the defaults of the seeds:
+A rule set (``RuleConfig``) holds three rules; the shipped set ``000-county``
+(``ballots/accountability/000-county.toml``, the defaults below) is one county's policy, 000 §五:
 
 * **integrity** (000 §五 第三): a cadre whose 廉洁自律 form (``gansu-integrity``) has a 满意率 below
   1/3 in a year → 基本称职 (annual review); two consecutive years → 不称职; three → 警示训诫 /
@@ -10,7 +11,12 @@ Three rules, with the defaults of the seeds:
   引咎辞职.
 * **trust** (004 §五.3): a cadre whose 信任率 on a person form is below 1/2 in a year → a
   责任追究 review. The seed defers the figure to a provincial rule we do not have; 1/2 (a
-  majority of trust votes) is our default and is configurable.
+  majority of trust votes) is this system's default.
+
+A unit may choose another set (``evaluation.archive.accountability``); the flags of a subject
+follow the set of the subject's current unit, so ``evaluate`` takes either one set or a
+function giving each subject's set. Every flag names its set, the rule's source, the measured
+value and the threshold.
 
 Which result a year counts by: the subject's **latest valid** archived round of that year
 (latest by the time the round was closed, then by round id). Rounds marked 无效 (turnout below
@@ -24,7 +30,7 @@ Every comparison is between exact fractions: 1/3 means exactly one third.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from fractions import Fraction
@@ -32,6 +38,8 @@ from functools import cached_property
 from typing import Any
 
 from evaluation.ballot_forms import SHORT_FORM_NAMES
+from evaluation.rule_sets import fraction_words
+from evaluation.tally.core import percent
 
 INTEGRITY = "integrity"
 TEAM = "team"
@@ -42,9 +50,16 @@ RULE_NAMES = {INTEGRITY: "廉洁自律满意率", TEAM: "领导班子测评等�
 # (kind, id): ("person", person id) or ("unit", unit id).
 SubjectKey = tuple[str, int]
 
+DEFAULT_SET_ID = "000-county"
+DEFAULT_SET_NAME = "某县责任追究办法（000 §五）"
+DEFAULT_SET_SOURCE = (
+    "000 §五：一个县（乡镇、部门）的党风廉政建设责任制责任追究规定，仅为示例；"
+    "本单位可选用其他规则集"
+)
+
 
 class RuleConfigError(ValueError):
-    """A rule setting in the configuration is malformed; the message says which, in Chinese."""
+    """A rule set file is malformed; the message names the file and the key, in Chinese."""
 
 
 @dataclass(frozen=True)
@@ -85,75 +100,205 @@ TRUST_STEP = Step(1, "责任追究", "信任票未达到规定要求，按责任
 
 @dataclass(frozen=True)
 class RuleConfig:
-    """The rules' settings; the defaults are those of SPEC §9."""
+    """One accountability rule set; the defaults are the shipped 000 §五 set (SPEC §9)."""
 
+    id: str = DEFAULT_SET_ID
+    name: str = DEFAULT_SET_NAME
+    source: str = DEFAULT_SET_SOURCE
     integrity_forms: tuple[str, ...] = ("gansu-integrity",)
     integrity_below: Fraction = Fraction(1, 3)
     integrity_steps: tuple[Step, ...] = INTEGRITY_STEPS
+    integrity_source: str = "000 §五 第三"
     team_forms: tuple[str, ...] = ("gansu-team",)
     team_grade: str = "不合格"
     team_steps: tuple[Step, ...] = TEAM_STEPS
+    team_source: str = "000 §五 其次"
     trust_forms: tuple[str, ...] = ("gansu-principal", "gansu-member", "gansu-integrity")
     trust_below: Fraction = Fraction(1, 2)
+    trust_step: Step = TRUST_STEP
+    trust_source: str = "004 §五.3（省实施办法未提供，1/2 为本系统默认）"
 
-    @classmethod
-    def from_mapping(cls, config: Mapping[str, Any]) -> RuleConfig:
-        """Build from app config keys ``ARCHIVE_*`` (missing keys keep the defaults)."""
-        default = cls()
-        return cls(
-            integrity_forms=_forms(config, "ARCHIVE_INTEGRITY_FORMS", default.integrity_forms),
-            integrity_below=_share(config, "ARCHIVE_INTEGRITY_BELOW", default.integrity_below),
-            integrity_steps=_steps(config, "ARCHIVE_INTEGRITY_YEARS", default.integrity_steps),
-            team_forms=_forms(config, "ARCHIVE_TEAM_FORMS", default.team_forms),
-            team_grade=str(config.get("ARCHIVE_TEAM_GRADE") or default.team_grade).strip(),
-            team_steps=_steps(config, "ARCHIVE_TEAM_YEARS", default.team_steps),
-            trust_forms=_forms(config, "ARCHIVE_TRUST_FORMS", default.trust_forms),
-            trust_below=_share(config, "ARCHIVE_TRUST_BELOW", default.trust_below),
-        )
+    @property
+    def forms(self) -> set[str]:
+        """Every form some rule of the set reads."""
+        return set(self.integrity_forms + self.team_forms + self.trust_forms)
+
+    def rule_source(self, rule: str) -> str:
+        """Where the rule comes from, e.g. "000 §五 第三"."""
+        return {
+            INTEGRITY: self.integrity_source,
+            TEAM: self.team_source,
+            TRUST: self.trust_source,
+        }[rule]
+
+    def threshold(self, rule: str) -> str:
+        """The rule's condition in words, e.g. "满意率低于 1/3（33.3%）"."""
+        if rule == INTEGRITY:
+            return f"廉洁自律测评满意率低于 {fraction_words(self.integrity_below)}"
+        if rule == TEAM:
+            return f"领导班子测评等次为{self.team_grade}"
+        return f"信任率低于 {fraction_words(self.trust_below)}"
+
+    def ladder(self, rule: str) -> tuple[Step, ...]:
+        """The rule's rungs (trust has one)."""
+        if rule == INTEGRITY:
+            return self.integrity_steps
+        if rule == TEAM:
+            return self.team_steps
+        return (self.trust_step,)
+
+    def describe(self) -> list[tuple[str, str, str]]:
+        """(rule name, condition and rungs in words, source) of each rule, for pages."""
+        lines = []
+        for rule in (INTEGRITY, TEAM, TRUST):
+            rungs = "；".join(
+                f"{'当年' if s.years == 1 else f'连续 {s.years} 年'}：{s.label}"
+                for s in self.ladder(rule)
+            )
+            lines.append(
+                (RULE_NAMES[rule], f"{self.threshold(rule)}。{rungs}", self.rule_source(rule))
+            )
+        return lines
 
 
-def _forms(config: Mapping[str, Any], key: str, default: tuple[str, ...]) -> tuple[str, ...]:
-    value = config.get(key)
-    if value is None or value == "":
-        return default
-    parts = value if isinstance(value, list | tuple) else str(value).split(",")
-    forms = tuple(str(p).strip() for p in parts if str(p).strip())
-    if not forms:
-        raise RuleConfigError(f"配置 {key} 应为以逗号分隔的测评表 id，如 gansu-integrity")
+# A set for every subject: one set, or a function giving each subject's.
+Rules = RuleConfig | Callable[[SubjectKey], RuleConfig] | None
+
+
+def _resolver(config: Rules) -> Callable[[SubjectKey], RuleConfig]:
+    if config is None:
+        default = RuleConfig()
+        return lambda _subject: default
+    if isinstance(config, RuleConfig):
+        fixed = config
+        return lambda _subject: fixed
+    return config
+
+
+# --- rule set files ----------------------------------------------------------------------------
+
+_TOP_KEYS = {"id", "name", "source", "description", INTEGRITY, TEAM, TRUST}
+_SECTION_KEYS = {
+    INTEGRITY: {"source", "forms", "below", "steps"},
+    TEAM: {"source", "forms", "grade", "steps"},
+    TRUST: {"source", "forms", "below", "label", "action"},
+}
+
+
+def parse_rule_set(
+    data: Mapping[str, Any],
+    where: str,
+    form_grades: Mapping[str, tuple[str, ...]] | None = None,
+) -> RuleConfig:
+    """Validate the contents of an accountability rule set file.
+
+    ``where`` names the file in messages; ``form_grades`` (form id → grade labels), when
+    given, checks that the forms exist and that the team grade is one of their grades.
+    """
+    unknown = sorted(set(data) - _TOP_KEYS)
+    if unknown:
+        raise RuleConfigError(f"{where}：未知的键 {'、'.join(unknown)}")
+    top = {key: _text(data, key, where) for key in ("id", "name", "source")}
+    sections = {}
+    for rule in (INTEGRITY, TEAM, TRUST):
+        section = data.get(rule)
+        if not isinstance(section, dict):
+            raise RuleConfigError(f"{where}：缺少 [{rule}]（{RULE_NAMES[rule]}规则）")
+        extra = sorted(set(section) - _SECTION_KEYS[rule])
+        if extra:
+            raise RuleConfigError(f"{where}：[{rule}] 中有未知的键 {'、'.join(extra)}")
+        sections[rule] = section
+    w = {rule: f"{where} [{rule}]" for rule in sections}
+    integrity, team, trust = sections[INTEGRITY], sections[TEAM], sections[TRUST]
+    team_forms = _forms(team, w[TEAM], form_grades)
+    grade = _text(team, "grade", w[TEAM])
+    if form_grades is not None:
+        for form_id in team_forms:
+            if grade not in form_grades[form_id]:
+                raise RuleConfigError(
+                    f"{w[TEAM]} grade：测评表 {form_id} 没有等次“{grade}”"
+                    f"（可选：{'、'.join(form_grades[form_id])}）"
+                )
+    return RuleConfig(
+        id=top["id"],
+        name=top["name"],
+        source=top["source"],
+        integrity_forms=_forms(integrity, w[INTEGRITY], form_grades),
+        integrity_below=_share(integrity, w[INTEGRITY]),
+        integrity_steps=_steps(integrity, w[INTEGRITY]),
+        integrity_source=_text(integrity, "source", w[INTEGRITY]),
+        team_forms=team_forms,
+        team_grade=grade,
+        team_steps=_steps(team, w[TEAM]),
+        team_source=_text(team, "source", w[TEAM]),
+        trust_forms=_forms(trust, w[TRUST], form_grades),
+        trust_below=_share(trust, w[TRUST]),
+        trust_step=Step(1, _text(trust, "label", w[TRUST]), _text(trust, "action", w[TRUST])),
+        trust_source=_text(trust, "source", w[TRUST]),
+    )
+
+
+def _text(section: Mapping[str, Any], key: str, where: str) -> str:
+    value = section.get(key)
+    if not isinstance(value, str) or not value.strip():
+        why = "（规则集和每条规则都须写明真实的来源）" if key in ("name", "source") else ""
+        raise RuleConfigError(f"{where}：缺少 {key} 或为空{why}")
+    return value.strip()
+
+
+def _forms(
+    section: Mapping[str, Any], where: str, form_grades: Mapping[str, tuple[str, ...]] | None
+) -> tuple[str, ...]:
+    value = section.get("forms")
+    if (
+        not isinstance(value, list)
+        or not value
+        or not all(isinstance(v, str) and v.strip() for v in value)
+    ):
+        raise RuleConfigError(f'{where} forms：应列出测评表 id，如 ["gansu-integrity"]')
+    forms = tuple(v.strip() for v in value)
+    if form_grades is not None:
+        missing = [f for f in forms if f not in form_grades]
+        if missing:
+            raise RuleConfigError(f"{where} forms：没有这个测评表 {'、'.join(missing)}")
     return forms
 
 
-def _share(config: Mapping[str, Any], key: str, default: Fraction) -> Fraction:
-    value = config.get(key)
-    if value is None or value == "":
-        return default
+def _share(section: Mapping[str, Any], where: str) -> Fraction:
+    value = section.get("below")
+    if value is None or isinstance(value, bool):
+        raise RuleConfigError(f'{where} below：缺少比例（应写作 "1/3" 或 0.5）')
     try:
         share = Fraction(repr(value)) if isinstance(value, float) else Fraction(str(value).strip())
     except (ValueError, ZeroDivisionError):
-        raise RuleConfigError(f"配置 {key}=“{value}”不是有效的比例（应写作 1/3 或 0.5）") from None
+        raise RuleConfigError(
+            f'{where} below：“{value}”不是有效的比例（应写作 "1/3" 或 0.5）'
+        ) from None
     if not 0 < share <= 1:
-        raise RuleConfigError(f"配置 {key}=“{value}”应大于 0 且不超过 1")
+        raise RuleConfigError(f"{where} below：“{value}”应大于 0 且不超过 1")
     return share
 
 
-def _steps(config: Mapping[str, Any], key: str, default: tuple[Step, ...]) -> tuple[Step, ...]:
-    value = config.get(key)
-    if value is None or value == "":
-        return default
-    parts = value if isinstance(value, list | tuple) else str(value).split(",")
-    try:
-        years = [int(str(p).strip()) for p in parts]
-    except ValueError:
-        raise RuleConfigError(f"配置 {key}=“{value}”应为逗号分隔的年数，如 1,2,3") from None
-    if len(years) != len(default):
+def _steps(section: Mapping[str, Any], where: str) -> tuple[Step, ...]:
+    value = section.get("steps")
+    if not isinstance(value, list) or not value:
         raise RuleConfigError(
-            f"配置 {key} 应给出 {len(default)} 个年数（依次对应："
-            + "、".join(s.label for s in default)
-            + "）"
+            f"{where} steps：应列出各级处理，如 {{ years = 1, label = …, action = … }}"
         )
-    if years[0] < 1 or any(b <= a for a, b in zip(years, years[1:], strict=False)):
-        raise RuleConfigError(f"配置 {key}=“{value}”的年数应从 1 起且逐级递增")
-    return tuple(Step(y, s.label, s.action) for y, s in zip(years, default, strict=True))
+    steps = []
+    for i, raw in enumerate(value, 1):
+        at = f"{where} steps 第 {i} 项"
+        if not isinstance(raw, dict) or set(raw) - {"years", "label", "action"}:
+            raise RuleConfigError(f'{at}：应写作 {{ years = 1, label = "…", action = "…" }}')
+        years = raw.get("years")
+        if not isinstance(years, int) or isinstance(years, bool):
+            raise RuleConfigError(f"{at} years：应为连续年数（整数）")
+        steps.append(Step(years, _text(raw, "label", at), _text(raw, "action", at)))
+    if steps[0].years < 1 or any(
+        b.years <= a.years for a, b in zip(steps, steps[1:], strict=False)
+    ):
+        raise RuleConfigError(f"{where} steps：年数应从 1 起且逐级递增")
+    return tuple(steps)
 
 
 @dataclass(frozen=True)
@@ -171,6 +316,7 @@ class Record:
     satisfaction: Fraction | None
     trust: Fraction | None
     grade: str | None
+    weighted: bool = False
 
     @cached_property
     def order(self) -> tuple[str, int, int]:
@@ -181,7 +327,12 @@ class Record:
 
 @dataclass(frozen=True)
 class Flag:
-    """预警: a rule met by a subject in a year, with the consequence the rules prescribe."""
+    """预警: a rule met by a subject in a year, with the consequence the rules prescribe.
+
+    ``measured`` is the value the rule read, year by year ("满意率 25.00%（年度 2024）");
+    ``threshold`` the condition; ``rule_set`` / ``rule_set_source`` the set and its source;
+    ``source`` where the rule itself comes from ("000 §五 第三").
+    """
 
     rule: str
     subject: SubjectKey
@@ -194,6 +345,12 @@ class Flag:
     title: str
     form_id: str
     entry_ids: tuple[int, ...] = field(default=())
+    measured: str = ""
+    threshold: str = ""
+    rule_set: str = ""
+    rule_set_id: str = ""
+    rule_set_source: str = ""
+    source: str = ""
 
     @property
     def streak(self) -> int:
@@ -215,9 +372,12 @@ class Track:
     form_id: str
 
 
-def _tracks(records: Iterable[Record], config: RuleConfig) -> dict[Track, list[Record]]:
+def _tracks(
+    records: Iterable[Record], config_for: Callable[[SubjectKey], RuleConfig]
+) -> dict[Track, list[Record]]:
     tracks: dict[Track, list[Record]] = defaultdict(list)
     for rec in records:
+        config = config_for(rec.subject)
         if rec.form_id in config.integrity_forms and rec.subject[0] == "person":
             tracks[Track(INTEGRITY, rec.subject, "")].append(rec)
         if rec.form_id in config.team_forms and rec.subject[0] == "unit":
@@ -261,28 +421,41 @@ def _title(track: Track, streak: int, config: RuleConfig, form_name: str) -> str
     return f"{form_name}测评信任率低于 {config.trust_below}"
 
 
+def measured_text(rule: str, rec: Record) -> str:
+    """The value a rule read from one year's record: "满意率 10.75%（年度 2025）"."""
+    weighted = "加权，" if rec.weighted and rule != TEAM else ""
+    if rule == INTEGRITY:
+        return f"满意率 {percent(rec.satisfaction)}（{weighted}年度 {rec.year}）"
+    if rule == TEAM:
+        return f"测评等次 {rec.grade or '—'}（年度 {rec.year}）"
+    return f"信任率 {percent(rec.trust)}（{weighted}年度 {rec.year}）"
+
+
 def evaluate(
     records: Iterable[Record],
-    config: RuleConfig | None = None,
+    config: Rules = None,
     form_titles: Mapping[str, str] | None = None,
 ) -> list[Flag]:
-    """Every flag the rules raise over ``records``, by subject, rule and year."""
-    config = config or RuleConfig()
+    """Every flag the rules raise over ``records``, by subject, rule and year.
+
+    ``config``: one set for every subject, or a function giving each subject's set.
+    """
+    config_for = _resolver(config)
     titles = form_titles or {}
     flags: list[Flag] = []
-    for track, recs in _tracks(records, config).items():
+    for track, recs in _tracks(records, config_for).items():
+        rules = config_for(track.subject)
         counted = counting_records(recs)
         for year in sorted(counted):
-            if not _meets(track, counted[year], config):
+            if not _meets(track, counted[year], rules):
                 continue
             streak = 1
-            while (year - streak) in counted and _meets(track, counted[year - streak], config):
+            while (year - streak) in counted and _meets(track, counted[year - streak], rules):
                 streak += 1
             if track.rule == TRUST:
-                step: tuple[int, Step] | None = (1, TRUST_STEP)
+                step: tuple[int, Step] | None = (1, rules.trust_step)
             else:
-                ladder = config.integrity_steps if track.rule == INTEGRITY else config.team_steps
-                step = _step_for(streak, ladder)
+                step = _step_for(streak, rules.ladder(track.rule))
             if step is None:
                 continue
             level, rung = step
@@ -303,24 +476,27 @@ def evaluate(
                     title=_title(
                         track,
                         len(years),
-                        config,
+                        rules,
                         SHORT_FORM_NAMES.get(rec.form_id) or titles.get(rec.form_id, rec.form_id),
                     ),
                     form_id=rec.form_id,
                     entry_ids=tuple(counted[y].entry_id for y in years),
+                    measured="；".join(measured_text(track.rule, counted[y]) for y in years),
+                    threshold=rules.threshold(track.rule),
+                    rule_set=rules.name,
+                    rule_set_id=rules.id,
+                    rule_set_source=rules.source,
+                    source=rules.rule_source(track.rule),
                 )
             )
     flags.sort(key=lambda f: (f.subject, f.year, f.rule, f.form_id))
     return flags
 
 
-def latest_years(
-    records: Iterable[Record], config: RuleConfig | None = None
-) -> dict[SubjectKey, int]:
+def latest_years(records: Iterable[Record], config: Rules = None) -> dict[SubjectKey, int]:
     """Each subject's most recent year with a counting result under any rule."""
-    config = config or RuleConfig()
     latest: dict[SubjectKey, int] = {}
-    for track, recs in _tracks(records, config).items():
+    for track, recs in _tracks(records, _resolver(config)).items():
         counted = counting_records(recs)
         if counted:
             latest[track.subject] = max(latest.get(track.subject, 0), max(counted))
@@ -334,7 +510,7 @@ def is_current(flag: Flag, latest: Mapping[SubjectKey, int]) -> bool:
 
 def current_flags(
     records: Iterable[Record],
-    config: RuleConfig | None = None,
+    config: Rules = None,
     form_titles: Mapping[str, str] | None = None,
 ) -> list[Flag]:
     """Flags raised in each subject's most recent counting year (what is still in force)."""
@@ -343,10 +519,9 @@ def current_flags(
     return [f for f in evaluate(records, config, form_titles) if is_current(f, latest)]
 
 
-def counted_entry_ids(records: Iterable[Record], config: RuleConfig | None = None) -> set[int]:
+def counted_entry_ids(records: Iterable[Record], config: Rules = None) -> set[int]:
     """Ids of the entries some rule counts (the rest are invalid or superseded that year)."""
-    config = config or RuleConfig()
     ids: set[int] = set()
-    for recs in _tracks(records, config).values():
+    for recs in _tracks(records, _resolver(config)).values():
         ids.update(r.entry_id for r in counting_records(recs).values())
     return ids

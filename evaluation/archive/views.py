@@ -24,8 +24,9 @@ from evaluation.accounts.units import can_see, subtree_clause
 from evaluation.archive import export as archive_export
 from evaluation.archive import queries
 from evaluation.archive import rules as archive_rules
+from evaluation.archive.accountability import unit_choice, unit_rules
 from evaluation.archive.charts import trend_chart_png
-from evaluation.archive.entries import MAX_REASON, annotate, rule_config
+from evaluation.archive.entries import MAX_REASON, annotate
 from evaluation.ballot_forms import SHORT_FORM_NAMES
 from evaluation.errors import NotFound
 from evaluation.extensions import db
@@ -83,11 +84,7 @@ def _entry_choices(entries: list[ArchiveEntry]) -> list[tuple[int, str]]:
 
 @bp.context_processor
 def _helpers() -> dict[str, Any]:
-    config = rule_config()
-    return {
-        "short_form": lambda form_id, title: SHORT_FORM_NAMES.get(form_id, title),
-        "counted_forms": set(config.integrity_forms + config.team_forms + config.trust_forms),
-    }
+    return {"short_form": lambda form_id, title: SHORT_FORM_NAMES.get(form_id, title)}
 
 
 @bp.app_template_filter("archive_percent")
@@ -155,7 +152,7 @@ def _person_page(
             change_form=change_form or _change_form(person),
             form=form,
             rule_labels=RULE_LABELS,
-            config=rule_config(),
+            choice=unit_choice(person.unit),
         ),
         status,
     )
@@ -175,7 +172,9 @@ def person_trend(person_id: int) -> Response:
     root = _root()
     person = queries.get_person(person_id, root)
     timeline = queries.person_timeline(person, root)
-    png = trend_chart_png(timeline, title=f"{person.name} 历年测评趋势", config=rule_config())
+    png = trend_chart_png(
+        timeline, title=f"{person.name} 历年测评趋势", config=unit_rules(person.unit)
+    )
     audit.record_download(current_user.username, "archive.chart", person_id=person.id)
     return _png(png)
 
@@ -245,6 +244,7 @@ def _unit_page(unit_id: int, form: AnnotationForm | None = None, status: int = 2
             children=children,
             form=form,
             rule_labels=RULE_LABELS,
+            choice=unit_choice(unit),
         ),
         status,
     )
@@ -264,7 +264,7 @@ def unit_trend(unit_id: int) -> Response:
     root = _root()
     unit = queries.get_unit(unit_id, root)
     timeline = queries.unit_timeline(unit, root)
-    png = trend_chart_png(timeline, title=f"{unit.name} 历年测评趋势", config=rule_config())
+    png = trend_chart_png(timeline, title=f"{unit.name} 历年测评趋势", config=unit_rules(unit))
     audit.record_download(current_user.username, "archive.chart", unit=unit.path)
     return _png(png)
 
@@ -328,7 +328,9 @@ def export() -> Response:
         person_id=person.id if person else None,
         entries=len(entries),
     )
-    data = archive_export.workbook_bytes(entries, audit_head=head)
+    data = archive_export.workbook_bytes(
+        entries, audit_head=head, scope=archive_export.scope_text(root, tree, person)
+    )
     name = "廉政档案.xlsx"
     if person is not None:
         name = f"廉政档案-{person.name}.xlsx"

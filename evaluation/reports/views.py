@@ -11,33 +11,39 @@ from __future__ import annotations
 
 import io
 from typing import Any
+from urllib.parse import quote
 
 from flask import Blueprint, Response, abort, render_template, send_file
 from flask_login import current_user, login_required
 
 from evaluation import audit
-from evaluation.accounts.access import visible_round
+from evaluation.accounts.access import roles_required, visible_round
 from evaluation.errors import NotFound
 from evaluation.fonts import FontMissing
-from evaluation.models import Round
+from evaluation.models import Role, Round
 from evaluation.reports.charts import (
     ROUND_CHARTS,
     item_profile_png,
+    rank_text,
     round_chart,
     short_form_name,
     subject_png,
 )
 from evaluation.reports.feedback import feedback_pdf
-from evaluation.reports.workbook import (
-    WORKBOOK_NAME,
+from evaluation.reports.notes import notes_page
+from evaluation.reports.wording import (
     pool_notes,
     pooling_text,
+    rule_set_lines,
     rules_text,
     validity_text,
     weight_warnings,
     weighting_text,
+)
+from evaluation.reports.workbook import (
     write_workbook,
 )
+from evaluation.rounds.state import round_rule_set
 from evaluation.tally.aggregate import sealed_result
 from evaluation.tally.core import (
     SubjectResult,
@@ -48,6 +54,7 @@ from evaluation.tally.core import (
     unweighted,
 )
 from evaluation.tally.seal import ALGORITHM
+from evaluation.web import safe_filename
 
 bp = Blueprint("reports", __name__)
 
@@ -86,9 +93,44 @@ def _png(data: bytes) -> Response:
     return response
 
 
+def download_names(rnd: Round, what: str, subject: SubjectResult | None = None) -> tuple[str, str]:
+    """(file name, ASCII fallback) of a download: "2026-兰州市局-年度测评-测评结果.xlsx" and
+    "2026-round-12-results.xlsx"; a feedback sheet "…-反馈单-张三.pdf" /
+    "2026-round-12-feedback-34.pdf", all of a round's sheets "…-反馈单.pdf". The year is not
+    repeated when the round's title starts with it.
+
+    ``what`` is "results" (the workbook) or "feedback".
+    """
+    year = str(rnd.year)
+    title = rnd.title.strip()
+    parts = [title] if title.startswith(year) else [year, title]
+    parts.insert(1 if len(parts) == 2 else 0, rnd.unit.name)
+    if what == "results":
+        parts.append("测评结果")
+        ext, tail = "xlsx", "results"
+    else:
+        parts.append("反馈单")
+        ext = "pdf"
+        tail = "feedback" if subject is None else f"feedback-{subject.subject_id}"
+        if subject is not None:
+            parts.append(subject.name)
+    name = safe_filename("-".join(p.strip() for p in parts if p.strip()), "download")
+    return f"{name}.{ext}", f"{rnd.year}-round-{rnd.id}-{tail}.{ext}"
+
+
+def _named(response: Response, names: tuple[str, str]) -> Response:
+    """Set the download's name: a readable ASCII ``filename`` and the UTF-8 ``filename*``."""
+    name, fallback = names
+    response.headers["Content-Disposition"] = (
+        f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
+    )
+    return response
+
+
 @bp.app_context_processor
 def _helpers() -> dict[str, Any]:
     return {
+        "rank_text": rank_text,
         "percent": percent,
         "fraction_text": fraction_text,
         "decimal_text": decimal_text,
@@ -112,7 +154,8 @@ def round_results(round_id: int) -> Any:
         warnings=weight_warnings(result),
         pooling=pooling_text(result),
         pools=pool_notes(result),
-        rules=rules_text(),
+        rules=rules_text(result),
+        rule_set=rule_set_lines(round_rule_set(rnd), [s.form for s in result.subjects]),
         algorithm=ALGORITHM,
     )
 
@@ -133,6 +176,8 @@ def subject_results(round_id: int, subject_id: int) -> Any:
         warnings=weight_warnings(result, subject),
         pooling=pooling_text(result),
         pools=pool_notes(result, subject),
+        rules=rules_text(result),
+        rule_set=rule_set_lines(round_rule_set(rnd), [subject.form]),
         algorithm=ALGORITHM,
     )
 
@@ -180,13 +225,15 @@ def workbook(round_id: int) -> Any:
     buffer = io.BytesIO()
     write_workbook(rnd, result, buffer, audit_head=head)
     buffer.seek(0)
-    return send_file(
+    names = download_names(rnd, "results")
+    response = send_file(
         buffer,
         mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         as_attachment=True,
-        download_name=f"{rnd.id}-{WORKBOOK_NAME}",
+        download_name=names[0],
         max_age=0,
     )
+    return _named(response, names)
 
 
 @bp.route("/rounds/<int:round_id>/feedback.pdf")
@@ -195,13 +242,15 @@ def round_feedback(round_id: int) -> Any:
     """Every subject's feedback sheet in one PDF."""
     rnd, result = _closed(round_id)
     head = _downloaded("report.feedback", rnd, subject_id=None)
-    return send_file(
+    names = download_names(rnd, "feedback")
+    response = send_file(
         io.BytesIO(feedback_pdf(rnd, result, audit_head=head)),
         mimetype="application/pdf",
         as_attachment=True,
-        download_name=f"{rnd.id}-反馈单-全部.pdf",
+        download_name=names[0],
         max_age=0,
     )
+    return _named(response, names)
 
 
 @bp.route("/rounds/<int:round_id>/results/<int:subject_id>/feedback.pdf")
@@ -211,10 +260,22 @@ def subject_feedback(round_id: int, subject_id: int) -> Any:
     rnd, result = _closed(round_id)
     subject = _subject(result, subject_id)
     head = _downloaded("report.feedback", rnd, subject_id=subject.subject_id)
-    return send_file(
+    names = download_names(rnd, "feedback", subject)
+    response = send_file(
         io.BytesIO(feedback_pdf(rnd, result, [subject.subject_id], audit_head=head)),
         mimetype="application/pdf",
         as_attachment=True,
-        download_name=f"{rnd.id}-反馈单-{subject.subject_id}.pdf",
+        download_name=names[0],
         max_age=0,
     )
+    return _named(response, names)
+
+
+# --- 评价意见 and 整改要求 of a feedback sheet (``evaluation.reports.notes``) -------------
+
+
+@bp.route("/rounds/<int:round_id>/results/<int:subject_id>/feedback-notes", methods=["GET", "POST"])
+@roles_required(Role.ORGANISER, Role.ADMIN)
+def feedback_notes(round_id: int, subject_id: int) -> Any:
+    """评价意见 and 整改要求, typed after close and before archiving; viewers may not edit."""
+    return notes_page(visible_round(round_id), subject_id, current_user.username)

@@ -1,12 +1,15 @@
 """报表: the workbook of SPEC §8, and ``flask report`` writing every output of a round.
 
-Sheets: ``汇总`` (one header row, one row per subject, rates as numbers 0–1 in percent format;
-in a weighted round the unweighted rates stand beside the weighted ones), ``分项``, ``分类别``
-(small strata pooled into "其他类别（含：…）"), ``参测情况``, ``原始选票`` (each subject's answers
-as separate lines with their stratum or pool, in an order drawn independently per subject and
-item — never a whole ballot; every figure of 汇总 can be recomputed from it, and so can the
-seal), ``核验`` (the seal and how to check it) and ``图表``. Everything goes through the one
-writer in ``evaluation.spreadsheets``.
+Sheets, in order: the print sheets ``汇总表-<form>`` (the official 测评汇总表, one per form used,
+A4 landscape one page wide: title, 测评时间, 应参评/实参评, per grade 票数 and 百分比 under a
+merged header, rates, 测评等次, 排名, the rule set, signature lines), then ``汇总`` (one header
+row, one row per subject, rates as numbers 0–1 in percent format; in a weighted round the
+unweighted rates stand beside the weighted ones: for tools), ``分项`` (only when a form is graded
+per item), ``分类别`` (small strata pooled into "其他类别（含：…）"), ``参测情况``, ``原始选票``
+(each subject's answers as separate lines with their stratum or pool, in an order drawn
+independently per subject and item — never a whole ballot; every figure of 汇总 can be
+recomputed from it, and so can the seal), ``核验`` (the seal and how to check it) and ``图表``.
+Everything goes through the one writer in ``evaluation.spreadsheets``.
 """
 
 from __future__ import annotations
@@ -17,20 +20,38 @@ from fractions import Fraction
 from pathlib import Path
 from typing import IO, Any
 
+from openpyxl.styles import Alignment, Font
 from PIL import Image as PILImage
 
 from evaluation import audit
+from evaluation.ballot_forms import SHORT_FORM_NAMES, BallotForm
 from evaluation.models import Round
 from evaluation.reports import charts
+from evaluation.reports.wording import (
+    pool_notes,
+    pooling_text,
+    rule_set_lines,
+    rules_text,
+    validity_text,
+    weight_warnings,
+    weighting_text,
+)
+from evaluation.rounds.operations import LOCAL_TZ
+from evaluation.rounds.state import round_rule_set
 from evaluation.spreadsheets import (
     BOLD_FONT,
     BOLD_WARN_FONT,
+    GRID,
+    HEADER_FILL,
     INTEGER,
+    PERCENT,
     Sheet,
     Styled,
     decimal_cell,
     new_workbook,
     percent_cell,
+    row_height,
+    text_width,
 )
 from evaluation.tally.aggregate import raw_lines
 from evaluation.tally.core import (
@@ -41,7 +62,6 @@ from evaluation.tally.core import (
     SubjectResult,
     TallyResult,
     fraction_text,
-    percent,
     unweighted,
 )
 from evaluation.tally.seal import (
@@ -59,6 +79,7 @@ WORKBOOK_NAME = "测评结果.xlsx"
 SUMMARY_FIXED = ("测评对象", "职务", "测评表", "参评票", "有效票", "弃权")
 RATE_COLUMNS = ("优秀率", "满意率", "信任率", "综合得分")
 RAW_RATE_COLUMNS = tuple(f"{c}（未加权）" for c in RATE_COLUMNS)
+SHEET_NAMES = ("汇总", "分项", "分类别", "参测情况", "原始选票", "核验", "图表")
 
 
 # --- what every output says ----------------------------------------------------------------------
@@ -71,105 +92,6 @@ def grade_columns(result: TallyResult) -> list[str]:
         for g in s.form.grades:
             labels.setdefault(g.label, None)
     return list(labels)
-
-
-def validity_text(result: TallyResult) -> str:
-    """有效 / 无效 with the turnout that decides it."""
-    turnout = f"参测率 {percent(result.turnout_rate)}（{result.used}/{result.issued}）"
-    minimum = f"最低参测率 {percent(result.min_turnout)}（{fraction_text(result.min_turnout)}）"
-    if result.valid:
-        return f"测评有效：{turnout}，不低于{minimum}。"
-    return f"测评无效：{turnout}，低于{minimum}，本次测评结果无效。"
-
-
-def weighting_text(result: TallyResult) -> str:
-    """加权说明: whether and how the figures are weighted."""
-    if not result.weighted:
-        return "不加权：各比例为有效票中的实际比例。"
-    weights = "、".join(
-        f"{t.name} {fraction_text(t.weight) if t.weight is not None else '0（未设权重）'}"
-        for t in result.turnout
-    )
-    pooled = (
-        f"“{POOL_NAME}”作为一个类别参与加权，权重为其所含类别权重之和，比例按合并后的票数计算；"
-        if result.pooling
-        else ""
-    )
-    return (
-        f"加权说明：各类别权重为 {weights}。优秀率、满意率、信任率、综合得分、测评等次和排名均按"
-        "加权比例计算——先算各类别的比例，再按对该对象投出有效票的类别的权重（重新归一）合并；"
-        f"{pooled}票数为实际票数，旁边标“未加权”的比例为实际票数的比例。"
-    )
-
-
-def pooling_text(result: TallyResult) -> str:
-    """How small strata are pooled (or, in results sealed before pooling, hidden)."""
-    n = result.min_group_size
-    if not result.pooling:
-        return (
-            f"“—”表示该分组的选票少于 {n} 张，为保护测评人匿名不予显示（本活动按旧规则封存）；"
-            "各测评对象的总体结果不受影响。"
-        )
-    return (
-        f"小类别合并：某测评对象的选票少于 {n} 张的类别不单独列出，与票数次少的类别合并为"
-        f"“{POOL_NAME}”，直到合并后不少于 {n} 张（必要时全部类别合并），并写明所含类别；"
-        "逐项结果沿用同一合并。各测评对象的总体结果不合并。"
-    )
-
-
-def pool_notes(result: TallyResult, subject: SubjectResult | None = None) -> list[str]:
-    """One line per subject that pools strata, naming them."""
-    notes = []
-    for s in [subject] if subject is not None else result.subjects:
-        pool = s.pool
-        if pool is not None:
-            notes.append(
-                f"测评对象“{s.name}”：{'、'.join(pool.members)} 合并为“{POOL_NAME}”"
-                f"（共 {pool.ballots} 张选票）。"
-            )
-    return notes
-
-
-def _cell_turnout(result: TallyResult, cell: StratumCell) -> tuple[int, int]:
-    ids = set(cell.member_ids) if cell.pooled else {cell.stratum_id}
-    rows = [t for t in result.turnout if t.stratum_id in ids]
-    return sum(t.used for t in rows), sum(t.issued for t in rows)
-
-
-def weight_warnings(result: TallyResult, subject: SubjectResult | None = None) -> list[str]:
-    """提示 lines: a weighted stratum (or pool) with few valid votes or a low turnout."""
-    if not result.weighted:
-        return []
-    out: list[str] = []
-    n = result.min_group_size
-    for s in [subject] if subject is not None else result.subjects:
-        for c in s.strata:
-            if c.weight is None:
-                continue
-            share = f"在“{s.name}”的加权数字中占 {percent(c.weight)}（{fraction_text(c.weight)}）"
-            if c.figures is None:
-                out.append(f"提示：“{c.name}”的选票少于 {n} 张，{share}。")
-            elif c.figures.valid < n:
-                out.append(
-                    f"提示：“{c.name}”只有 {c.figures.valid} 张有效票（少于 {n} 张），{share}。"
-                )
-            used, issued = _cell_turnout(result, c)
-            if issued and Fraction(used, issued) < result.min_turnout:
-                out.append(
-                    f"提示：“{c.name}”参测率 {percent(Fraction(used, issued))}（{used}/{issued}）"
-                    f"低于最低参测率 {percent(result.min_turnout)}，{share}。"
-                )
-    return out
-
-
-def rules_text() -> str:
-    """How the figures are computed."""
-    return (
-        "各比例均以有效票（不含弃权）为分母，按精确分数计算后显示（三分之一即 1/3，不是 0.333）。"
-        "优秀率 = 最好等次票 / 有效票；满意率 = 满意等次票 / 有效票；信任率 = 除最差等次外的票 / "
-        "有效票；综合得分 = Σ 等次分值 × 票数 / 有效票。测评等次按测评表规则依次判断；排名按满意率"
-        "在同一测评表内并列排名（1、1、3）。"
-    )
 
 
 # --- the workbook --------------------------------------------------------------------------------
@@ -200,6 +122,28 @@ def _fig_cells(form_labels: dict[str, str], labels: list[str], f: Figures | None
     ]
 
 
+def _fit(texts: list[str], least: float, most: float) -> float:
+    """A column width for ``texts`` (longer ones wrap)."""
+    return min(max([least, *(text_width(t) + 2 for t in texts)]), most)
+
+
+def _name_widths(result: TallyResult) -> list[float]:
+    """Widths for the 测评对象 and 测评表 columns."""
+    return [
+        _fit([s.name for s in result.subjects], 12, 30),
+        _fit([s.form.title for s in result.subjects], 12, 40),
+    ]
+
+
+def _stratum_names(result: TallyResult) -> list[str]:
+    return [c.name for s in result.subjects for c in s.strata]
+
+
+def _forms(result: TallyResult) -> list[BallotForm]:
+    """The forms used, in print order."""
+    return [form for form, _ in round_forms_in_order(result)]
+
+
 def _labels(subject: SubjectResult) -> dict[str, str]:
     return {g.key: g.label for g in subject.form.grades}
 
@@ -212,12 +156,335 @@ def _page_title(rnd: Round) -> str:
     return f"{rnd.title}（{rnd.year}年度）"
 
 
+# --- the official 测评汇总表: one print sheet per form ---------------------------------------
+
+PRINT_PREFIX = "汇总表-"
+SHEET_NAME_MAX = 31
+INVALID_SHEET_CHARS = str.maketrans({c: "_" for c in "[]:*?/\\"})
+SIGNATURE_LINE = "制表人：______  监票人：______  审核人：______  日期：____年__月__日"
+STAMP_LINE = "（盖章）"
+SEAL_REFERENCE = 12
+TITLE_FONT = Font(bold=True, size=16)
+INFO_FONT = Font(size=11)
+HEAD_FONT = Font(bold=True, size=11)
+SMALL_FONT = Font(size=9, color="5B6470")
+CENTER = Alignment(horizontal="center", vertical="center", wrap_text=True)
+LEFT = Alignment(horizontal="left", vertical="center", wrap_text=True)
+NUMBER = Alignment(horizontal="center", vertical="center")
+HEADER_ROWS = (5, 6)  # the table's two header rows, repeated on every printed page
+
+
+def local_moment(moment: datetime | None) -> datetime | None:
+    """A stored time in Beijing time (SQLite hands back naive UTC)."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(LOCAL_TZ)
+
+
+def chinese_date(moment: datetime | None) -> str:
+    """2026年11月30日 (Beijing time); "" for none."""
+    local = local_moment(moment)
+    return f"{local.year}年{local.month}月{local.day}日" if local else ""
+
+
+def chinese_time(moment: datetime | None) -> str:
+    """2026年11月30日 23:39（北京时间）; "" for none."""
+    local = local_moment(moment)
+    return f"{chinese_date(moment)} {local:%H:%M}（北京时间）" if local else ""
+
+
+def evaluation_dates(rnd: Round) -> str:
+    """测评时间: the round's opening to its close, as dates in Beijing time."""
+    start = chinese_date(rnd.opens_at)
+    end = chinese_date(rnd.closed_at or rnd.closes_at)
+    if start and end and start != end:
+        return f"{start}至{end}"
+    return end or start or "未记录"
+
+
+def round_forms_in_order(result: TallyResult) -> list[tuple[BallotForm, list[SubjectResult]]]:
+    """The forms used, 班子 / 正职 / 班子成员 / 纪检 / 廉洁自律 first, others as they come."""
+    groups: dict[str, tuple[BallotForm, list[SubjectResult]]] = {}
+    for s in result.subjects:
+        groups.setdefault(s.form.id, (s.form, []))[1].append(s)
+    known = list(SHORT_FORM_NAMES)
+    order = sorted(
+        enumerate(groups),
+        key=lambda p: (known.index(p[1]) if p[1] in known else len(known), p[0]),
+    )
+    return [groups[form_id] for _, form_id in order]
+
+
+def form_short_name(form: BallotForm) -> str:
+    """领导班子, 班子正职 … for the shipped forms; a shortened title for others."""
+    if form.id in SHORT_FORM_NAMES:
+        return SHORT_FORM_NAMES[form.id]
+    title = form.title
+    for tail in ("民主测评表", "测评表"):
+        if title.endswith(tail) and len(title) > len(tail):
+            title = title[: -len(tail)]
+            break
+    return title
+
+
+def print_sheet_names(forms: list[BallotForm]) -> list[str]:
+    """Valid, unique Excel sheet names (≤ 31 characters) for the forms' print sheets."""
+    names: list[str] = []
+    for form in forms:
+        base = (PRINT_PREFIX + form_short_name(form)).translate(INVALID_SHEET_CHARS)
+        base = base.strip("'")[:SHEET_NAME_MAX]
+        name, n = base, 2
+        while name in names or name in SHEET_NAMES:
+            suffix = f"-{n}"
+            name = base[: SHEET_NAME_MAX - len(suffix)] + suffix
+            n += 1
+        names.append(name)
+    return names
+
+
+def print_title(rnd: Round, form: BallotForm) -> str:
+    """<unit><year>年度<title>测评汇总表（<form>）, the year and 测评 not said twice."""
+    title = rnd.title
+    year = f"{rnd.year}年度"
+    if not title.startswith(f"{rnd.year}年"):
+        title = year + title
+    tail = "汇总表" if title.endswith("测评") else "测评汇总表"
+    return f"{rnd.unit.name}{title}{tail}（{form_short_name(form)}）"
+
+
+def turnout_lines(result: TallyResult) -> tuple[str, str]:
+    """应参评 and 实参评 per stratum, with the totals."""
+    planned = "、".join(f"{t.name} {t.planned} 人" for t in result.turnout)
+    used = "、".join(f"{t.name} {t.used} 人" for t in result.turnout)
+    total_planned = sum(t.planned for t in result.turnout)
+    return (
+        f"应参评：{planned}，合计 {total_planned} 人",
+        f"实参评：{used}，合计 {result.used} 人",
+    )
+
+
+def _share(count: int, valid: int) -> Fraction | None:
+    return Fraction(count, valid) if valid else None
+
+
+def _print_columns(
+    form: BallotForm, subjects: list[SubjectResult], weighted: bool
+) -> list[tuple[str, str | None, float]]:
+    """(upper header, lower header or None, width) for each column of a print sheet."""
+    name_width = max([10.0, *(text_width(s.name) + 2 for s in subjects)])
+    post_width = max([6.0, *(text_width(s.post) + 2 for s in subjects)])
+    cols: list[tuple[str, str | None, float]] = [
+        ("序号", None, 5.5),
+        ("测评对象", None, min(name_width, 24.0)),
+        ("职务", None, min(post_width, 18.0)),
+    ]
+    for g in form.grades:
+        cols += [(g.label, "票数", 6.5), (g.label, "百分比", 9.0)]
+    cols += [("弃权", None, 6.5), ("有效票", None, 7.5)]
+    if weighted:
+        cols += [(f"{n}\n（加权）", None, 10.0) for n in ("优秀率", "满意率", "信任率")]
+        cols += [(f"{n}\n（未加权）", None, 10.0) for n in ("优秀率", "满意率")]
+    else:
+        cols += [(n, None, 9.0) for n in ("优秀率", "满意率", "信任率")]
+    cols.append(("测评等次", None, 9.0))
+    if _ranked(subjects):
+        cols.append(("排名", None, 6.0))
+    return cols
+
+
+def _ranked(subjects: list[SubjectResult]) -> bool:
+    """A form with one subject is not ranked."""
+    return len(subjects) > 1 and any(s.rank is not None for s in subjects)
+
+
+def _print_sheet(
+    wb: Any,
+    name: str,
+    rnd: Round,
+    result: TallyResult,
+    form: BallotForm,
+    subjects: list[SubjectResult],
+) -> None:
+    weighted = result.weighted
+    cols = _print_columns(form, subjects, weighted)
+    span = len(cols)
+    seal = f"封存码 {rnd.seal[:SEAL_REFERENCE]}" if rnd.seal else "未封存"
+    sheet = Sheet(
+        wb,
+        name,
+        widths=[w for _, _, w in cols],
+        freeze=None,
+        title_rows=f"{HEADER_ROWS[0]}:{HEADER_ROWS[1]}",
+        footer=seal,
+    )
+    margins = sheet.ws.page_margins
+    margins.left = margins.right = 0.4
+    margins.top = margins.bottom = 0.6
+    margins.header = margins.footer = 0.3
+
+    def line(text: str, font: Font = INFO_FONT, *, height: float | None = None) -> None:
+        sheet.append(
+            [Styled(text, font=font, alignment=LEFT if font is not TITLE_FONT else CENTER)],
+            spans={0: span},
+            height=height,
+        )
+
+    # rows 1–4: title, the form, 测评时间 and validity, 应参评 / 实参评
+    line(print_title(rnd, form), TITLE_FONT)
+    line(f"测评表：{form.title}")
+    line(
+        f"测评单位：{rnd.unit.path}　　测评时间：{evaluation_dates(rnd)}　　{validity_text(result)}"
+    )
+    planned, used = turnout_lines(result)
+    line(f"{planned}；{used}。")
+
+    # rows 5–6: the two header rows
+    head = Styled(None, font=HEAD_FONT, border=GRID, alignment=CENTER, fill=HEADER_FILL)
+    upper: list[Any] = []
+    lower: list[Any] = []
+    upper_spans: dict[int, int] = {}
+    index = 0
+    while index < span:
+        top, sub, _ = cols[index]
+        if sub is None:
+            upper.append(
+                Styled(top, font=HEAD_FONT, border=GRID, alignment=CENTER, fill=HEADER_FILL)
+            )
+            lower.append(head)
+            index += 1
+        else:
+            upper += [
+                Styled(top, font=HEAD_FONT, border=GRID, alignment=CENTER, fill=HEADER_FILL),
+                head,
+            ]
+            upper_spans[index] = 2
+            for offset in (0, 1):
+                lower.append(
+                    Styled(
+                        cols[index + offset][1],
+                        font=HEAD_FONT,
+                        border=GRID,
+                        alignment=CENTER,
+                        fill=HEADER_FILL,
+                    )
+                )
+            index += 2
+    # A header standing alone spans both rows: share its lines between them.
+    lines = 1
+    for i, (top, sub, _) in enumerate(cols):
+        n = sheet.lines(top, i, upper_spans.get(i, 1))
+        lines = max(lines, n if sub is not None else -(-n // 2))
+    first = sheet.append(upper, spans=upper_spans, height=row_height(lines))
+    sheet.append(lower, height=row_height(lines))
+    for i, (_, sub, _) in enumerate(cols):
+        if sub is None:
+            sheet.merge(first, i + 1, first + 1, i + 1)
+
+    # one row per subject
+    for number, s in enumerate(subjects, 1):
+        f = s.figures
+        raw = s.raw_figures
+        cells: list[Any] = [
+            number,
+            Styled(s.name, alignment=LEFT),
+            Styled("" if form.subject_kind == "team" else s.post, alignment=LEFT),
+        ]
+        for g in form.grades:
+            count = f.counts.get(g.key, 0)
+            cells += [count, Styled(_share(count, f.valid), PERCENT)]
+        cells += [f.abstentions, f.valid]
+        cells += [
+            Styled(f.excellent_rate, PERCENT),
+            Styled(f.satisfaction_rate, PERCENT),
+            Styled(f.trust_rate, PERCENT),
+        ]
+        if weighted:
+            cells += [
+                Styled(raw.excellent_rate, PERCENT),
+                Styled(raw.satisfaction_rate, PERCENT),
+            ]
+        cells.append(Styled(s.grade_label or "", alignment=CENTER))
+        if _ranked(subjects):
+            cells.append(Styled(s.rank, INTEGER) if s.rank is not None else "")
+        sheet.append([_gridded(c) for c in cells])
+
+    # under the table: what the figures mean, the rules, the signatures
+    sheet.blank()
+    notes = [
+        (
+            "百分比为该等次票数占有效票（不含弃权）的比例（未加权）；"
+            + (
+                "标“加权”的优秀率、满意率、信任率和测评等次、排名按类别权重计算，"
+                "标“未加权”的为实际票数的比例。"
+                if weighted
+                else "各比例均未加权。"
+            )
+        ),
+        *rule_set_lines(round_rule_set(rnd), [form]),
+    ]
+    if weighted:
+        notes.append(weighting_text(result))
+    warnings: list[str] = []
+    for s in subjects:
+        warnings += weight_warnings(result, s)
+        notes += pool_notes(result, s)
+    for text in notes:
+        sheet.note(text)
+    for text in warnings:
+        sheet.note(text, warn=True)
+    if not result.valid:
+        sheet.note(validity_text(result), warn=True)
+    sheet.blank()
+    line(SIGNATURE_LINE, HEAD_FONT, height=row_height(1) + 12)
+    stamp = Styled(STAMP_LINE, font=INFO_FONT, alignment=Alignment(horizontal="right"))
+    sheet.append([stamp], spans={0: span}, height=60)
+    line(
+        f"{seal}（完整封存码和核验方法见“核验”表）",
+        SMALL_FONT,
+    )
+
+
+def _gridded(value: Any) -> Styled:
+    """A table cell with thin borders, numbers centred."""
+    styled = value if isinstance(value, Styled) else Styled(value)
+    alignment = styled.alignment or NUMBER
+    return Styled(
+        styled.value,
+        styled.number_format,
+        styled.font,
+        styled.wrap,
+        GRID,
+        alignment,
+        styled.fill,
+    )
+
+
+def _print_sheets(wb: Any, rnd: Round, result: TallyResult) -> None:
+    groups = round_forms_in_order(result)
+    names = print_sheet_names([form for form, _ in groups])
+    for name, (form, subjects) in zip(names, groups, strict=True):
+        _print_sheet(wb, name, rnd, result, form, subjects)
+
+
 def _summary(wb: Any, rnd: Round, result: TallyResult, seal: str | None) -> None:
     labels = grade_columns(result)
     sheet = Sheet(
         wb,
         "汇总",
-        widths=_widths(labels, [22, 12, 16, 8, 8, 8], [11, 8]),
+        widths=_widths(
+            labels,
+            [
+                _fit([s.name for s in result.subjects], 12, 30),
+                _fit([s.post for s in result.subjects], 8, 20),
+                _fit([s.form.title for s in result.subjects], 12, 40),
+                8,
+                8,
+                8,
+            ],
+            [11, 8, *([12.0] * len(RATE_COLUMNS) if result.weighted else [])],
+        ),
         page_title=_page_title(rnd),
     )
     raw = list(RAW_RATE_COLUMNS) if result.weighted else []
@@ -248,7 +515,9 @@ def _summary(wb: Any, rnd: Round, result: TallyResult, seal: str | None) -> None
             sheet.note(warning, warn=True)
     for line in pool_notes(result):
         sheet.note(line)
-    sheet.note(rules_text())
+    for line in rule_set_lines(round_rule_set(rnd), _forms(result)):
+        sheet.note(line)
+    sheet.note(rules_text(result))
     sheet.note(f"封存码（{ALGORITHM}）：{seal or '未封存'}")
     for anomaly in result.anomalies:
         sheet.note(f"异常数据：{anomaly}", warn=True)
@@ -259,7 +528,7 @@ def _items(wb: Any, rnd: Round, result: TallyResult) -> None:
     sheet = Sheet(
         wb,
         "分项",
-        widths=_widths(labels, [18, 14, 6, 50, 10], []),
+        widths=_widths(labels, [*_name_widths(result), 6, 50, 10], []),
         page_title=_page_title(rnd),
     )
     sheet.header(
@@ -325,7 +594,11 @@ def _strata(wb: Any, rnd: Round, result: TallyResult) -> None:
     sheet = Sheet(
         wb,
         "分类别",
-        widths=_widths(labels, [18, 14, 10, 22, 8, 8, 8], [10, 14] if tail else []),
+        widths=_widths(
+            labels,
+            [*_name_widths(result), 10, _fit(_stratum_names(result), 12, 40), 8, 8, 8],
+            [10, 14] if tail else [],
+        ),
         page_title=_page_title(rnd),
     )
     sheet.header(
@@ -404,7 +677,7 @@ def _raw(wb: Any, rnd: Round, result: TallyResult) -> None:
     ``secrets.SystemRandom``: nothing in a line's position ties it to a line of another
     subject or item, so no ballot can be put back together from the sheet.
     """
-    sheet = Sheet(wb, "原始选票", widths=[22, 10, 26, 12], page_title=_page_title(rnd))
+    sheet = Sheet(wb, "原始选票", widths=[22, 10, 40, 12], page_title=_page_title(rnd))
     sheet.header(RAW_COLUMNS)
     lines = raw_lines(rnd, result)
     for s in result.subjects:
@@ -455,7 +728,7 @@ def _verification(
     sheet.header(["项目", "内容"])
     version = seal_version_of(rnd.sealed_result)
     legacy = version == LEGACY_SEAL_VERSION
-    closed = rnd.closed_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if rnd.closed_at else ""
+    closed = chinese_time(rnd.closed_at)
     rows: list[tuple[str, Any]] = [
         ("测评活动", rnd.title),
         ("活动编号", rnd.id),
@@ -478,11 +751,12 @@ def _verification(
         ("加权", weighting_text(result)),
         ("结果有效性", validity_text(result)),
         ("小类别合并", pooling_text(result)),
-        ("计算规则", rules_text()),
+        ("等次规则", "\n".join(rule_set_lines(round_rule_set(rnd), _forms(result)))),
+        ("计算规则", rules_text(result)),
         ("原始选票", raw_sheet_text(result, version)),
         (audit.HEAD_LABEL, str(head)),
         ("审计日志核验", audit.HEAD_METHOD),
-        ("生成时间", datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")),
+        ("生成时间", chinese_time(datetime.now(UTC))),
     ]
     for key, value in rows:
         warn = key == "结果有效性" and not result.valid
@@ -542,8 +816,10 @@ def write_workbook(
     ``audit_head``: the audit log's head to print in 核验 (by default the current one).
     """
     wb = new_workbook()
+    _print_sheets(wb, rnd, result)
     _summary(wb, rnd, result, rnd.seal)
-    _items(wb, rnd, result)
+    if any(s.form.per_item for s in result.subjects):
+        _items(wb, rnd, result)
     _strata(wb, rnd, result)
     _turnout(wb, rnd, result)
     _raw(wb, rnd, result)

@@ -78,9 +78,23 @@ class RoundSettingsForm(ChineseForm):
 
 
 class NewRoundForm(RoundSettingsForm):
-    """新建测评活动: the settings plus the unit, picked from the user's tree."""
+    """新建测评活动: the settings plus the unit, picked from the user's tree, and the rule set."""
 
     unit_id = SelectField("所属单位", coerce=int, validators=[DataRequired("请选择所属单位")])
+    rule_set = SelectField(
+        "等次规则集", default="default", validators=[DataRequired("请选择等次规则集")]
+    )
+    min_turnout = StringField(
+        "最低参测率（留空则按所选规则集，默认规则为 2/3）",
+        default="",
+        validators=[Optional(), _fraction],
+    )
+
+
+class RuleSetForm(ChineseForm):
+    """更换等次规则集 (draft only)."""
+
+    rule_set = SelectField("等次规则集", validators=[DataRequired("请选择等次规则集")])
 
 
 class RoundFileForm(ChineseForm):

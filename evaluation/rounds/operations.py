@@ -18,11 +18,18 @@ from sqlalchemy.orm import joinedload
 
 from evaluation import audit
 from evaluation.accounts.units import ensure_unit, in_tree
-from evaluation.ballot_forms import BallotForm, load_forms, parse_fraction
+from evaluation.ballot_forms import BallotForm, parse_fraction
 from evaluation.errors import DomainError, FormError, InputError
 from evaluation.extensions import db
 from evaluation.models import Person, Round, RoundState, Stratum, Subject, Unit
-from evaluation.rounds.state import require_state
+from evaluation.rounds.state import require_state, round_forms, round_rule_set
+from evaluation.rule_sets import (
+    DEFAULT_ID,
+    RuleSet,
+    describe_rule,
+    load_graded_forms,
+    load_rule_sets,
+)
 
 # Times people type (pages, round files) are Beijing time (no daylight saving); stored in UTC.
 LOCAL_TZ = timezone(timedelta(hours=8), "北京时间")
@@ -35,7 +42,93 @@ MAX_SUBJECTS = 2000
 
 def available_forms() -> dict[str, BallotForm]:
     """The forms an organiser may choose: the files in the configured ``BALLOTS_DIR``."""
-    return load_forms(current_app.config["BALLOTS_DIR"])
+    return load_graded_forms(current_app.config["BALLOTS_DIR"])
+
+
+def available_rule_sets() -> dict[str, RuleSet]:
+    """The grading rule sets a round may choose: ``BALLOTS_DIR/rule-sets/*.toml``, default first."""
+    try:
+        return load_rule_sets(current_app.config["BALLOTS_DIR"])
+    except FormError as exc:
+        raise InputError(exc.message) from None
+
+
+def _rule_set(set_id: str | None) -> RuleSet:
+    sets = available_rule_sets()
+    chosen = (set_id or "").strip() or DEFAULT_ID
+    if chosen not in sets:
+        known = "、".join(f"{s.id}（{s.name}）" for s in sets.values()) or "无"
+        raise InputError(f"等次规则集“{chosen}”不存在（可用：{known}）")
+    return sets[chosen]
+
+
+def _install_rule_set(rnd: Round, rule_set: RuleSet) -> None:
+    """Store the set on the round and copy its rules into every form snapshot."""
+    forms = {}
+    for fid, data in (rnd.forms or {}).items():
+        forms[fid] = _graded(rule_set, BallotForm.from_dict(data)).to_dict()
+    rnd.rule_set = rule_set.to_dict()
+    rnd.forms = forms
+
+
+def _graded(rule_set: RuleSet, form: BallotForm) -> BallotForm:
+    try:
+        return rule_set.apply(form)
+    except FormError as exc:
+        raise InputError(exc.message) from None
+
+
+def choose_rule_set(rnd: Round, set_id: str, *, actor: str) -> RuleSet:
+    """Give a draft round another grading rule set (its thresholds and minimum turnout)."""
+    require_state(rnd, RoundState.DRAFT, action="更换等次规则")
+    rule_set = _rule_set(set_id)
+    _install_rule_set(rnd, rule_set)
+    rnd.min_turnout = str(rule_set.min_turnout)
+    db.session.flush()
+    audit.record(actor, "round.rule_set", round_id=rnd.id, rule_set=rule_set.id)
+    return rule_set
+
+
+def set_rule_thresholds(
+    rnd: Round, changes: dict[tuple[str, int], str], *, actor: str
+) -> list[str]:
+    """Edit thresholds of a draft round's rule set; returns what changed, in words.
+
+    ``changes`` maps (form id, rule index) to the typed value ("1/3", "0.5", "60%"). Nothing
+    is changed when any value is bad.
+    """
+    require_state(rnd, RoundState.DRAFT, action="修改等次规则")
+    rule_set = round_rule_set(rnd)
+    forms = round_forms(rnd)
+    changed: list[str] = []
+    for (form_id, index), typed in sorted(changes.items()):
+        rules = rule_set.rules.get(form_id)
+        if rules is None or not 0 <= index < len(rules) or rules[index].unconditional:
+            raise InputError(f"测评表 {form_id} 没有第 {index + 1} 条有比例的规则")
+        value = _fraction_input(_percent_text(typed), "等次规则的比例")
+        current = rules[index].at_least if rules[index].at_least is not None else rules[index].below
+        if value == current:
+            continue
+        rule_set = rule_set.with_threshold(form_id, index, value)
+        form = forms.get(form_id)
+        if form is not None:
+            changed.append(describe_rule(form, rule_set.rules[form_id][index]))
+    if changed:
+        _install_rule_set(rnd, rule_set)
+        db.session.flush()
+        audit.record(actor, "round.rule_thresholds", round_id=rnd.id, rules=changed)
+    return changed
+
+
+def _percent_text(typed: str) -> str:
+    """ "60%" → "3/5"; anything else as typed."""
+    text = (typed or "").strip().replace("％", "%")
+    if text.endswith("%"):
+        try:
+            return str(Fraction(text[:-1].strip()) / 100)
+        except (ValueError, ZeroDivisionError):
+            return text
+    return text
 
 
 # --- creating and editing (draft only) ---------------------------------------------------------
@@ -67,17 +160,26 @@ def create_round(
     year: int,
     mode: str = "集中",
     kind: str = "本级自测",
-    min_turnout: str = "2/3",
+    min_turnout: str | None = None,
     opens_at: datetime | None = None,
     closes_at: datetime | None = None,
+    rule_set: str | None = None,
 ) -> Round:
-    """Create a round in draft."""
+    """Create a round in draft, graded by ``rule_set`` (default: 本系统默认规则).
+
+    ``min_turnout`` overrides the rule set's minimum turnout when given.
+    """
     title = (title or "").strip()
     if not title:
         raise InputError("测评活动名称不能为空")
     _check_mode_kind(mode, kind)
     _check_schedule(opens_at, closes_at)
-    turnout = str(_fraction_input(min_turnout, "最低参测率"))
+    rules = _rule_set(rule_set)
+    turnout = (
+        str(_fraction_input(min_turnout, "最低参测率"))
+        if min_turnout not in (None, "")
+        else str(rules.min_turnout)
+    )
     rnd = Round(
         title=title,
         unit=unit,
@@ -89,10 +191,13 @@ def create_round(
         closes_at=closes_at,
         state=RoundState.DRAFT,
         forms={},
+        rule_set=rules.to_dict(),
     )
     db.session.add(rnd)
     db.session.flush()
-    audit.record(actor, "round.create", round_id=rnd.id, title=title, unit=unit.path)
+    audit.record(
+        actor, "round.create", round_id=rnd.id, title=title, unit=unit.path, rule_set=rules.id
+    )
     return rnd
 
 
@@ -169,11 +274,14 @@ def remove_stratum(rnd: Round, stratum: Stratum, *, actor: str) -> None:
     audit.record(actor, "stratum.remove", round_id=rnd.id, name=stratum.name)
 
 
-def snapshot_form(rnd: Round, form: BallotForm) -> None:
-    """Freeze ``form`` on the round (editing the file later never changes this round)."""
+def snapshot_form(rnd: Round, form: BallotForm) -> BallotForm:
+    """Freeze ``form`` on the round, graded by the round's rule set (editing the files later
+    never changes this round); InputError when the rule set has no rules for it."""
+    graded = _graded(round_rule_set(rnd), form)
     forms = dict(rnd.forms or {})
-    forms[form.id] = form.to_dict()
+    forms[form.id] = graded.to_dict()
     rnd.forms = forms
+    return graded
 
 
 def set_form_items(rnd: Round, form_id: str, items: list[str], *, actor: str) -> None:
@@ -384,8 +492,7 @@ def _subject_form(
     if form_id in rnd.forms:
         form = BallotForm.from_dict(rnd.forms[form_id])
     elif form_id in forms:
-        form = forms[form_id]
-        snapshot_form(rnd, form)
+        form = snapshot_form(rnd, forms[form_id])
     else:
         known = "、".join(sorted(forms))
         raise InputError(f"测评表“{form_id}”不存在（可用：{known}）")

@@ -1,9 +1,11 @@
 """Round files (SPEC §11): a whole round described in TOML, imported in one transaction.
 
 Keys: ``title``, ``unit`` (created if missing; "上级/下级" paths), ``year``, ``mode``, ``kind``,
-``min_turnout``, ``opens_at``/``closes_at`` (optional), ``[[strata]]`` (``name``, ``codes``,
-``weight``), ``[[subjects]]`` (``name``, ``form``, ``post``, ``staff_no``, ``unit``) and
-``[forms.<id>] items = [...]`` for forms whose items are set per round. Every problem is
+``min_turnout`` (optional: overrides the rule set's), ``rule_set`` (optional: the grading
+rule set's id, default ``default``), ``opens_at``/``closes_at`` (optional), ``[[strata]]``
+(``name``, ``codes``, ``weight``), ``[[subjects]]`` (``name``, ``form``, ``post``,
+``staff_no``, ``unit``) and ``[forms.<id>] items = [...]`` for forms whose items are set per
+round. Every problem is
 collected and reported together; nothing is stored unless the whole file is valid.
 """
 
@@ -23,6 +25,7 @@ from evaluation.errors import DomainError, InputError
 from evaluation.models import Round, Unit
 from evaluation.rounds import operations
 from evaluation.rounds.operations import available_forms
+from evaluation.rounds.state import round_rule_set
 
 ROUND_KEYS = {
     "title",
@@ -31,6 +34,7 @@ ROUND_KEYS = {
     "mode",
     "kind",
     "min_turnout",
+    "rule_set",
     "opens_at",
     "closes_at",
     "strata",
@@ -132,6 +136,12 @@ def check_round_data(data: dict[str, Any], source: str = "测评文件") -> _Che
     for key in ("title", "unit", "year"):
         if key not in data:
             problems.append(f"缺少必填键 {key}")
+    if "rule_set" in data:
+        sets = operations.available_rule_sets()
+        chosen = data["rule_set"]
+        if not isinstance(chosen, str) or chosen not in sets:
+            known = "、".join(f"{k}（{v.name}）" for k, v in sets.items())
+            problems.append(f"rule_set：等次规则集“{chosen}”不存在（可用：{known}）")
     strata = data.get("strata", [])
     subjects = data.get("subjects", [])
     form_items = data.get("forms", {})
@@ -228,9 +238,10 @@ def import_round(
             year=data["year"],
             mode=str(data.get("mode", "集中")),
             kind=str(data.get("kind", "本级自测")),
-            min_turnout=str(data.get("min_turnout", "2/3")),
+            min_turnout=str(data["min_turnout"]) if "min_turnout" in data else None,
             opens_at=opens_at,
             closes_at=closes_at,
+            rule_set=str(data.get("rule_set", "")) or None,
         )
         for form_id, spec in form_items.items():
             operations.snapshot_form(rnd, forms[form_id].with_items(spec["items"]))
@@ -298,6 +309,7 @@ def export_round(rnd: Round) -> str:
         f"mode = {_q(rnd.mode)}",
         f"kind = {_q(rnd.kind)}",
         f"min_turnout = {_q(rnd.min_turnout)}",
+        f"rule_set = {_q(round_rule_set(rnd).id)}",
     ]
     for s in rnd.strata:
         lines += ["", "[[strata]]", f"name = {_q(s.name)}", f"codes = {s.planned}"]

@@ -18,6 +18,7 @@ from evaluation.ballot_forms import BallotForm, parse_fraction
 from evaluation.errors import NotFound, StateError
 from evaluation.extensions import db
 from evaluation.models import Round, RoundState, Subject, is_row_id
+from evaluation.rule_sets import DEFAULT_ID, RuleSet
 
 STATE_LABELS = {
     RoundState.DRAFT: "草稿",
@@ -57,6 +58,11 @@ def transition(rnd: Round, target: RoundState, action: str) -> None:
     rnd.state = target
 
 
+# What a round made before rule sets existed was graded by (the same thresholds as ``default``).
+LEGACY_NAME = "本系统默认规则（可修改）"
+LEGACY_SOURCE = "本系统默认规则，非004原文（004只规定等次名称，未规定比例）"
+
+
 # --- reading the snapshot -------------------------------------------------------------------------
 
 
@@ -76,6 +82,24 @@ def round_forms(rnd: Round) -> dict[str, BallotForm]:
 def subject_form(rnd: Round, subject: Subject) -> BallotForm:
     """The snapshot of the subject's form."""
     return BallotForm.from_dict(rnd.forms[subject.form_id])
+
+
+def round_rule_set(rnd: Round) -> RuleSet:
+    """The round's grading rule set (SPEC §4).
+
+    Rounds made before rule sets have none stored: they were graded by 本系统默认规则, whose
+    rules their form snapshots carry, so that is what they read as.
+    """
+    if rnd.rule_set:
+        return RuleSet.from_dict(rnd.rule_set)
+    forms = round_forms(rnd)
+    return RuleSet(
+        id=DEFAULT_ID,
+        name=LEGACY_NAME,
+        source=LEGACY_SOURCE,
+        min_turnout=min_turnout(rnd) if rnd.min_turnout else Fraction(2, 3),
+        rules={fid: f.rules for fid, f in forms.items()},
+    )
 
 
 def has_weights(rnd: Round) -> bool:

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import qrcode
-from flask import Blueprint, make_response, render_template, send_file, url_for
+from flask import Blueprint, make_response, render_template, request, send_file, url_for
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from markupsafe import Markup
@@ -39,7 +39,7 @@ from evaluation.accounts.access import (
 from evaluation.accounts.operations import ROLE_LABELS
 from evaluation.accounts.units import find_unit
 from evaluation.ballot_forms import BallotForm
-from evaluation.errors import InputError, NotFound, StateError
+from evaluation.errors import DomainError, InputError, NotFound, StateError
 from evaluation.extensions import db
 from evaluation.forms import ActionForm
 from evaluation.models import Role, Round, RoundState, Stratum, Subject
@@ -51,12 +51,15 @@ from evaluation.rounds.forms import (
     OpenForm,
     RoundFileForm,
     RoundSettingsForm,
+    RuleSetForm,
     StratumForm,
     SubjectFileForm,
     SubjectForm,
     VoidForm,
 )
-from evaluation.rounds.operations import available_forms
+from evaluation.rounds.operations import available_forms, available_rule_sets
+from evaluation.rounds.state import round_forms, round_rule_set
+from evaluation.rule_sets import RuleSet, describe_rule
 from evaluation.transactions import write_transaction, writes
 from evaluation.voting import box
 from evaluation.web import done, refused
@@ -144,6 +147,7 @@ def new_round() -> Any:
     form = NewRoundForm()
     units = visible_units(current_user)
     form.unit_id.choices = [SelectChoice(u.id, u.path) for u in units]  # type: ignore[assignment]
+    form.rule_set.choices = _rule_set_choices()  # type: ignore[assignment]
     if not form.is_submitted():
         form.year.data = datetime.now(operations.LOCAL_TZ).year
         if current_user.unit is not None:
@@ -159,9 +163,10 @@ def new_round() -> Any:
                     year=int(form.year.data or 0),
                     mode=form.mode.data or "",
                     kind=form.kind.data or "",
-                    min_turnout=form.min_turnout.data or "",
+                    min_turnout=form.min_turnout.data or None,
                     opens_at=_to_utc(form.opens_at.data),
                     closes_at=_to_utc(form.closes_at.data),
+                    rule_set=form.rule_set.data or None,
                 )
         except InputError as exc:
             problems = [exc.message, *exc.problems]
@@ -280,10 +285,18 @@ def _render_detail(
             if f is not failed:
                 f.items.data = "\n".join(i["text"] for i in snapshot["items"])
             item_forms[form_id] = f
+    rule_set_form = form(RuleSetForm)
+    rule_set_form.rule_set.choices = _rule_set_choices() if rnd.state == DRAFT else []
+    rule_set = round_rule_set(rnd)
+    if rule_set_form is not failed:
+        rule_set_form.rule_set.data = rule_set.id
     return render_template(
         "rounds/round_detail.html",
         rnd=rnd,
         is_draft=rnd.state == DRAFT,
+        rule_set=rule_set,
+        rule_rows=_rule_rows(rnd, rule_set),
+        rule_set_form=rule_set_form,
         stratum_form=form(StratumForm),
         subject_form=subject_form,
         item_forms=item_forms,
@@ -294,6 +307,95 @@ def _render_detail(
         total_planned=sum(s.planned for s in rnd.strata),
         section_problems={section: list(problems)} if section else {},
     ), status
+
+
+def _rule_set_choices() -> list[SelectChoice]:
+    return [SelectChoice(s.id, s.name) for s in available_rule_sets().values()]
+
+
+def _threshold_text(value: Any) -> str:
+    """A threshold as one would type it: "90%" when a whole percent, else "1/3"."""
+    percent = value * 100
+    return f"{percent.numerator}%" if percent.denominator == 1 else str(value)
+
+
+def _rule_rows(rnd: Round, rule_set: RuleSet) -> list[dict[str, Any]]:
+    """Per form of the round (or of the set, before any subject): its rules, in words."""
+    forms = round_forms(rnd)
+    if not forms:
+        try:
+            forms = {
+                fid: rule_set.apply(f)
+                for fid, f in available_forms().items()
+                if rule_set.covers(fid)
+            }
+        except DomainError:
+            forms = {}
+    rows = []
+    for form_id, form in forms.items():
+        rules = []
+        for index, rule in enumerate(form.rules):
+            value = rule.at_least if rule.at_least is not None else rule.below
+            rules.append(
+                {
+                    "index": index,
+                    "text": describe_rule(form, rule),
+                    "lead": describe_rule(form, rule).split(" ≥ ")[0].split(" < ")[0],
+                    "value": _threshold_text(value) if value is not None else None,
+                    "sign": "≥" if rule.at_least is not None else "<",
+                    "grade": form.label(rule.grade),
+                }
+            )
+        rows.append({"form_id": form_id, "title": form.title, "rules": rules})
+    return rows
+
+
+@bp.route("/rounds/<int:round_id>/rule-set", methods=["POST"])
+@roles_required(*EDITORS)
+@round_in_state(DRAFT, action="更换等次规则集")
+@writes
+def choose_rule_set(rnd: Round) -> Any:
+    """选用另一个等次规则集（草稿）: its thresholds and minimum turnout replace the round's."""
+    form = RuleSetForm()
+    form.rule_set.choices = _rule_set_choices()  # type: ignore[assignment]
+    if not form.validate_on_submit():
+        return _refused_form(rnd, form, "rules", None)
+    try:
+        chosen = operations.choose_rule_set(
+            rnd, form.rule_set.data or "", actor=current_user.username
+        )
+    except InputError as exc:
+        return _refused_form(rnd, form, "rules", exc)
+    return done(
+        f"已选用等次规则集“{chosen.name}”，最低参测率改为 {_threshold_text(chosen.min_turnout)}。",
+        _detail(rnd, "rules"),
+    )
+
+
+@bp.route("/rounds/<int:round_id>/rule-thresholds", methods=["POST"])
+@roles_required(*EDITORS)
+@round_in_state(DRAFT, action="修改等次规则")
+@writes
+def set_rule_thresholds(rnd: Round) -> Any:
+    """修改等次规则的比例（草稿）: fields ``t-<form id>-<rule index>``."""
+    action = ActionForm()
+    if not action.validate_on_submit():
+        return _refused_form(rnd, action, "rules", None)
+    changes: dict[tuple[str, int], str] = {}
+    for key, value in request.form.items():
+        if not key.startswith("t-"):
+            continue
+        form_id, _, index = key[2:].rpartition("-")
+        if not form_id or not index.isdigit():
+            continue
+        changes[(form_id, int(index))] = value
+    try:
+        changed = operations.set_rule_thresholds(rnd, changes, actor=current_user.username)
+    except InputError as exc:
+        return _refused_form(rnd, action, "rules", exc)
+    if not changed:
+        return done("比例没有变化。", _detail(rnd, "rules"))
+    return done("已修改等次规则：" + "；".join(changed) + "。", _detail(rnd, "rules"))
 
 
 def _refused_form(rnd: Round, form: FlaskForm, section: str, error: InputError | None) -> Any:

@@ -24,6 +24,7 @@ from evaluation.extensions import db
 from evaluation.models import Answer, Ballot, Round, RoundState
 from evaluation.rounds.state import min_turnout, round_forms, state_label
 from evaluation.tally.core import (
+    RESULT_VERSION,
     CountRow,
     StratumInput,
     SubjectInput,
@@ -109,15 +110,19 @@ def require_results(rnd: Round) -> None:
 
 
 def tally_round(
-    rnd: Round, *, min_group_size: int | None = None, pooling: bool = True
+    rnd: Round,
+    *,
+    min_group_size: int | None = None,
+    pooling: bool = True,
+    version: int = RESULT_VERSION,
 ) -> TallyResult:
     """Tally a closed (or archived) round; results never exist while it is open.
 
-    ``pooling=False`` recounts under the rules of version-2 results (``flask verify`` of a
-    round sealed before pooling).
+    ``pooling=False`` / an older ``version`` recount under the rules a result was sealed
+    with (``flask verify`` of a round sealed before pooling, or before ranking by grade).
     """
     require_results(rnd)
-    return tally(tally_input(rnd, min_group_size=min_group_size), pooling=pooling)
+    return tally(tally_input(rnd, min_group_size=min_group_size), pooling=pooling, version=version)
 
 
 def sealed_result(rnd: Round) -> TallyResult:

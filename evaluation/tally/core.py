@@ -13,7 +13,9 @@ module.
   stratum without a weight in a weighted round counts with weight 0. Then every share — rates,
   grade rules, rank — is the weighted one; counts stay counts.
 * 测评等次: the form's rules, first match wins; no valid votes → no grade.
-* 排名: competition ranking (1, 1, 3) by 满意率 within each form; no valid votes → no rank.
+* 排名: within each form, by grade (best first), then 满意率, then 优秀率; ties share a rank
+  (competition ranking: 1, 1, 3); no valid votes → no rank; a form with a single subject has
+  no rank at all (results before version 4 ranked by 满意率 alone, single forms included).
 * Small groups are pooled, not hidden: per subject, a stratum with fewer than
   ``min_group_size`` ballots for that subject is pooled with the next smallest strata into one
   group, 其他类别, until the pool holds at least that many (all strata together, if need be).
@@ -40,7 +42,9 @@ from evaluation.ballot_forms import BallotForm
 OVERALL = ""
 # 2: each subject also carries its post (职务), so the sealed result alone rebuilds a TallyResult.
 # 3: small strata are pooled into 其他类别 (cells name their members) instead of suppressed.
-RESULT_VERSION = 3
+# 4: rank by grade, then 满意率, then 优秀率; no rank in a form with one subject.
+RESULT_VERSION = 4
+RANK_BY_GRADE_VERSION = 4
 LEGACY_RESULT_VERSION = 2
 POOL_NAME = "其他类别"
 POOL_ID = 0  # the stratum_id of a pool's cell (database ids start at 1)
@@ -231,6 +235,11 @@ class TallyResult:
         return self.version >= 3
 
     @property
+    def rank_by_grade(self) -> bool:
+        """True when ranks go by grade first (version 4); older results ranked by 满意率."""
+        return self.version >= RANK_BY_GRADE_VERSION
+
+    @property
     def issued(self) -> int:
         """Codes issued in all strata."""
         return sum(t.issued for t in self.turnout)
@@ -383,10 +392,13 @@ def decide_grade(form: BallotForm, shares: Mapping[str, Fraction] | None) -> str
     return None  # unreachable: a validated form ends with an unconditional rule
 
 
-def competition_ranks(values: Mapping[int, Fraction | None]) -> dict[int, int | None]:
-    """Rank keys by value, highest first, ties sharing a rank (1, 1, 3); None stays unranked."""
+def competition_ranks(values: Mapping[int, Any]) -> dict[int, int | None]:
+    """Rank keys by value, highest first, ties sharing a rank (1, 1, 3); None stays unranked.
+
+    Values are anything ordered (a Fraction, or a tuple of them compared in turn).
+    """
     ranked = sorted((v for v in values.values() if v is not None), reverse=True)
-    first: dict[Fraction, int] = {}
+    first: dict[Any, int] = {}
     for position, value in enumerate(ranked, 1):
         first.setdefault(value, position)
     return {k: (first[v] if v is not None else None) for k, v in values.items()}
@@ -487,12 +499,24 @@ def _group(
     return overall, tuple(cells)
 
 
-def tally(data: TallyInput, *, pooling: bool = True) -> TallyResult:
+def rank_key(
+    form: BallotForm, grade: str | None, f: Figures
+) -> tuple[int, Fraction, Fraction] | None:
+    """What 排名 compares: the grade (best first), then 满意率, then 优秀率; None: no rank."""
+    if grade is None or f.satisfaction_rate is None or f.excellent_rate is None:
+        return None
+    return (-form.grade_keys.index(grade), f.satisfaction_rate, f.excellent_rate)
+
+
+def tally(data: TallyInput, *, pooling: bool = True, version: int = RESULT_VERSION) -> TallyResult:
     """Tally a round from its aggregated answers.
 
     ``pooling=False`` applies the rules of version-2 results (small cells suppressed, each
-    stratum weighted on its own): only to recount a round sealed under them.
+    stratum weighted on its own), and ``version`` below 4 the rank of older results (by
+    满意率 alone): only to recount a round sealed under them.
     """
+    if not pooling:
+        version = min(version, LEGACY_RESULT_VERSION)
     subjects = {s.id: s for s in data.subjects}
     strata_ids = {s.id for s in data.strata}
     # subject → item → stratum → grade → count
@@ -554,7 +578,14 @@ def tally(data: TallyInput, *, pooling: bool = True) -> TallyResult:
     ranks: dict[int, int | None] = {}
     ranked_in_form: dict[str, int] = defaultdict(int)
     for form_id in dict.fromkeys(s.form.id for s in data.subjects):
-        values = {s.id: f.satisfaction_rate for s, f, *_ in partial if s.form.id == form_id}
+        members = [(s, f, grade) for s, f, grade, *_ in partial if s.form.id == form_id]
+        values: dict[int, Any]
+        if version >= RANK_BY_GRADE_VERSION:
+            if len(members) < 2:
+                continue  # one subject: nothing to rank it among
+            values = {s.id: rank_key(s.form, grade, f) for s, f, grade in members}
+        else:
+            values = {s.id: f.satisfaction_rate for s, f, _ in members}
         ranks.update(competition_ranks(values))
         ranked_in_form[form_id] = sum(v is not None for v in values.values())
 
@@ -585,7 +616,7 @@ def tally(data: TallyInput, *, pooling: bool = True) -> TallyResult:
         turnout=turnout,
         subjects=results,
         anomalies=tuple(dict.fromkeys(anomalies)),
-        version=RESULT_VERSION if pooling else LEGACY_RESULT_VERSION,
+        version=version,
     )
 
 

@@ -143,7 +143,10 @@ def verify_round(rnd: Round) -> Verification:
     version = stored.get("version")
     legacy = version == LEGACY_RESULT_VERSION
     result = tally_round(
-        rnd, min_group_size=group if isinstance(group, int) else None, pooling=not legacy
+        rnd,
+        min_group_size=group if isinstance(group, int) else None,
+        pooling=not legacy,
+        version=version if isinstance(version, int) else LEGACY_RESULT_VERSION,
     )
     computed_seal = compute_seal_as(rnd, seal_version, result)
     report = Verification(
@@ -156,6 +159,11 @@ def verify_round(rnd: Round) -> Verification:
     if seal_version == LEGACY_SEAL_VERSION:
         report.notes.append(
             "封存码为旧格式 v1（按整张选票计算，无法用工作簿“原始选票”表复算），已按 v1 重算比对"
+        )
+    if isinstance(version, int) and not legacy and version < RESULT_VERSION:
+        report.notes.append(
+            f"计票结果为旧格式（版本 {version}：排名只按满意率，单个测评对象也排名），"
+            f"已按当时的规则重算比对；新结束的活动为版本 {RESULT_VERSION}"
         )
     if legacy:
         report.notes.append(

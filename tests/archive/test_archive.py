@@ -274,17 +274,6 @@ def test_a_person_keeps_their_archive_across_units(app) -> None:  # type: ignore
     assert not moved.current and moved.years == (2024, 2025)
 
 
-def test_configured_thresholds_change_the_flags(app) -> None:  # type: ignore[no-untyped-def]
-    people = build_history()["people"]
-    app.config["ARCHIVE_INTEGRITY_BELOW"] = "1/5"  # 1/4 is no longer below; 1/5 neither
-    app.config["ARCHIVE_TRUST_BELOW"] = "1/3"  # 1/3 is not below 1/3
-    assert flags_of(people["A001"]) == []
-    assert flags_of(people["A002"]) == []
-    app.config["ARCHIVE_TEAM_YEARS"] = "2,3,4"
-    team = queries.unit_timeline(ensure_unit(LANZHOU), None)
-    assert [(f.year, f.label) for f in team.flags] == [(2025, "黄牌管理"), (2026, "警示训诫谈话")]
-
-
 # --- annotations -------------------------------------------------------------------------------
 
 
@@ -429,56 +418,94 @@ def test_cli_export_cells(app, runner, tmp_path: Path) -> None:  # type: ignore[
     book = load_workbook(out)
     assert book.sheetnames[:2] == ["档案记录", "预警"]
     sheet = book["档案记录"]
-    header = [c.value for c in sheet[1]]
+    assert sheet["A1"].value == "廉政档案测评记录"
+    assert sheet["A2"].value.startswith("范围：干部 张三（工号 A001）")
+    header = [c.value for c in sheet[3]]
     assert header == [
-        "姓名",
+        "工号",
+        "测评对象",
+        "职务",
         "单位",
         "年度",
         "测评活动",
         "测评表",
         "有效票",
+        "弃权",
+        "优秀率",
         "满意率",
         "信任率",
+        "计算方式",
+        "等次规则集",
         "测评等次",
-        "满意率（未加权）",
-        "信任率（未加权）",
+        "排名",
+        "评价意见",
+        "整改要求",
         "计算说明",
     ]
-    rows = [[c.value for c in row] for row in sheet.iter_rows(min_row=2)]
-    assert [(r[0], r[1], r[2], r[5], r[8]) for r in rows] == [
-        ("张三", LANZHOU, 2024, 4, "不称职"),
-        ("张三", LANZHOU, 2024, 4, "中"),
-        ("张三", LANZHOU, 2025, 4, "中"),
-        ("张三", TIANSHUI, 2026, 5, "中"),
+    rows = [[c.value for c in row] for row in sheet.iter_rows(min_row=4)]
+    assert [(r[0], r[1], r[3], r[4], r[7], r[8], r[14]) for r in rows] == [
+        ("A001", "张三", LANZHOU, 2024, 4, 2, "不称职"),
+        ("A001", "张三", LANZHOU, 2024, 4, 2, "中"),
+        ("A001", "张三", LANZHOU, 2025, 4, 2, "中"),
+        ("A001", "张三", TIANSHUI, 2026, 5, 1, "中"),
     ]
-    assert rows[0][3] == "2024年度党风廉政建设责任制民主测评"
-    assert rows[0][4] == "领导班子正职履行党风廉政建设责任制情况民主测评表"
-    satisfaction = sheet.cell(row=3, column=7)
+    assert rows[0][2] == "局长"
+    assert rows[0][5] == "2024年度党风廉政建设责任制民主测评"
+    assert rows[0][6] == "领导班子正职履行党风廉政建设责任制情况民主测评表"
+    assert {r[12] for r in rows} == {"不加权"}
+    satisfaction = sheet.cell(row=5, column=11)
     assert satisfaction.value == pytest.approx(0.25) and satisfaction.data_type == "n"
     assert "%" in satisfaction.number_format
-    assert sheet.cell(row=2, column=8).value == pytest.approx(0.5)
-    assert sheet.cell(row=5, column=7).value == pytest.approx(0.2)
-    flags = [[c.value for c in row] for row in book["预警"].iter_rows()]
-    assert flags[0] == ["对象", "规则", "涉及年度", "处理建议"]
-    assert flags[1:] == [
+    assert sheet.cell(row=4, column=12).value == pytest.approx(0.5)
+    assert sheet.cell(row=7, column=11).value == pytest.approx(0.2)
+    flags = [[c.value for c in row] for row in book["预警"].iter_rows(min_row=3)]
+    assert flags[0] == [
+        "对象",
+        "规则",
+        "处理",
+        "实测值",
+        "阈值",
+        "涉及年度",
+        "规则集",
+        "依据",
+        "处理建议",
+    ]
+    assert [r[:8] for r in flags[1:]] == [
         [
             "张三（A001）",
-            "廉洁自律测评满意率当年低于 1/3：基本称职",
+            "廉洁自律测评满意率当年低于 1/3",
+            "基本称职",
+            "满意率 25.00%（年度 2024）",
+            "廉洁自律测评满意率低于 1/3（33.3%）",
             "2024",
-            "公务员年度考核定为基本称职等次",
+            "某县责任追究办法（000 §五）",
+            "000 §五 第三",
         ],
         [
             "张三（A001）",
-            "廉洁自律测评满意率连续 2 年低于 1/3：不称职",
+            "廉洁自律测评满意率连续 2 年低于 1/3",
+            "不称职",
+            "满意率 25.00%（年度 2024）；满意率 25.00%（年度 2025）",
+            "廉洁自律测评满意率低于 1/3（33.3%）",
             "2024、2025",
-            "公务员年度考核定为不称职等次",
+            "某县责任追究办法（000 §五）",
+            "000 §五 第三",
         ],
         [
             "张三（A001）",
-            "廉洁自律测评满意率连续 3 年低于 1/3：警示训诫/组织处理/纪律处分",
+            "廉洁自律测评满意率连续 3 年低于 1/3",
+            "警示训诫/组织处理/纪律处分",
+            "满意率 25.00%（年度 2024）；满意率 25.00%（年度 2025）；满意率 20.00%（年度 2026）",
+            "廉洁自律测评满意率低于 1/3（33.3%）",
             "2024、2025、2026",
-            "给予警示训诫、组织处理或纪律处分",
+            "某县责任追究办法（000 §五）",
+            "000 §五 第三",
         ],
+    ]
+    assert [r[8] for r in flags[1:]] == [
+        "公务员年度考核定为基本称职等次",
+        "公务员年度考核定为不称职等次",
+        "给予警示训诫、组织处理或纪律处分",
     ]
     actions = [a.action for a in db.session.execute(db.select(AuditEntry)).scalars()]
     assert actions[-1] == "archive.export"
@@ -491,14 +518,18 @@ def test_cli_export_of_a_unit_keeps_user_text_as_text(app, runner, tmp_path: Pat
     assert result.exit_code == 0, result.output
     book = load_workbook(out)
     sheet = book["档案记录"]
-    names = [sheet.cell(row=r, column=1) for r in range(2, sheet.max_row + 1)]
+    names = [sheet.cell(row=r, column=2) for r in range(4, sheet.max_row + 1)]
     formula_like = [c for c in names if "SUM(1,2)" in str(c.value)]
     assert formula_like and all(c.data_type != "f" for c in formula_like)
     # 张三 is now at 天水, but his 兰州 years belong to 兰州's archive
-    years = sorted(r[2] for r in _sheet_rows(out, "档案记录")[1:] if r[0] == "张三")
+    years = sorted(r[4] for r in _sheet_rows(out, "档案记录")[3:] if r[1] == "张三")
     assert years == [2024, 2024, 2025]
-    team_flags = [r for r in _sheet_rows(out, "预警")[1:] if r[0] == LANZHOU]
-    assert [r[2] for r in team_flags] == ["2024", "2024、2025", "2024、2025、2026"]
+    team_flags = [r for r in _sheet_rows(out, "预警")[3:] if r[0] == LANZHOU]
+    assert [r[5] for r in team_flags] == ["2024", "2024、2025", "2024、2025、2026"]
+    assert [r[3] for r in team_flags][-1] == (
+        "测评等次 不合格（年度 2024）；测评等次 不合格（年度 2025）；测评等次 不合格（年度 2026）"
+    )
+    assert {r[7] for r in team_flags} == {"000 §五 其次"}
 
 
 def test_cli_export_refuses_bad_input(app, runner, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -520,8 +551,8 @@ def test_web_export_is_scoped(app, client, auth, users) -> None:  # type: ignore
     response = client.get("/archive/export.xlsx")
     assert response.status_code == 200
     assert response.mimetype.endswith("spreadsheetml.sheet")
-    rows = _sheet_rows(response.data, "档案记录")[1:]
-    assert {r[0] for r in rows} == {"张三"} and len(rows) == 4
+    rows = _sheet_rows(response.data, "档案记录")[3:]
+    assert {r[1] for r in rows} == {"张三"} and len(rows) == 4
     last = (
         db.session.execute(db.select(AuditEntry).order_by(AuditEntry.id.desc())).scalars().first()
     )

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import copy
 import itertools
+import re
+import tomllib
+from dataclasses import replace
 from datetime import UTC, datetime
 from fractions import Fraction
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,6 +25,7 @@ from evaluation.archive.rules import (
     counting_records,
     current_flags,
     evaluate,
+    parse_rule_set,
 )
 
 _ids = itertools.count(1)
@@ -288,47 +295,134 @@ def test_counted_entries_leave_out_invalid_and_superseded_rounds() -> None:
     assert counted_entry_ids([early, late, invalid]) == {late.entry_id}
 
 
-# --- configuration -----------------------------------------------------------------------------
+# --- rule set files ----------------------------------------------------------------------------
+
+SHIPPED = Path(__file__).resolve().parents[2] / "ballots" / "accountability" / "000-county.toml"
 
 
-def test_configuration_keys_change_thresholds_years_and_forms() -> None:
-    config = RuleConfig.from_mapping(
-        {
-            "ARCHIVE_INTEGRITY_BELOW": "1/2",
-            "ARCHIVE_INTEGRITY_YEARS": "1,3,5",
-            "ARCHIVE_TEAM_YEARS": [2, 3, 4],
-            "ARCHIVE_TRUST_BELOW": 0.6,
-            "ARCHIVE_TEAM_FORMS": "gansu-team, gansu-discipline",
-        }
-    )
+def shipped_data() -> dict[str, Any]:
+    with SHIPPED.open("rb") as fh:
+        return tomllib.load(fh)
+
+
+def test_the_shipped_set_is_the_spec_defaults_with_true_sources() -> None:
+    config = parse_rule_set(shipped_data(), "accountability/000-county.toml")
+    assert config == RuleConfig()
+    assert config.id == "000-county" and config.name == "某县责任追究办法（000 §五）"
+    assert config.source.startswith("000 §五：一个县") and "仅为示例" in config.source
+    assert config.rule_source(INTEGRITY) == "000 §五 第三"
+    assert config.rule_source(TEAM) == "000 §五 其次"
+    assert config.rule_source(TRUST) == "004 §五.3（省实施办法未提供，1/2 为本系统默认）"
+
+
+def test_a_set_file_changes_thresholds_years_and_forms() -> None:
+    data = copy.deepcopy(shipped_data())
+    data["id"], data["name"], data["source"] = "strict", "从严示例", "测试用，自拟"
+    data["integrity"]["below"] = "1/2"
+    data["integrity"]["steps"] = [
+        {"years": 1, "label": "一", "action": "甲"},
+        {"years": 3, "label": "三", "action": "丙"},
+        {"years": 5, "label": "五", "action": "戊"},
+    ]
+    data["team"]["steps"] = [{"years": y, "label": f"第{y}年", "action": "处理"} for y in (2, 3, 4)]
+    data["trust"]["below"] = 0.6
+    data["team"]["forms"] = ["gansu-team", "gansu-discipline"]
+    config = parse_rule_set(data, "accountability/strict.toml")
     assert config.integrity_below == Fraction(1, 2)
     assert config.trust_below == Fraction(3, 5)
     assert config.team_forms == ("gansu-team", "gansu-discipline")
     records = [rec(2025, satisfaction=Fraction(2, 5)), rec(2026, satisfaction=Fraction(2, 5))]
     # 2/5 < 1/2 now; two years is still the first rung when the second needs three
-    assert only(evaluate(records, config), INTEGRITY) == [
-        (2025, 1, "基本称职", (2025,)),
-        (2026, 1, "基本称职", (2025, 2026)),
-    ]
+    flags = evaluate(records, config)
+    assert only(flags, INTEGRITY) == [(2025, 1, "一", (2025,)), (2026, 1, "一", (2025, 2026))]
+    assert {(f.rule_set, f.source) for f in flags} == {("从严示例", "000 §五 第三")}
+    assert flags[0].threshold == "廉洁自律测评满意率低于 50%"
+    assert flags[1].measured == "满意率 40.00%（年度 2025）；满意率 40.00%（年度 2026）"
     # one failing year raises nothing when the first rung needs two
     assert only(evaluate([team(2026, "不合格")], config), TEAM) == []
-    assert RuleConfig.from_mapping({}) == RuleConfig()
+
+
+def test_each_subject_is_judged_by_its_own_set() -> None:
+    strict = replace(RuleConfig(), id="strict", name="从严", integrity_below=Fraction(1, 2))
+    other = ("person", 2)
+    records = [
+        rec(2026, satisfaction=Fraction(2, 5)),
+        rec(2026, subject=other, satisfaction=Fraction(2, 5)),
+    ]
+    flags = evaluate(records, lambda subject: strict if subject == other else RuleConfig())
+    assert [(f.subject, f.rule_set) for f in flags] == [(other, "从严")]
+
+
+def test_every_flag_shows_measured_value_threshold_set_and_source() -> None:
+    records = [
+        rec(2025, satisfaction=Fraction(43, 400), trust=Fraction(9, 20)),
+        team(2025, "不合格"),
+    ]
+    by_rule = {f.rule: f for f in evaluate(records)}
+    assert by_rule[INTEGRITY].measured == "满意率 10.75%（年度 2025）"
+    assert by_rule[TRUST].measured == "信任率 45.00%（年度 2025）"
+    assert by_rule[TRUST].threshold == "信任率低于 50%"
+    assert by_rule[TEAM].measured == "测评等次 不合格（年度 2025）"
+    assert by_rule[TEAM].threshold == "领导班子测评等次为不合格"
+    for flag in by_rule.values():
+        assert flag.rule_set == "某县责任追究办法（000 §五）"
+        assert flag.rule_set_source.startswith("000 §五：一个县")
+        assert flag.source
+    weighted = replace(records[0], weighted=True)
+    assert evaluate([weighted])[0].measured == "满意率 10.75%（加权，年度 2025）"
+
+
+def _without(data: dict[str, Any], section: str | None, key: str) -> dict[str, Any]:
+    data = copy.deepcopy(data)
+    del (data[section] if section else data)[key]
+    return data
+
+
+def _with(data: dict[str, Any], section: str | None, key: str, value: Any) -> dict[str, Any]:
+    data = copy.deepcopy(data)
+    (data[section] if section else data)[key] = value
+    return data
 
 
 @pytest.mark.parametrize(
-    ("key", "value"),
+    ("change", "named"),
     [
-        ("ARCHIVE_INTEGRITY_BELOW", "三分之一"),
-        ("ARCHIVE_INTEGRITY_BELOW", "0"),
-        ("ARCHIVE_TRUST_BELOW", "3/2"),
-        ("ARCHIVE_INTEGRITY_YEARS", "1,2"),
-        ("ARCHIVE_TEAM_YEARS", "1,1,2"),
-        ("ARCHIVE_TEAM_YEARS", "0,1,2"),
-        ("ARCHIVE_TEAM_YEARS", "一,二,三"),
-        ("ARCHIVE_TRUST_FORMS", " , "),
+        (lambda d: _without(d, None, "source"), "source"),
+        (lambda d: _with(d, None, "name", "  "), "name"),
+        (lambda d: _with(d, None, "extra", 1), "extra"),
+        (lambda d: _without(d, None, "team"), "[team]"),
+        (lambda d: _without(d, "integrity", "source"), "[integrity]"),
+        (lambda d: _with(d, "integrity", "below", "三分之一"), "below"),
+        (lambda d: _with(d, "integrity", "below", "0"), "below"),
+        (lambda d: _with(d, "trust", "below", "3/2"), "below"),
+        (
+            lambda d: _with(d, "team", "steps", [{"years": 1, "label": "甲", "action": "乙"}] * 2),
+            "steps",
+        ),
+        (
+            lambda d: _with(d, "team", "steps", [{"years": 0, "label": "甲", "action": "乙"}]),
+            "steps",
+        ),
+        (
+            lambda d: _with(d, "team", "steps", [{"years": "一", "label": "甲", "action": "乙"}]),
+            "years",
+        ),
+        (lambda d: _with(d, "trust", "forms", []), "forms"),
+        (lambda d: _with(d, "trust", "colour", "red"), "colour"),
     ],
 )
-def test_bad_configuration_is_refused_with_the_key_named(key: str, value: str) -> None:
+def test_a_bad_set_file_is_refused_naming_file_and_key(change, named) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(RuleConfigError) as info:
-        RuleConfig.from_mapping({key: value})
-    assert key in str(info.value)
+        parse_rule_set(change(shipped_data()), "accountability/bad.toml")
+    message = str(info.value)
+    assert message.startswith("accountability/bad.toml") and named in message
+    assert re.search(r"[\u4e00-\u9fff]", message)
+
+
+def test_set_files_are_checked_against_the_forms() -> None:
+    grades = {"gansu-team": ("优秀", "合格", "不合格"), "gansu-integrity": ("好", "中", "差")}
+    data = _with(shipped_data(), "team", "grade", "差")
+    with pytest.raises(RuleConfigError, match="没有等次“差”"):
+        parse_rule_set(data, "accountability/bad.toml", grades)
+    with pytest.raises(RuleConfigError, match="没有这个测评表 gansu-principal"):
+        parse_rule_set(shipped_data(), "accountability/bad.toml", grades)

@@ -5,9 +5,13 @@ through the real operations (import, issue, cast, close, archive) by ``build_his
 from __future__ import annotations
 
 import secrets
+import shutil
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
+
+from flask import Flask
 
 from evaluation.accounts.units import ensure_unit
 from evaluation.extensions import db
@@ -228,3 +232,42 @@ def build_history() -> dict[str, Any]:
     )
     people = {p.staff_no: p for p in db.session.execute(db.select(Person)).scalars() if p.staff_no}
     return {"rounds": [r1, r2, r2x, r3, r4, r5], "people": people}
+
+
+# A second accountability rule set, stricter than 000 §五, written for the tests only.
+STRICT = """\
+id = "strict"
+name = "测试用从严规则集"
+source = "本测试自拟，非任何文件"
+
+[integrity]
+source = "测试规则 第一条"
+forms = ["gansu-integrity"]
+below = "1/2"
+steps = [
+  { years = 1, label = "提醒谈话", action = "由纪检组长进行提醒谈话" },
+  { years = 2, label = "诫勉谈话", action = "由主要领导进行诫勉谈话" },
+]
+
+[team]
+source = "测试规则 第二条"
+forms = ["gansu-team"]
+grade = "不合格"
+steps = [{ years = 2, label = "通报批评", action = "在全系统通报批评" }]
+
+[trust]
+source = "测试规则 第三条"
+forms = ["gansu-principal", "gansu-member", "gansu-integrity"]
+below = "3/5"
+label = "信任度审查"
+action = "由上级党组审查"
+"""
+
+
+def with_strict_set(app: Flask, tmp_path: Path) -> Path:
+    """Point BALLOTS_DIR at a copy of the ballots holding ``STRICT`` as ``strict.toml``."""
+    ballots = tmp_path / "ballots-with-strict"
+    shutil.copytree(app.config["BALLOTS_DIR"], ballots)
+    (ballots / "accountability" / "strict.toml").write_text(STRICT, encoding="utf-8")
+    app.config["BALLOTS_DIR"] = str(ballots)
+    return ballots

@@ -32,7 +32,15 @@ from tests.helpers.tally import (
     vote_with_small_stratum,
 )
 
-SHEETS = ["汇总", "分项", "分类别", "参测情况", "原始选票", "核验", "图表"]
+PRINT_SHEETS = [
+    "汇总表-领导班子",
+    "汇总表-班子正职",
+    "汇总表-班子成员",
+    "汇总表-纪检监察",
+    "汇总表-廉洁自律",
+]
+# No 分项: no Gansu form is graded per item.
+SHEETS = [*PRINT_SHEETS, "汇总", "分类别", "参测情况", "原始选票", "核验", "图表"]
 
 
 def _report(runner: FlaskCliRunner, rnd: Round, out: Path) -> list[Path]:
@@ -219,7 +227,7 @@ def test_workbook_figures_equal_the_tally(
     header = [c.value for c in summary[1]]
     rate_cell = summary.cell(row=2, column=header.index("满意率") + 1)
     assert isinstance(rate_cell.value, float) and rate_cell.number_format == "0.00%"
-    for name in ("汇总", "分项", "分类别", "参测情况", "原始选票", "核验"):
+    for name in ("汇总", "分类别", "参测情况", "原始选票", "核验"):
         ws = wb[name]
         assert ws.freeze_panes == "A2", name
         assert str(ws.page_setup.paperSize) == ws.PAPERSIZE_A4, name

@@ -60,7 +60,7 @@ def test_round_and_subject_pages_after_close(
 
     team = th.subject(sample_round, TEAM)
     page = client.get(f"/rounds/{sample_round.id}/results/{team.id}").get_data(as_text=True)
-    assert "合格" in page and "第 1 名" in page
+    assert "合格" in page and "不排名" in page and "（共1）" not in page
     # 班子成员 cast 3 ballots: pooled with 中层干部 (10), named; 9 优秀 of 13 → 69.23%
     assert "<td>班子成员</td>" not in page
     row = page.split("<td>其他类别（含：班子成员、中层干部）</td>", 1)[1].split("</tr>", 1)[0]
@@ -79,7 +79,14 @@ def test_downloads(
     res = client.get(f"/rounds/{sample_round.id}/report.xlsx")
     assert res.status_code == 200 and "attachment" in res.headers["Content-Disposition"]
     wb = load_workbook(io.BytesIO(res.data))
-    assert wb.sheetnames[:6] == ["汇总", "分项", "分类别", "参测情况", "原始选票", "核验"]
+    assert wb.sheetnames[4:10] == [
+        "汇总表-廉洁自律",
+        "汇总",
+        "分类别",
+        "参测情况",
+        "原始选票",
+        "核验",
+    ]
     res = client.get(f"/rounds/{sample_round.id}/feedback.pdf")
     assert res.status_code == 200 and res.data.startswith(b"%PDF")
     team = th.subject(sample_round, TEAM)

@@ -12,7 +12,6 @@ from flask.testing import FlaskClient
 from openpyxl import Workbook, load_workbook
 
 from evaluation.accounts.units import create_child_unit, find_unit
-from evaluation.ballot_forms import load_forms
 from evaluation.errors import InputError, StateError
 from evaluation.extensions import db
 from evaluation.models import AuditEntry, Person, Round, Subject, Unit
@@ -25,10 +24,11 @@ from evaluation.rounds.subject_import import (
     read_sheet,
     template_workbook,
 )
+from evaluation.rule_sets import load_graded_forms
 from tests.helpers.databases import ROOT
 from tests.helpers.web import AuthActions, csrf_token
 
-FORMS = load_forms(ROOT / "ballots")
+FORMS = load_graded_forms(ROOT / "ballots")
 
 
 def xlsx(rows: list[list[Any]], header: list[Any] | None = None, title: str = "测评对象") -> bytes:

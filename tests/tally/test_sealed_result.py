@@ -12,10 +12,11 @@ from pathlib import Path
 
 from openpyxl import load_workbook
 
-from evaluation.ballot_forms import BallotForm, load_forms
+from evaluation.ballot_forms import BallotForm
 from evaluation.extensions import db
 from evaluation.models import Round
 from evaluation.rounds.state import round_forms
+from evaluation.rule_sets import load_graded_forms
 from evaluation.tally.aggregate import sealed_result, tally_round
 from evaluation.tally.core import (
     CountRow,
@@ -30,7 +31,7 @@ from tests.helpers import tally as th
 from tests.helpers.tally import PRINCIPAL
 from tests.helpers.web import AuthActions
 
-FORMS = load_forms(Path(__file__).resolve().parents[2] / "ballots")
+FORMS = load_graded_forms(Path(__file__).resolve().parents[2] / "ballots")
 
 
 def test_json_round_trips_a_weighted_per_item_tally_exactly() -> None:

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from evaluation.ballot_forms import BallotForm, load_forms
+from evaluation.ballot_forms import BallotForm
+from evaluation.rule_sets import load_graded_forms
 from evaluation.tally.core import (
     POOL_ID,
     RESULT_VERSION,
@@ -29,7 +30,7 @@ from evaluation.tally.core import (
     to_json,
 )
 
-FORMS = load_forms(Path(__file__).resolve().parents[2] / "ballots")
+FORMS = load_graded_forms(Path(__file__).resolve().parents[2] / "ballots")
 TEAM = FORMS["gansu-team"]
 PRINCIPAL = FORMS["gansu-principal"]
 MEMBER = FORMS["gansu-member"]
@@ -171,28 +172,58 @@ def test_competition_ranking_with_ties() -> None:
     assert ranks == {1: 1, 2: 1, 3: 3, 4: None, 5: 4}
 
 
-def test_ranks_are_by_satisfaction_within_each_form() -> None:
+def test_ranks_go_by_grade_then_satisfaction_then_excellence_within_each_form() -> None:
     subjects = (
-        SubjectInput(1, "甲", PRINCIPAL),
-        SubjectInput(2, "乙", PRINCIPAL),
+        SubjectInput(1, "王芳", PRINCIPAL),
+        SubjectInput(2, "李明", PRINCIPAL),
         SubjectInput(3, "丙", PRINCIPAL),
         SubjectInput(4, "班子", TEAM),
         SubjectInput(5, "丁", PRINCIPAL),
+        SubjectInput(6, "戊", PRINCIPAL),
     )
     rows = (
-        # 甲 满意 3/4, 乙 满意 6/8 (tie), 丙 满意 1/2, 班子 alone, 丁 only 弃权
-        CountRow(1, "", 1, "excellent", 3),
+        # 王芳: 满意 9/10 but 优秀 4/10 → 称职; 李明: 满意 7/10, 优秀 6/10 → 优秀.
+        CountRow(1, "", 1, "excellent", 4),
+        CountRow(1, "", 1, "competent", 5),
         CountRow(1, "", 1, "basic", 1),
-        CountRow(2, "", 1, "competent", 6),
-        CountRow(2, "", 1, "incompetent", 2),
-        CountRow(3, "", 1, "competent", 1),
-        CountRow(3, "", 1, "basic", 1),
+        CountRow(2, "", 1, "excellent", 6),
+        CountRow(2, "", 1, "competent", 1),
+        CountRow(2, "", 1, "basic", 3),
+        # 丙 and 戊: both 称职 with 满意 9/10 and 优秀 4/10 — a tie with 王芳.
+        CountRow(3, "", 1, "excellent", 4),
+        CountRow(3, "", 1, "competent", 5),
+        CountRow(3, "", 1, "incompetent", 1),
+        CountRow(6, "", 1, "excellent", 2),
+        CountRow(6, "", 1, "competent", 7),
+        CountRow(6, "", 1, "basic", 1),
         CountRow(4, "", 1, "unqualified", 1),
         CountRow(5, "", 1, None, 3),
     )
     result = tally(TallyInput(ONE, subjects, rows))
-    assert [s.rank for s in result.subjects] == [1, 1, 3, 1, None]
-    assert [s.ranked_in_form for s in result.subjects] == [3, 3, 3, 1, 3]
+    grades = [s.grade_label for s in result.subjects]
+    assert grades == ["称职", "优秀", "称职", "不合格", None, "称职"]
+    # 李明 (优秀) before 王芳 (称职) although 王芳's 满意率 is higher; 王芳 and 丙 tie on every
+    # key (1, 1, 3 style); 戊 has the same 满意率 but a lower 优秀率; 丁 has no valid vote.
+    assert [s.rank for s in result.subjects] == [2, 1, 2, None, None, 4]
+    # A form with one subject (the team) prints no rank at all.
+    assert [s.ranked_in_form for s in result.subjects] == [4, 4, 4, 0, 4, 4]
+
+
+def test_results_sealed_before_version_4_are_recounted_with_their_own_ranks() -> None:
+    subjects = (SubjectInput(1, "王芳", PRINCIPAL), SubjectInput(2, "李明", PRINCIPAL))
+    subjects += (SubjectInput(3, "班子", TEAM),)
+    rows = (
+        CountRow(1, "", 1, "excellent", 4),
+        CountRow(1, "", 1, "competent", 5),
+        CountRow(1, "", 1, "basic", 1),
+        CountRow(2, "", 1, "excellent", 6),
+        CountRow(2, "", 1, "competent", 1),
+        CountRow(2, "", 1, "basic", 3),
+        CountRow(3, "", 1, "excellent", 1),
+    )
+    old = tally(TallyInput(ONE, subjects, rows), version=3)
+    assert [s.rank for s in old.subjects] == [1, 2, 1]
+    assert old.version == 3 and not old.rank_by_grade
 
 
 # --- weights -----------------------------------------------------------------------------------
@@ -427,7 +458,7 @@ def test_pooled_result_round_trips_and_version_2_results_are_read_as_sealed() ->
     data = TallyInput(POOLED, (SubjectInput(10, "班子", TEAM),), POOLED_ROWS, min_group_size=5)
     result = tally(data)
     sealed = to_json(result)
-    assert sealed["version"] == RESULT_VERSION == 3
+    assert sealed["version"] == RESULT_VERSION == 4
     cell = sealed["subjects"][0]["strata"][2]
     assert cell["members"] == ["班子成员", "服务对象"] and cell["base_weight"] == "3/10"
     assert from_json(sealed, forms) == result
@@ -488,7 +519,8 @@ def test_json_keeps_exact_fractions_as_text() -> None:
     assert row["excellent_rate"] == "1/3" and row["trust_rate"] == "1/3"
     assert row["satisfaction_rate"] == "1/3" and row["score"] == "100/3"
     assert row["counts"] == {"excellent": 1, "qualified": 0, "unqualified": 2}
-    assert row["grade"] == "unqualified" and row["grade_label"] == "不合格" and row["rank"] == 1
+    assert row["grade"] == "unqualified" and row["grade_label"] == "不合格"
+    assert row["rank"] is None  # the only subject of its form: no rank
     assert data["turnout"]["rate"] == "1/1"
     assert fraction_text(F(2, 4)) == "1/2"
 
