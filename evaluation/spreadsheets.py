@@ -150,6 +150,9 @@ class Sheet:
             self.ws.oddFooter.left.text = _header_text(footer)
             self.ws.oddFooter.left.size = 8
         self.rows = 0
+        # (text, column, span, font) → (too long for one line, lines when wrapped): data
+        # sheets repeat the same names on thousands of rows, so each is measured once.
+        self._fits: dict[tuple[str, int, int, Font | None], tuple[bool, int]] = {}
 
     def width(self, column: int, span: int = 1) -> float:
         """The width of ``span`` columns from ``column`` (0-based); unknown columns count 8.43."""
@@ -173,6 +176,22 @@ class Sheet:
         raw = styled.value
         if isinstance(raw, Fraction):
             raw = float(raw)
+        return self._styled_cell(styled, raw, column, span)
+
+    def _plain(self, value: Any, column: int, span: int) -> Any:
+        """``value`` itself when it needs no cell object (no style, no wrap, not formula-like
+        text): openpyxl writes plain values several times faster than cells, which matters
+        for the 原始选票 sheet's hundreds of thousands of rows."""
+        if isinstance(value, Styled) or isinstance(value, Fraction):
+            return self.cell(value, column, span)
+        if isinstance(value, str):
+            if is_formula_like(value) or self._fit(value, column, span, None)[0]:
+                return self.cell(value, column, span)
+        return value
+
+    def _styled_cell(
+        self, styled: Styled, raw: Any, column: int | None, span: int
+    ) -> WriteOnlyCell:
         cell = WriteOnlyCell(self.ws, value=raw)
         if isinstance(raw, str):
             # Set after the value: openpyxl would otherwise mark "=…" as a formula.
@@ -191,7 +210,7 @@ class Sheet:
         too_long = (
             column is not None
             and isinstance(raw, str)
-            and text_width(raw) * _scale(styled.font) > self.width(column, span) - 1.0
+            and self._fit(raw, column, span, styled.font)[0]
         )
         if styled.wrap or too_long:
             alignment = (
@@ -211,7 +230,19 @@ class Sheet:
         if not isinstance(raw, str) or not raw:
             return 1
         font = value.font if isinstance(value, Styled) else None
-        return text_lines(raw, self.width(column, span) / _scale(font))
+        return self._fit(raw, column, span, font)[1]
+
+    def _fit(self, raw: str, column: int, span: int, font: Font | None) -> tuple[bool, int]:
+        key = (raw, column, span, font)
+        fit = self._fits.get(key)
+        if fit is None:
+            if len(self._fits) > 50_000:
+                self._fits.clear()
+            width = self.width(column, span)
+            scale = _scale(font)
+            fit = (text_width(raw) * scale > width - 1.0, text_lines(raw, width / scale))
+            self._fits[key] = fit
+        return fit
 
     def _height(self, values: Sequence[Any], spans: dict[int, int] | None = None) -> float | None:
         """The height for a row whose text wraps (None: the default height fits)."""
@@ -244,14 +275,16 @@ class Sheet:
         self.rows += 1
         if height is None:
             height = self._height(values, spans)
-        cells = [self.cell(v, i, spans.get(i, 1)) for i, v in enumerate(values)]
-        if height is not None:
+        if height is None:
+            self.ws.append([self._plain(v, i, spans.get(i, 1)) for i, v in enumerate(values)])
+        else:
+            cells = [self.cell(v, i, spans.get(i, 1)) for i, v in enumerate(values)]
             self.ws.row_dimensions[self.rows].height = height
             # A tall row: its cells start at the top, beside the wrapped text's first line.
             for cell in cells:
                 if not cell.alignment.wrap_text and cell.alignment.vertical is None:
                     cell.alignment = Alignment(horizontal=cell.alignment.horizontal, vertical="top")
-        self.ws.append(cells)
+            self.ws.append(cells)
         for column, span in spans.items():
             if span > 1:
                 self.merge(self.rows, column + 1, self.rows, column + span)
