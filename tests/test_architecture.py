@@ -23,6 +23,7 @@ PURE_CORES = (
     "evaluation.tally.seal",
     "evaluation.archive.rules",
     "evaluation.ballot_forms",
+    "evaluation.rule_sets",
 )
 # The one import inside a function: ``evaluation.create_app`` loads the factory on call, so that
 # importing a pure core (which imports the ``evaluation`` package first) loads no Flask.

@@ -10,6 +10,7 @@ moves themselves, with what each one does, are in ``evaluation.rounds.lifecycle`
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from fractions import Fraction
 from typing import Protocol
@@ -91,7 +92,11 @@ def round_rule_set(rnd: Round) -> RuleSet:
     rules their form snapshots carry, so that is what they read as.
     """
     if rnd.rule_set:
-        return RuleSet.from_dict(rnd.rule_set)
+        # The round's own minimum turnout (a round file or the settings may override the set's).
+        stored = RuleSet.from_dict(rnd.rule_set)
+        return replace(
+            stored, min_turnout=min_turnout(rnd) if rnd.min_turnout else stored.min_turnout
+        )
     forms = round_forms(rnd)
     return RuleSet(
         id=DEFAULT_ID,

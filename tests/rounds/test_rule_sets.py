@@ -95,6 +95,13 @@ def test_a_round_takes_the_default_set_unless_its_file_names_another(app: Flask)
     )
     chosen = round_rule_set(other)
     assert chosen.id == "satisfaction" and chosen.name == "按测评满意率确定等次"
+    # A round file's own minimum turnout is what the round (and every output) says.
+    third = _round(
+        SAMPLE_ROUND.replace('title = "', 'title = "第三').replace(
+            'min_turnout = "2/3"', 'min_turnout = "1/2"'
+        )
+    )
+    assert round_rule_set(third).min_turnout == F(1, 2)
     assert round_forms(other)["gansu-principal"].rules == chosen.rules["gansu-principal"]
     assert 'rule_set = "satisfaction"' in export_round(other)
     with pytest.raises(InputError) as info:
