@@ -26,6 +26,7 @@ from flask_login import UserMixin
 from sqlalchemy import (
     JSON,
     Boolean,
+    Column,
     DateTime,
     Enum,
     ForeignKey,
@@ -33,10 +34,12 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    Table,
     Text,
     UniqueConstraint,
     Uuid,
     false,
+    true,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -195,6 +198,17 @@ class Round(db.Model):  # type: ignore[name-defined,misc]
     )
 
 
+# Which subjects a stratum limited to some (``Stratum.rates_all`` false) rates.
+stratum_subject = Table(
+    "stratum_subject",
+    db.metadata,
+    Column("stratum_id", ForeignKey("stratum.id", ondelete="CASCADE"), primary_key=True),
+    Column(
+        "subject_id", ForeignKey("subject.id", ondelete="CASCADE"), primary_key=True, index=True
+    ),
+)
+
+
 class Stratum(db.Model):  # type: ignore[name-defined,misc]
     """测评人员类别: who votes, with the number of codes planned and an optional weight."""
 
@@ -208,8 +222,15 @@ class Stratum(db.Model):  # type: ignore[name-defined,misc]
     # Exact decimal or fraction as text ("0.3", "1/3"); None = unweighted.
     weight: Mapped[str | None] = mapped_column(String(20))
     position: Mapped[int] = mapped_column(Integer, default=0)
+    # True (the default): the stratum rates every subject of the round. False: only the
+    # subjects in ``rated`` (``stratum_subject``), possibly none once they were removed —
+    # which ``rounds.lifecycle.open_round`` refuses.
+    rates_all: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
     round: Mapped[Round] = relationship(back_populates="strata")
+    rated: Mapped[list[Subject]] = relationship(
+        secondary=stratum_subject, order_by="Subject.position", back_populates="rated_by"
+    )
 
 
 class Subject(db.Model):  # type: ignore[name-defined,misc]
@@ -233,6 +254,9 @@ class Subject(db.Model):  # type: ignore[name-defined,misc]
 
     round: Mapped[Round] = relationship(back_populates="subjects")
     person: Mapped[Person | None] = relationship()
+    rated_by: Mapped[list[Stratum]] = relationship(
+        secondary=stratum_subject, back_populates="rated"
+    )
     unit: Mapped[Unit] = relationship()
 
 

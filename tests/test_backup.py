@@ -39,7 +39,7 @@ from evaluation.models import (
     RoundState,
     User,
 )
-from evaluation.rounds import lifecycle
+from evaluation.rounds import lifecycle, operations
 from evaluation.transactions import write_transaction
 from tests.helpers.databases import BACKENDS, app_config, fresh_side_database, migrate
 
@@ -68,6 +68,9 @@ def _populate(sample_round: Round) -> list[str]:
                     digest=hashlib.sha256(b"k" + plain.encode()).hexdigest(),
                 )
             )
+    # The last stratum rates the first two subjects only (a row in ``stratum_subject``).
+    limited = rnd.strata[-1]
+    operations.set_stratum_subjects(rnd, limited, [s.id for s in rnd.subjects[:2]], actor="test")
     lifecycle.open_round(rnd, actor="test")
     db.session.commit()
     grades = {"gansu-team": "excellent", "gansu-discipline": "pass"}
@@ -78,6 +81,8 @@ def _populate(sample_round: Round) -> list[str]:
         db.session.add(ballot)
         db.session.flush()
         for subject in rnd.subjects:
+            if code.stratum_id == limited.id and subject not in limited.rated:
+                continue
             grade = grades.get(subject.form_id) if number % 3 else None
             db.session.add(
                 Answer(
@@ -246,6 +251,7 @@ def test_backup_holds_exactly_what_the_database_holds(app, users, sample_round, 
     assert header["format"] == "evaluation-backup" and header["schema"]
     ballot_section = lines.index({"table": "ballot", "columns": ["id", "round_id", "stratum_id"]})
     assert trailer["counts"]["ballot"] == 9 and trailer["counts"]["code"] == 12
+    assert trailer["counts"]["stratum_subject"] == 2
     # Exact values: datetimes with microseconds in UTC, JSON kept as JSON.
     audit_columns = next(
         x for x in lines if isinstance(x, dict) and x.get("table") == "audit_entry"

@@ -27,13 +27,15 @@ from flask import (
 )
 from flask_login import current_user
 
+from evaluation import audit
 from evaluation.accounts.access import roles_required, visible_round
-from evaluation.codes import codes
+from evaluation.codes import codes, paper
 from evaluation.codes.slips import slips_pdf
 from evaluation.codes.turnout import SMALL_BATCH, round_turnout
+from evaluation.errors import InputError
 from evaluation.models import Role, Round, RoundState
 from evaluation.rounds import lifecycle
-from evaluation.rounds.state import min_turnout, state_label
+from evaluation.rounds.state import min_turnout, require_state, state_label
 from evaluation.transactions import write_transaction, writes
 from evaluation.web import safe_filename
 
@@ -88,6 +90,7 @@ def codes_page(round_id: int) -> Any:
         can_issue=_can_issue(rnd),
         ms_per_slip=MS_PER_SLIP,
         max_batch=codes.MAX_BATCH,
+        max_paper=paper.MAX_COPIES,
     )
 
 
@@ -127,6 +130,35 @@ def issue(round_id: int) -> Any:
     else:
         body, name, mime = pdf, f"{stem}.pdf", "application/pdf"
     return _attachment(body, name, mime)
+
+
+@bp.route("/rounds/<int:round_id>/codes/paper-ballots.pdf")
+@roles_required(Role.ORGANISER, Role.ADMIN)
+def paper_ballots(round_id: int) -> Any:
+    """纸质选票: ``count`` A4 ballots of one stratum, numbered from ``first`` (audited).
+
+    The serials count sheets, not people: nothing is stored, and no code goes with a ballot.
+    """
+    rnd = visible_round(round_id)
+    require_state(rnd, RoundState.DRAFT, RoundState.OPEN, action="打印纸质选票")
+    chosen = request.args.get("stratum", "").strip()
+    stratum = next((s for s in rnd.strata if str(s.id) == chosen), None)
+    if stratum is None:
+        raise InputError("请选择要打印纸质选票的测评人员类别")
+    count = paper.parse_copies(request.args.get("count", ""))
+    first = paper.parse_first_serial(request.args.get("first", ""))
+    pdf = paper.paper_ballots_pdf(rnd, stratum, count, first)
+    audit.record_download(
+        current_user.username,
+        "codes.paper_ballots",
+        round_id=rnd.id,
+        stratum=stratum.name,
+        count=count,
+        first_serial=first,
+    )
+    last = first + count - 1
+    name = f"纸质选票-{rnd.id}-{stratum.name}-{first:04d}至{last:04d}.pdf"
+    return _attachment(pdf, name, "application/pdf")
 
 
 @bp.route("/rounds/<int:round_id>/codes/<int:batch_id>/void", methods=["POST"])

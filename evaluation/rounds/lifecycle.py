@@ -20,6 +20,7 @@ from evaluation.codes import codes
 from evaluation.errors import DomainError, InputError, StateError
 from evaluation.extensions import db
 from evaluation.models import Round, RoundState, utcnow
+from evaluation.rounds.operations import unrated_problems
 from evaluation.rounds.state import require_state, round_forms, schedule_due, transition
 from evaluation.tally.aggregate import seal_round
 from evaluation.transactions import after_commit, in_write_transaction, write_transaction
@@ -59,6 +60,9 @@ def open_round(rnd: Round, *, actor: str, key: bytes | None = None) -> None:
         raise InputError("请先添加至少一个测评人员类别，再开始测评")
     if not rnd.subjects:
         raise InputError("请先添加至少一个测评对象，再开始测评")
+    unrated = unrated_problems(rnd)
+    if unrated:
+        raise InputError(unrated[0] + "，再开始测评", unrated[1:])
     for form in round_forms(rnd).values():
         if form.items_per_round and not form.items:
             raise InputError(
@@ -138,7 +142,7 @@ def apply_schedule(rnd: Round, now: datetime | None = None) -> bool:
     if not schedule_due(rnd, now):
         return False
     if rnd.state == RoundState.DRAFT:
-        if not (rnd.strata and rnd.subjects):
+        if not (rnd.strata and rnd.subjects) or unrated_problems(rnd):
             return False
         open_round(rnd, actor=SCHEDULE_ACTOR)
     if rnd.state == RoundState.OPEN and schedule_due(rnd, now):

@@ -7,7 +7,7 @@ Moving a round between states is ``evaluation.rounds.lifecycle``'s job.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from fractions import Fraction
@@ -264,6 +264,66 @@ def add_stratum(rnd: Round, *, actor: str, name: str, planned: int, weight: Any 
     db.session.flush()
     audit.record(actor, "stratum.add", round_id=rnd.id, name=name, planned=planned)
     return stratum
+
+
+def set_stratum_subjects(
+    rnd: Round, stratum: Stratum, subject_ids: Collection[int] | None, *, actor: str
+) -> list[Subject]:
+    """Choose the subjects a draft round's stratum rates; returns them (empty: all).
+
+    ``None``, or every subject of the round, means all (subjects added later included). An
+    empty choice, or a subject of another round, is refused.
+    """
+    require_state(rnd, RoundState.DRAFT, action="修改测评人员类别")
+    chosen: list[Subject] = []
+    if subject_ids is not None:
+        by_id = {s.id: s for s in rnd.subjects}
+        unknown = [i for i in subject_ids if i not in by_id]
+        if unknown:
+            raise InputError(f"测评对象 {unknown[0]} 不在此测评活动中")
+        wanted = set(subject_ids)
+        chosen = [s for s in rnd.subjects if s.id in wanted]
+        if not chosen:
+            raise InputError(f"类别“{stratum.name}”至少要评价一个测评对象（全部都评价时请全选）")
+        if len(chosen) == len(rnd.subjects):
+            chosen = []
+    stratum.rates_all = not chosen
+    stratum.rated = chosen
+    db.session.flush()
+    audit.record(
+        actor,
+        "stratum.subjects",
+        round_id=rnd.id,
+        name=stratum.name,
+        subjects=[s.name for s in chosen] or "全部",
+    )
+    return chosen
+
+
+def rated_subjects(rnd: Round, stratum: Stratum) -> list[Subject]:
+    """The subjects the stratum's voters grade, in ballot order."""
+    if stratum.rates_all:
+        return list(rnd.subjects)
+    return [s for s in rnd.subjects if s in stratum.rated]
+
+
+def unrated_problems(rnd: Round) -> list[str]:
+    """Why the round cannot open as its strata stand: a stratum rating nothing, a subject
+    rated by no stratum (empty when every stratum and subject is covered)."""
+    problems = [
+        f"测评人员类别“{s.name}”没有要评价的测评对象（所选对象已被删除），"
+        "请在“测评人员类别”中重新选择它评价的测评对象"
+        for s in rnd.strata
+        if not rated_subjects(rnd, s)
+    ]
+    if rnd.strata and not problems:
+        rated = {sub.id for st in rnd.strata for sub in rated_subjects(rnd, st)}
+        problems += [
+            f"测评对象“{sub.name}”没有任何测评人员类别评价，请在“测评人员类别”中选择评价它的类别"
+            for sub in rnd.subjects
+            if sub.id not in rated
+        ]
+    return problems
 
 
 def remove_stratum(rnd: Round, stratum: Stratum, *, actor: str) -> None:
@@ -531,6 +591,7 @@ def add_subject(
 def remove_subject(rnd: Round, subject: Subject, *, actor: str) -> None:
     """Remove a subject from a draft round."""
     require_state(rnd, RoundState.DRAFT, action="修改测评对象")
+    subject.rated_by.clear()  # a stratum limited to it no longer rates it
     rnd.subjects.remove(subject)
     if not any(s.form_id == subject.form_id for s in rnd.subjects):
         forms = dict(rnd.forms)

@@ -3,7 +3,8 @@
 Keys: ``title``, ``unit`` (created if missing; "上级/下级" paths), ``year``, ``mode``, ``kind``,
 ``min_turnout`` (optional: overrides the rule set's), ``rule_set`` (optional: the grading
 rule set's id, default ``default``), ``opens_at``/``closes_at`` (optional), ``[[strata]]``
-(``name``, ``codes``, ``weight``), ``[[subjects]]`` (``name``, ``form``, ``post``,
+(``name``, ``codes``, ``weight``, ``subjects``: the names of the subjects it rates, default
+all), ``[[subjects]]`` (``name``, ``form``, ``post``,
 ``staff_no``, ``unit``) and ``[forms.<id>] items = [...]`` for forms whose items are set per
 round. Every problem is
 collected and reported together; nothing is stored unless the whole file is valid.
@@ -41,7 +42,7 @@ ROUND_KEYS = {
     "subjects",
     "forms",
 }
-STRATUM_KEYS = {"name", "codes", "weight"}
+STRATUM_KEYS = {"name", "codes", "weight", "subjects"}
 SUBJECT_KEYS = {"name", "form", "post", "staff_no", "unit"}
 # Limits of an uploaded round file: its size, its nesting (a round file needs four levels:
 # [forms.<id>] items = [...]) and its strata (subjects: ``operations.MAX_SUBJECTS``).
@@ -176,6 +177,10 @@ def check_round_data(data: dict[str, Any], source: str = "测评文件") -> _Che
         codes = s.get("codes", 0)
         if isinstance(codes, bool) or not isinstance(codes, int) or codes < 0:
             problems.append(f"{where}：codes 应为非负整数")
+    subject_names = {str(s.get("name", "")).strip() for s in subjects if isinstance(s, dict)} - {""}
+    for i, s in enumerate(strata, 1):
+        if isinstance(s, dict) and "subjects" in s:
+            problems += _rated_problems(i, s, subject_names)
     names = Counter(str(s.get("name", "")).strip() for s in strata if isinstance(s, dict))
     for dup in sorted(n for n, times in names.items() if n and times > 1):
         problems.append(f"[[strata]] 名称“{dup}”重复")
@@ -215,6 +220,22 @@ def check_round_data(data: dict[str, Any], source: str = "测评文件") -> _Che
         raise InputError(f"{source} 有 {len(problems)} 处错误，未导入任何内容。", problems)
 
     return _Checked(strata, subjects, form_items, forms, opens_at, closes_at)
+
+
+def _rated_problems(number: int, stratum: dict[str, Any], subject_names: set[str]) -> list[str]:
+    """What is wrong with a ``[[strata]]`` table's ``subjects`` (names of the file's subjects)."""
+    name = str(stratum.get("name", "")).strip()
+    where = f"第 {number} 个 [[strata]]" + (f"（{name}）" if name else "")
+    rated = stratum["subjects"]
+    if not isinstance(rated, list) or not all(isinstance(n, str) for n in rated):
+        return [f'{where}：subjects 应为测评对象名称的列表，如 ["局领导班子"]']
+    if not rated:
+        return [f"{where}：subjects 不能为空（评价全部测评对象时不写 subjects）"]
+    return [
+        f"{where}：subjects 中的“{n}”不是本文件 [[subjects]] 中的测评对象"
+        for n in dict.fromkeys(n.strip() for n in rated)
+        if n not in subject_names
+    ]
 
 
 def import_round(
@@ -267,6 +288,12 @@ def import_round(
         if added.problems:
             index, exc = added.problems[0]
             raise InputError(f"第 {index + 1} 个 [[subjects]]：{exc.message}")
+        by_name = {sub.name: sub.id for sub in rnd.subjects}
+        for stratum, spec in zip(rnd.strata, strata, strict=True):
+            if "subjects" in spec:
+                operations.set_stratum_subjects(
+                    rnd, stratum, [by_name[n.strip()] for n in spec["subjects"]], actor=actor
+                )
     except InputError:
         raise
     except DomainError as exc:
@@ -315,6 +342,9 @@ def export_round(rnd: Round) -> str:
         lines += ["", "[[strata]]", f"name = {_q(s.name)}", f"codes = {s.planned}"]
         if s.weight is not None:
             lines.append(f"weight = {_q(s.weight)}")
+        if not s.rates_all:
+            rated = ", ".join(_q(sub.name) for sub in operations.rated_subjects(rnd, s))
+            lines.append(f"subjects = [{rated}]")
     for sub in rnd.subjects:
         lines += ["", "[[subjects]]", f"name = {_q(sub.name)}", f"form = {_q(sub.form_id)}"]
         if sub.post:

@@ -305,6 +305,7 @@ def _render_detail(
         open_form=OpenForm(formdata=None),
         box_fingerprint=box.fingerprint(bytes(rnd.box_public_key or b"")),
         total_planned=sum(s.planned for s in rnd.strata),
+        rated_subjects=operations.rated_subjects,
         section_problems={section: list(problems)} if section else {},
     ), status
 
@@ -447,6 +448,7 @@ def add_stratum(rnd: Round) -> Any:
     if not form.validate_on_submit():
         return _refused_form(rnd, form, "strata", None)
     try:
+        rated = _chosen_subjects(rnd)
         stratum = operations.add_stratum(
             rnd,
             actor=current_user.username,
@@ -454,9 +456,47 @@ def add_stratum(rnd: Round) -> Any:
             planned=int(form.planned.data or 0),
             weight=(form.weight.data or "").strip() or None,
         )
+        if rated is not None:
+            operations.set_stratum_subjects(rnd, stratum, rated, actor=current_user.username)
     except InputError as exc:
         return _refused_form(rnd, form, "strata", exc)
     return done(f"已添加测评人员类别“{stratum.name}”。", _detail(rnd, "strata"))
+
+
+def _chosen_subjects(rnd: Round) -> list[int] | None:
+    """The subjects ticked in a stratum form (``subjects`` checkboxes); None: all of them,
+    or the form showed none (the round had no subjects yet)."""
+    if not request.form.get("subjects_shown"):
+        return None
+    chosen: list[int] = []
+    for value in request.form.getlist("subjects"):
+        if not value.isdigit():
+            raise InputError("所选测评对象不正确，请刷新页面后重新选择")
+        chosen.append(int(value))
+    if not chosen:
+        raise InputError("请至少选择一个要评价的测评对象（全部都评价时请全选）")
+    if set(chosen) == {s.id for s in rnd.subjects}:
+        return None
+    return chosen
+
+
+@bp.route("/rounds/<int:round_id>/strata/<int:stratum_id>/subjects", methods=["POST"])
+@roles_required(*EDITORS)
+@round_in_state(DRAFT, action="修改测评人员类别")
+@writes
+def stratum_subjects(rnd: Round, stratum_id: int) -> Any:
+    """选择测评人员类别评价的测评对象（草稿）: checkboxes ``subjects``, all = 全部."""
+    stratum = _stratum(rnd, stratum_id)
+    action = ActionForm()
+    if not action.validate_on_submit():
+        return _refused_form(rnd, action, "strata", None)
+    try:
+        rated = _chosen_subjects(rnd)
+        chosen = operations.set_stratum_subjects(rnd, stratum, rated, actor=current_user.username)
+    except InputError as exc:
+        return _refused_form(rnd, action, "strata", exc)
+    what = "、".join(s.name for s in chosen) if chosen else "全部测评对象"
+    return done(f"类别“{stratum.name}”评价：{what}。", _detail(rnd, "strata"))
 
 
 @bp.route("/rounds/<int:round_id>/strata/<int:stratum_id>/remove", methods=["POST"])

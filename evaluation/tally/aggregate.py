@@ -84,8 +84,19 @@ def tally_input(rnd: Round, *, min_group_size: int | None = None) -> TallyInput:
         )
         for s in rnd.strata
     )
+    limited = [s for s in rnd.strata if not s.rates_all]
     subjects = tuple(
-        SubjectInput(id=s.id, name=s.name, form=forms[s.form_id], post=s.post or "")
+        SubjectInput(
+            id=s.id,
+            name=s.name,
+            form=forms[s.form_id],
+            post=s.post or "",
+            rated_by=(
+                frozenset(st.id for st in rnd.strata if st.rates_all or s in st.rated)
+                if limited
+                else None
+            ),
+        )
         for s in rnd.subjects
     )
     if min_group_size is None:

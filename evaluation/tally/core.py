@@ -12,6 +12,9 @@ module.
   of the strata that cast at least one valid vote for that subject, renormalised over them. A
   stratum without a weight in a weighted round counts with weight 0. Then every share — rates,
   grade rules, rank — is the weighted one; counts stay counts.
+* A stratum may rate only some subjects (``SubjectInput.rated_by``): a subject's groups,
+  pool and weights are those of the strata that rate it, and nothing else; turnout still
+  counts each voter once, per stratum and overall.
 * 测评等次: the form's rules, first match wins; no valid votes → no grade.
 * 排名: within each form, by grade (best first), then 满意率, then 优秀率; ties share a rank
   (competition ranking: 1, 1, 3); no valid votes → no rank; a form with a single subject has
@@ -67,12 +70,22 @@ class StratumInput:
 
 @dataclass(frozen=True)
 class SubjectInput:
-    """A subject and the form it is graded with."""
+    """A subject and the form it is graded with.
+
+    ``rated_by``: the ids of the strata that rate it (None: every stratum of the round).
+    """
 
     id: int
     name: str
     form: BallotForm
     post: str = ""
+    rated_by: frozenset[int] | None = None
+
+    def raters(self, strata: tuple[StratumInput, ...]) -> tuple[StratumInput, ...]:
+        """The strata of the round that rate this subject, in round order."""
+        if self.rated_by is None:
+            return strata
+        return tuple(s for s in strata if s.id in self.rated_by)
 
 
 @dataclass(frozen=True)
@@ -534,6 +547,11 @@ def tally(data: TallyInput, *, pooling: bool = True, version: int = RESULT_VERSI
                 f"测评对象“{subject.name}”有 {row.count} 条答案属于本活动以外的类别，未计入"
             )
             continue
+        if subject.rated_by is not None and row.stratum_id not in subject.rated_by:
+            anomalies.append(
+                f"测评对象“{subject.name}”有 {row.count} 条答案属于不评价它的类别，未计入"
+            )
+            continue
         if row.grade is not None and row.grade not in form.grade_keys:
             anomalies.append(
                 f"测评对象“{subject.name}”有 {row.count} 条答案的等次“{row.grade}”"
@@ -555,22 +573,24 @@ def tally(data: TallyInput, *, pooling: bool = True, version: int = RESULT_VERSI
         form = subject.form
         per_item = grid.get(subject.id, {})
         answers = per_item.get(OVERALL, {})
+        # Only the strata that rate the subject are its groups (breakdown, pool, weights).
+        raters = subject.raters(data.strata)
         pool = (
             choose_pool(
-                data.strata,
+                raters,
                 {sid: sum(cell.values()) for sid, cell in answers.items()},
                 data.min_group_size,
             )
             if pooling
             else None
         )
-        overall, cells = _group(form, data.strata, answers, weighted, data.min_group_size, pool)
+        overall, cells = _group(form, raters, answers, weighted, data.min_group_size, pool)
         items = []
         for item in form.items:
             if item.code not in per_item:
                 continue
             item_fig, item_cells = _group(
-                form, data.strata, per_item[item.code], weighted, data.min_group_size, pool
+                form, raters, per_item[item.code], weighted, data.min_group_size, pool
             )
             items.append(ItemResult(item.code, item.text, item_fig, item_cells))
         partial.append((subject, overall, decide_grade(form, overall.shares), cells, tuple(items)))

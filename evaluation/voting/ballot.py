@@ -9,6 +9,7 @@ answer are both refused by the radio fields' validation before anything is store
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -78,10 +79,18 @@ def _choices(form: BallotForm) -> tuple[Choice, ...]:
     return (*grades, Choice(ABSTAIN, ABSTAIN_LABEL)) if form.abstain else grades
 
 
-def ballot_layout(rnd: Round) -> list[BallotSubject]:
-    """The subjects of a round with the questions each asks, in ballot order."""
+def ballot_layout(rnd: Round, stratum_id: int | None = None) -> list[BallotSubject]:
+    """The subjects of a round with the questions each asks, in ballot order.
+
+    ``stratum_id``: the ballot of that stratum (a stratum may rate only some subjects);
+    None: every subject (the organiser's preview, and the round's padded ballot size).
+    """
+    stratum = next((s for s in rnd.strata if s.id == stratum_id), None)
+    rated = None if stratum is None or stratum.rates_all else {s.id for s in stratum.rated}
     layout = []
     for subject in rnd.subjects:
+        if rated is not None and subject.id not in rated:
+            continue
         form = subject_form(rnd, subject)
         choices = _choices(form)
         items: tuple[Question, ...] = ()
@@ -138,27 +147,30 @@ class RoundKey(Protocol):
     def created_at(self) -> datetime: ...
 
 
-def cached_ballot(rnd: RoundKey) -> tuple[list[BallotSubject], type[FlaskForm]]:
-    """The layout and form class of a round whose structure is frozen (not a draft), per app.
+def cached_ballot(
+    rnd: RoundKey, stratum_id: int | None = None
+) -> tuple[list[BallotSubject], type[FlaskForm]]:
+    """The layout and form class of a stratum's ballot (None: every subject) in a round whose
+    structure is frozen (not a draft), per app.
 
     Once a round has opened its subjects and form snapshots never change, so every voter of
-    this process shares one layout instead of loading and validating the snapshots on each
-    request; only a miss loads the round itself.
+    a stratum in this process shares one layout instead of loading and validating the
+    snapshots on each request; only a miss loads the round itself.
     """
 
     def load() -> Round:
         return rnd if isinstance(rnd, Round) else db.session.get_one(Round, rnd.id)
 
     if rnd.state == RoundState.DRAFT:
-        layout = ballot_layout(load())
+        layout = ballot_layout(load(), stratum_id)
         return layout, make_ballot_form(layout)
-    cache: dict[tuple[int, object], tuple[list[BallotSubject], type[FlaskForm]]]
+    cache: dict[tuple[int, object, int | None], tuple[list[BallotSubject], type[FlaskForm]]]
     cache = current_app.extensions.setdefault("ballot_layouts", {})
-    key = (rnd.id, rnd.created_at)
+    key = (rnd.id, rnd.created_at, stratum_id)
     if key not in cache:
-        if len(cache) > 64:
+        if len(cache) > 256:
             cache.clear()
-        layout = ballot_layout(load())
+        layout = ballot_layout(load(), stratum_id)
         cache[key] = (layout, make_ballot_form(layout))
     return cache[key]
 
@@ -179,7 +191,10 @@ def collect_answers(
 
 def grade_choices(layout: list[BallotSubject]) -> list[tuple[int, str, list[str]]]:
     """(subject id, item, grade keys) for every question of the ballot: what a sealed ballot
-    can hold, from which ``voting.box.plaintext_size`` finds the round's one padded length."""
+    can hold, from which ``voting.box.plaintext_size`` finds the round's one padded length.
+
+    Give it the whole round's layout (``ballot_layout(rnd)``), never one stratum's: a stratum
+    that rates fewer subjects pads to the same length as every other."""
     return [
         (
             subject.subject_id,
@@ -188,6 +203,17 @@ def grade_choices(layout: list[BallotSubject]) -> list[tuple[int, str, list[str]
         )
         for subject in layout
         for question in subject.questions
+    ]
+
+
+def foreign_answers(
+    everything: list[BallotSubject], layout: list[BallotSubject], sent: Iterable[str]
+) -> list[str]:
+    """Names of the round's subjects outside this ballot that ``sent`` (form keys) answers."""
+    own = {q.name for s in layout for q in s.questions}
+    keys = set(sent)
+    return [
+        s.name for s in everything if any(q.name in keys and q.name not in own for q in s.questions)
     ]
 
 

@@ -69,6 +69,7 @@ from evaluation.voting.ballot import (
     BallotSubject,
     cached_ballot,
     collect_answers,
+    foreign_answers,
     grade_choices,
     missing_subjects,
 )
@@ -328,6 +329,7 @@ def _render_ballot(
     preview: bool = False,
     status: int = 200,
     token: str | None = None,
+    preview_strata: list[tuple[int | None, str, bool]] | None = None,
 ) -> Any:
     """The ballot page; ``token`` stands in for the CSRF token (``_blank_ballot_page``)."""
     errors = form.errors if not preview else {}
@@ -342,6 +344,7 @@ def _render_ballot(
             errors=errors,
             missing=missing_subjects(layout, errors),
             preview=preview,
+            preview_strata=preview_strata or [],
             **extra,
         ),
         status,
@@ -352,18 +355,20 @@ def _render_ballot(
 _TOKEN_SLOT = "@@csrf-token@@"
 
 
-def _blank_ballot_page(rnd: VotingRound, stratum_name: str, layout: list[Any]) -> str:
+def _blank_ballot_page(
+    rnd: VotingRound, stratum_id: int, stratum_name: str, layout: list[Any]
+) -> str:
     """The empty ballot a voter first sees, rendered once per round and stratum per process.
 
     Every voter of a stratum gets the same page but for the CSRF token, which is put in on
     each request. A round's ballot never changes once it is open (``cached_ballot``).
     """
-    cache: dict[tuple[int, object, str], str]
+    cache: dict[tuple[int, object, int, str], str]
     cache = current_app.extensions.setdefault("ballot_pages", {})
-    key = (rnd.id, rnd.created_at, stratum_name)
+    key = (rnd.id, rnd.created_at, stratum_id, stratum_name)
     page = cache.get(key)
     if page is None or "_flashes" in session:
-        blank = cached_ballot(rnd)[1](formdata=None)
+        blank = cached_ballot(rnd, stratum_id)[1](formdata=None)
         page = _render_ballot(rnd, stratum_name, layout, blank, token=_TOKEN_SLOT)[0]
         if "_flashes" not in session:
             if len(cache) > 256:
@@ -389,13 +394,20 @@ def ballot() -> Any:
     if request.method == "GET":
         read_without_transaction()  # these reads stand alone (PostgreSQL: no BEGIN/ROLLBACK)
         # The code may have been used or voided, or the round closed, since the scan.
-        _code, rnd = check_code(held["code"], held["round"])
-        layout = cached_ballot(rnd)[0]
-        return _blank_ballot_page(rnd, held["stratum_name"], layout)
+        code, rnd = check_code(held["code"], held["round"])
+        layout = cached_ballot(rnd, code.stratum_id)[0]
+        return _blank_ballot_page(rnd, code.stratum_id, held["stratum_name"], layout)
     # No read before the write: the cast itself re-checks the code and that the round is
     # open and not past its closing time, and says which when it refuses.
     held_round = _HeldRound.of(held)
-    layout, form_class = cached_ballot(held_round)
+    layout, form_class = cached_ballot(held_round, held["stratum"])
+    foreign = foreign_answers(cached_ballot(held_round)[0], layout, request.form.keys())
+    if foreign:
+        _round_for_voting(_voting_round(held["round"]))  # a closed round is 403, not 400
+        raise InputError(
+            f"这张选票含有您所在类别（{held['stratum_name']}）不评价的测评对象："
+            f"{'、'.join(foreign)}。选票没有被记录，测评码仍可使用；请重新打开选票页面后再提交。"
+        )
     form = form_class()
     if not form.validate():
         rnd = _round_for_voting(_voting_round(held["round"]))  # a closed round is 403, not 400
@@ -435,8 +447,12 @@ class _NotCast(Exception):
     """The conditional write stored nothing: the transaction rolled back."""
 
 
-def _box_for(rnd: _HeldRound | VotingRound, layout: list[BallotSubject]) -> tuple[bytes, int]:
-    """The round's public key and the one length its ballots are padded to (per app)."""
+def _box_for(rnd: _HeldRound | VotingRound) -> tuple[bytes, int]:
+    """The round's public key and the one length its ballots are padded to (per app).
+
+    The length comes from the whole round's ballot (every subject), the longest of any
+    stratum's: a stratum that rates fewer subjects pads to the same length as the others.
+    """
     cache: dict[tuple[int, object], tuple[bytes, int]]
     cache = current_app.extensions.setdefault("ballot_boxes", {})
     key = (rnd.id, rnd.created_at)
@@ -448,7 +464,8 @@ def _box_for(rnd: _HeldRound | VotingRound, layout: list[BallotSubject]) -> tupl
         )
         if len(cache) > 64:
             cache.clear()
-        cache[key] = (bytes(public or b""), box.plaintext_size(grade_choices(layout)))
+        everything = cached_ballot(_HeldRound(rnd.id, rnd.created_at))[0]  # cast: open
+        cache[key] = (bytes(public or b""), box.plaintext_size(grade_choices(everything)))
     return cache[key]
 
 
@@ -463,9 +480,13 @@ def cast_ballot(
 
     The write is conditional: the code must still be unused, and the round open and not past
     its closing time, else nothing is stored (CodeAlreadyUsed / CodeUnknown / RoundClosed).
-    Returns the receipt code (plaintext, shown once).
+    ``layout`` is the voter's ballot (their stratum's subjects): an answer outside it is
+    refused before anything is stored. Returns the receipt code (plaintext, shown once).
     """
-    public_key, size = _box_for(rnd, layout)
+    asked = {(s.subject_id, q.item) for s in layout for q in s.questions}
+    if any((subject_id, item) not in asked for subject_id, item, _grade in answers):
+        raise InputError("选票含有不在本类别选票上的测评对象，没有被记录。")
+    public_key, size = _box_for(rnd)
     if not public_key:
         raise RoundNotOpen("测评尚未开始，不能投票。")
     sealed = box.seal_ballot(public_key, rnd.id, stratum_id, answers, size)
@@ -565,8 +586,20 @@ def healthz() -> Any:
 @bp.route("/rounds/<int:round_id>/preview")
 @roles_required(Role.ORGANISER, Role.ADMIN)
 def preview(round_id: int) -> Any:
-    """The ballot exactly as voters see it, read-only, for the organiser."""
+    """The ballot exactly as voters see it, read-only, for the organiser.
+
+    ``?stratum=<id>``: the ballot of that stratum (a stratum may rate only some subjects);
+    without it, every subject of the round.
+    """
     rnd = visible_round(round_id)
-    layout, form_class = cached_ballot(rnd)
+    chosen = request.args.get("stratum", type=int)
+    stratum = next((s for s in rnd.strata if s.id == chosen), None)
+    layout, form_class = cached_ballot(rnd, stratum.id if stratum else None)
     form = form_class(formdata=None)
-    return _render_ballot(rnd, None, layout, form, preview=True)
+    choices: list[tuple[int | None, str, bool]] = []
+    if any(not s.rates_all for s in rnd.strata):
+        choices = [(None, "全部测评对象", stratum is None)] + [
+            (s.id, s.name, s is stratum) for s in rnd.strata
+        ]
+    name = stratum.name if stratum else None
+    return _render_ballot(rnd, name, layout, form, preview=True, preview_strata=choices)
