@@ -217,15 +217,19 @@ def _share_name(form: BallotForm, share_of: tuple[str, ...]) -> str:
     return "、".join(form.label(k) for k in share_of) + "票占有效票"
 
 
+def rule_lead(form: BallotForm, rule: Rule) -> str:
+    """What a conditional rule compares, before its sign: "不合格：不合格票占有效票"."""
+    return f"{form.label(rule.grade)}：{_share_name(form, rule.share_of)}"
+
+
 def describe_rule(form: BallotForm, rule: Rule) -> str:
     """One rule in words: "不合格：不合格票占有效票 ≥ 1/3（33.3%）"; "其余为合格"."""
-    label = form.label(rule.grade)
     if rule.unconditional:
-        return f"其余为{label}"
+        return f"其余为{form.label(rule.grade)}"
     value = rule.at_least if rule.at_least is not None else rule.below
     assert value is not None
     sign = "≥" if rule.at_least is not None else "<"
-    return f"{label}：{_share_name(form, rule.share_of)} {sign} {fraction_words(value)}"
+    return f"{rule_lead(form, rule)} {sign} {fraction_words(value)}"
 
 
 def describe_rules(form: BallotForm) -> str:

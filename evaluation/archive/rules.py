@@ -37,7 +37,8 @@ from fractions import Fraction
 from functools import cached_property
 from typing import Any
 
-from evaluation.ballot_forms import SHORT_FORM_NAMES
+from evaluation.ballot_forms import SHORT_FORM_NAMES, parse_fraction
+from evaluation.errors import FormError
 from evaluation.rule_sets import fraction_words
 from evaluation.tally.core import percent
 
@@ -269,12 +270,10 @@ def _share(section: Mapping[str, Any], where: str) -> Fraction:
     if value is None or isinstance(value, bool):
         raise RuleConfigError(f'{where} below：缺少比例（应写作 "1/3" 或 0.5）')
     try:
-        share = Fraction(repr(value)) if isinstance(value, float) else Fraction(str(value).strip())
-    except (ValueError, ZeroDivisionError):
-        raise RuleConfigError(
-            f'{where} below：“{value}”不是有效的比例（应写作 "1/3" 或 0.5）'
-        ) from None
-    if not 0 < share <= 1:
+        share = parse_fraction(value, f"{where} below")
+    except FormError as exc:
+        raise RuleConfigError(exc.message) from None
+    if share == 0:
         raise RuleConfigError(f"{where} below：“{value}”应大于 0 且不超过 1")
     return share
 

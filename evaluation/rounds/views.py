@@ -59,7 +59,7 @@ from evaluation.rounds.forms import (
 )
 from evaluation.rounds.operations import available_forms, available_rule_sets
 from evaluation.rounds.state import round_forms, round_rule_set
-from evaluation.rule_sets import RuleSet, describe_rule
+from evaluation.rule_sets import RuleSet, describe_rule, rule_lead
 from evaluation.transactions import write_transaction, writes
 from evaluation.voting import box
 from evaluation.web import done, refused
@@ -341,7 +341,7 @@ def _rule_rows(rnd: Round, rule_set: RuleSet) -> list[dict[str, Any]]:
                 {
                     "index": index,
                     "text": describe_rule(form, rule),
-                    "lead": describe_rule(form, rule).split(" ≥ ")[0].split(" < ")[0],
+                    "lead": rule_lead(form, rule),
                     "value": _threshold_text(value) if value is not None else None,
                     "sign": "≥" if rule.at_least is not None else "<",
                     "grade": form.label(rule.grade),

@@ -117,6 +117,15 @@ def close_round(rnd: Round) -> None:
 
 # --- the votes the tally, seal and report tests share ---------------------------------------------
 
+# The workbook's print sheets (测评汇总表) for the sample round's five forms, in order.
+PRINT_SHEETS = [
+    "汇总表-领导班子",
+    "汇总表-班子正职",
+    "汇总表-班子成员",
+    "汇总表-纪检监察",
+    "汇总表-廉洁自律",
+]
+
 TEAM, ORGAN, PRINCIPAL, MEMBER, INTEGRITY = (
     "市局领导班子",
     "市局纪检组",

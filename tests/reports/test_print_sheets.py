@@ -25,18 +25,12 @@ from tests.helpers.tally import (
     MEMBER,
     ORGAN,
     PRINCIPAL,
+    PRINT_SHEETS,
     TEAM,
     vote,
     vote_with_small_stratum,
 )
 
-PRINT_SHEETS = [
-    "汇总表-领导班子",
-    "汇总表-班子正职",
-    "汇总表-班子成员",
-    "汇总表-纪检监察",
-    "汇总表-廉洁自律",
-]
 # After the print sheets; no 分项: no Gansu form is graded per item.
 DATA_SHEETS = ["汇总", "分类别", "参测情况", "原始选票", "核验", "图表"]
 TITLE = "兰州市局2026年度党风廉政建设责任制民主测评汇总表（{}）"

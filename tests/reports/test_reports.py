@@ -27,18 +27,12 @@ from tests.helpers.tally import (
     ORGAN,
     POOL,
     PRINCIPAL,
+    PRINT_SHEETS,
     TEAM,
     vote,
     vote_with_small_stratum,
 )
 
-PRINT_SHEETS = [
-    "汇总表-领导班子",
-    "汇总表-班子正职",
-    "汇总表-班子成员",
-    "汇总表-纪检监察",
-    "汇总表-廉洁自律",
-]
 # No 分项: no Gansu form is graded per item.
 SHEETS = [*PRINT_SHEETS, "汇总", "分类别", "参测情况", "原始选票", "核验", "图表"]
 
