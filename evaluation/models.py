@@ -67,6 +67,8 @@ class Role(enum.StrEnum):
     ADMIN = "admin"
     ORGANISER = "organiser"
     VIEWER = "viewer"
+    # 计票员: enters paper ballots (double entry), nothing else.
+    COUNTER = "counter"
 
 
 class RoundState(enum.StrEnum):
@@ -188,6 +190,9 @@ class Round(db.Model):  # type: ignore[name-defined,misc]
     # of 服务器保管 lives in the box's own table and goes with it at close.
     box_custody: Mapped[str] = mapped_column(String(16), default="server", server_default="server")
     box_public_key: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # 核对说明: why the slips and paper ballots do not reconcile, recorded by the organiser
+    # before a close the mismatch would otherwise stop (``evaluation.codes.reconcile``).
+    reconciliation_note: Mapped[str | None] = mapped_column(Text)
 
     unit: Mapped[Unit] = relationship()
     strata: Mapped[list[Stratum]] = relationship(
@@ -226,6 +231,9 @@ class Stratum(db.Model):  # type: ignore[name-defined,misc]
     # subjects in ``rated`` (``stratum_subject``), possibly none once they were removed —
     # which ``rounds.lifecycle.open_round`` refuses.
     rates_all: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # 纸质票 counts of the stratum, never per ballot (``evaluation.paper``): {"printed": n,
+    # "valid": n, "invalid": {rule key: n}, "abstained": {rule key: n}}; empty without paper.
+    paper: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default="{}")
 
     round: Mapped[Round] = relationship(back_populates="strata")
     rated: Mapped[list[Subject]] = relationship(
@@ -272,6 +280,11 @@ class CodeBatch(db.Model):  # type: ignore[name-defined,misc]
     void: Mapped[bool] = mapped_column(Boolean, default=False)
     issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     issued_by: Mapped[str] = mapped_column(String(80), default="")
+    # The printed serial of the batch's first slip (its stratum's running number; see
+    # ``codes.slip_serial``); None for batches issued before serials.
+    first_serial: Mapped[int | None] = mapped_column(Integer)
+    # 补发: a replacement for a slip voided by its serial (the serial it replaces).
+    replaces: Mapped[str | None] = mapped_column(String(16))
 
     stratum: Mapped[Stratum] = relationship()
 
@@ -289,6 +302,68 @@ class Code(db.Model):  # type: ignore[name-defined,misc]
     batch_id: Mapped[int] = mapped_column(ForeignKey("code_batch.id", ondelete="CASCADE"))
     digest: Mapped[str] = mapped_column(String(64), unique=True)
     state: Mapped[CodeState] = mapped_column(_enum(CodeState), default=CodeState.UNUSED)
+    # Keyed hash of the slip's printed serial (``codes.serial_tag``): lets one lost slip be
+    # voided by its serial; the serial itself is stored nowhere.
+    serial_tag: Mapped[str | None] = mapped_column(String(64), unique=True)
+
+
+class PaperIssue(db.Model):  # type: ignore[name-defined,misc]
+    """纸质选票印制: one print of blank paper ballots for a stratum, serials first … first+count-1.
+
+    Blank ballots carry nothing secret, so a print can be downloaded again.
+    """
+
+    __tablename__ = "paper_issue"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    round_id: Mapped[int] = mapped_column(ForeignKey("round.id", ondelete="CASCADE"), index=True)
+    stratum_id: Mapped[int] = mapped_column(ForeignKey("stratum.id", ondelete="CASCADE"))
+    first_serial: Mapped[int] = mapped_column(Integer)
+    count: Mapped[int] = mapped_column(Integer)
+    issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    issued_by: Mapped[str] = mapped_column(String(80), default="")
+
+    stratum: Mapped[Stratum] = relationship()
+
+
+class PaperBatch(db.Model):  # type: ignore[name-defined,misc]
+    """纸质票录入批次: a stack of returned paper ballots, entered twice, then put in the box.
+
+    Gone once its agreed ballots are in the sealed box (only its counts stay, on the stratum).
+    """
+
+    __tablename__ = "paper_batch"
+    __table_args__ = (UniqueConstraint("round_id", "number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    round_id: Mapped[int] = mapped_column(ForeignKey("round.id", ondelete="CASCADE"), index=True)
+    stratum_id: Mapped[int] = mapped_column(ForeignKey("stratum.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(Integer)  # 第 n 批, per round
+    count: Mapped[int] = mapped_column(Integer)  # ballots in the stack
+    # Salt of the key that seals this batch's entries (``evaluation.paper.entry``).
+    salt: Mapped[bytes] = mapped_column(LargeBinary)
+    created_by: Mapped[str] = mapped_column(String(80), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    stratum: Mapped[Stratum] = relationship()
+    entries: Mapped[list[PaperEntry]] = relationship(
+        back_populates="batch", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class PaperEntry(db.Model):  # type: ignore[name-defined,misc]
+    """One clerk's entry of one ballot of a batch (by its place in the stack), sealed."""
+
+    __tablename__ = "paper_entry"
+
+    batch_id: Mapped[int] = mapped_column(
+        ForeignKey("paper_batch.id", ondelete="CASCADE"), primary_key=True
+    )
+    clerk: Mapped[str] = mapped_column(String(80), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
+
+    batch: Mapped[PaperBatch] = relationship(back_populates="entries")
 
 
 class Ballot(db.Model):  # type: ignore[name-defined,misc]

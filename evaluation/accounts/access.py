@@ -50,6 +50,22 @@ def roles_required(*roles: Role) -> Callable[[Callable[P, T]], Callable[P, T]]:
     return decorator
 
 
+# What a 计票员 may open: the stacks of paper ballots, the round list, their own account.
+COUNTER_ENDPOINTS = frozenset(
+    {"rounds.index", "accounts.login", "accounts.logout", "accounts.password", "static"}
+)
+
+
+def counter_may_open(endpoint: str | None) -> bool:
+    """True for the pages a 计票员 may open: paper entry and their account, nothing else —
+    no results, no archive, no codes (``app.restrict_counters`` asks this per request)."""
+    return endpoint is not None and (
+        endpoint in COUNTER_ENDPOINTS
+        or endpoint.startswith("paper.")
+        or endpoint.startswith("voting.")
+    )
+
+
 def visible_round(round_id: int) -> Round:
     """The round, if the current user's units include it; NotFound otherwise."""
     rnd = db.session.get(Round, round_id) if is_row_id(round_id) else None

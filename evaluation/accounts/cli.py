@@ -16,7 +16,9 @@ user_cli = AppGroup("user", help="账号管理")
 
 @user_cli.command("create")
 @click.argument("name")
-@click.option("--role", type=click.Choice(["admin", "organiser", "viewer"]), required=True)
+@click.option(
+    "--role", type=click.Choice(["admin", "organiser", "viewer", "counter"]), required=True
+)
 @click.option("--unit", "unit_path", default=None, help="所属单位，如 甘肃省局/兰州市局")
 @one_line_errors
 @writes

@@ -18,7 +18,12 @@ from evaluation.extensions import db
 from evaluation.models import Role, Unit, User
 
 MIN_PASSWORD_LENGTH = 8
-ROLE_LABELS = {Role.ADMIN: "管理员", Role.ORGANISER: "组织者", Role.VIEWER: "查看者"}
+ROLE_LABELS = {
+    Role.ADMIN: "管理员",
+    Role.ORGANISER: "组织者",
+    Role.VIEWER: "查看者",
+    Role.COUNTER: "计票员",
+}
 
 
 def create_user(
@@ -41,7 +46,9 @@ def create_user(
     try:
         role_value = Role(role)
     except ValueError:
-        raise InputError(f"角色应为 admin、organiser 或 viewer，而不是“{role}”") from None
+        raise InputError(
+            f"角色应为 admin、organiser、viewer 或 counter（计票员），而不是“{role}”"
+        ) from None
     if len(password or "") < MIN_PASSWORD_LENGTH:
         raise InputError(f"密码至少 {MIN_PASSWORD_LENGTH} 位")
     if db.session.execute(db.select(User).where(User.username == username)).scalar():
@@ -97,7 +104,7 @@ def _active_admins() -> int:
 def list_users() -> list[User]:
     """Every account, admins first, then by username."""
     users = db.session.execute(db.select(User).order_by(User.username)).scalars()
-    order = {Role.ADMIN: 0, Role.ORGANISER: 1, Role.VIEWER: 2}
+    order = {Role.ADMIN: 0, Role.ORGANISER: 1, Role.VIEWER: 2, Role.COUNTER: 3}
     return sorted(users, key=lambda u: (order[u.role], u.username))
 
 

@@ -27,6 +27,7 @@ from evaluation import audit
 from evaluation.errors import DomainError, InputError, StateError
 from evaluation.extensions import db
 from evaluation.models import ArchiveAnnotation, ArchiveEntry, Round, RoundState
+from evaluation.reports.paper import rater_ids, subject_paper
 from evaluation.rounds.state import round_rule_set
 from evaluation.tally.aggregate import sealed_result
 from evaluation.tally.core import POOL_NAME, SubjectResult, TallyResult, fraction_text
@@ -61,8 +62,10 @@ def entry_figures(rnd: Round, result: TallyResult, subject: SubjectResult) -> di
     """The figures an archive entry keeps for one subject, read from the sealed tally.
 
     Besides the overall figures: the strata the subject pooled into 其他类别 (named, as in
-    every output; in a weighted round the pool weighs as one stratum), and in a weighted
-    round the unweighted shares of the same counts, to stand beside the weighted rates.
+    every output; in a weighted round the pool weighs as one stratum), in a weighted round
+    the unweighted shares of the same counts, to stand beside the weighted rates, and, when
+    the strata that rate the subject had paper ballots, ``paper``: their 实参评, paper ballots
+    entered and 废票 (by rule label).
     """
     form = subject.form
     figures = subject.figures
@@ -73,6 +76,11 @@ def entry_figures(rnd: Round, result: TallyResult, subject: SubjectResult) -> di
         "pooled_strata": list(pool.members) if pool is not None else [],
         "pool_label": pool.name if pool is not None else None,
     }
+    # 纸质票 of the strata that rate the subject: kept only when there was paper, so entries
+    # of rounds without it keep exactly the keys they always had.
+    paper = subject_paper(result, rater_ids(rnd, subject.subject_id))
+    if paper is not None:
+        extra["paper"] = paper.to_json()
     if result.weighted:
         extra.update(
             {
@@ -112,7 +120,25 @@ def entry_remarks(figures: dict[str, Any]) -> str:
     pooled = figures.get("pooled_strata") or []
     if pooled:
         parts.append(f"{'、'.join(pooled)} 选票较少，合并为“{POOL_NAME}”计算")
+    paper = paper_text(figures)
+    if paper:
+        parts.append(paper)
     return "；".join(parts)
+
+
+def paper_text(figures: dict[str, Any]) -> str:
+    """ "参评 22 人含纸质票 9 张，其中废票 1 张（空白票 1），废票不计入票数" for an entry whose
+    strata had paper ballots, else "" (the 计算说明 of the export, the archive pages)."""
+    paper = figures.get("paper")
+    if not paper:
+        return ""
+    rules = "、".join(f"{k} {n}" for k, n in dict(paper.get("invalid_by_rule", {})).items() if n)
+    return (
+        f"参评 {int(paper.get('used', 0))} 人含纸质票 {int(paper.get('ballots', 0))} 张，"
+        f"其中废票 {int(paper.get('invalid', 0))} 张"
+        + (f"（{rules}）" if rules else "")
+        + "，废票不计入票数"
+    )
 
 
 def _iso(moment: datetime) -> str:

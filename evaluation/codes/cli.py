@@ -27,6 +27,7 @@ def codes_issue(
 ) -> None:
     """Issue codes for a stratum; write the CSV (code,url) and optionally the A4 slips."""
     written: list[Path] = []
+    batch_number = 0
 
     @one_line_errors
     def _issue() -> codes.IssuedBatch:
@@ -37,13 +38,19 @@ def codes_issue(
         number = codes.parse_count(count)
         codes.check_can_issue(rnd, found)
         plain = codes.new_codes(number)
-        draft = codes.IssuedBatch(0, rnd.title, found.name, plain)
+        # The serials the slips will carry; drawn again if another issue took them meanwhile.
+        letter = codes.stratum_letter(rnd, found)
+        draft = codes.IssuedBatch(0, rnd.title, found.name, plain, letter, codes.next_serial(found))
         pdf = slips_pdf(draft) if pdf_path is not None else b""
         with write_transaction():
             rnd = get_round(round_id)
             issued = codes.issue_batch(
                 rnd, codes.find_stratum(rnd, found.name), number, actor=ACTOR, plain=plain
             )
+            if pdf_path is not None and issued.first_serial != draft.first_serial:
+                pdf = slips_pdf(issued)
+            nonlocal batch_number
+            batch_number = codes.batch_number(rnd, issued.batch_id)
             try:
                 _write(csv_path, codes.csv_text(issued).encode("utf-8"), written)
                 if pdf_path is not None:
@@ -59,7 +66,8 @@ def codes_issue(
     issued = _issue()
     click.echo(
         f"已发放 {len(issued.codes)} 个测评码（{issued.round_title} · {issued.stratum_name}，"
-        f"第 {issued.batch_id} 批）"
+        f"第 {batch_number} 批，编号 "
+        f"{codes.serial_range(issued.letter, issued.first_serial, len(issued.codes))}）"
     )
     for path in written:
         click.echo(str(path))

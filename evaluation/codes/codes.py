@@ -15,18 +15,21 @@ import hashlib
 import hmac
 import io
 import math
+import re
 import secrets
 import unicodedata
 from dataclasses import dataclass
+from fractions import Fraction
 
 from flask import current_app
-from sqlalchemy import insert, update
+from sqlalchemy import func, insert, select, update
 
 from evaluation import audit
 from evaluation.errors import InputError, NotFound
 from evaluation.extensions import db
 from evaluation.models import Code, CodeBatch, CodeState, Round, RoundState, Stratum
 from evaluation.rounds.operations import require_state
+from evaluation.rounds.state import min_turnout
 
 ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 CODE_LENGTH = 20
@@ -35,6 +38,7 @@ MAX_BATCH = 20000
 
 _CODE_DOMAIN = b"code:"
 _RECEIPT_DOMAIN = b"receipt:"
+_SERIAL_DOMAIN = b"serial:"
 
 
 def entropy_bits(length: int = CODE_LENGTH) -> float:
@@ -100,6 +104,55 @@ def entry_url() -> str:
     return f"{current_app.config['PUBLIC_BASE_URL'].rstrip('/')}/v"
 
 
+# --- serials: every slip's printed number, for accounting -----------------------------------
+
+
+def stratum_letter(rnd: Round, stratum: Stratum) -> str:
+    """The letter of a stratum in its round's serials: A, B, … Z, AA, AB … (round order)."""
+    index = next(i for i, s in enumerate(rnd.strata) if s.id == stratum.id)
+    letters = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        letters = chr(ord("A") + rest) + letters
+    return letters
+
+
+# Letters, at most one dash, digits (``A-0017``, ``a17``); ``A-17-3`` is no serial.
+_SERIAL_SHAPE = re.compile(r"([A-Z]{1,3})-?([0-9]{1,6})")
+
+
+def slip_serial(letter: str, number: int) -> str:
+    """The printed serial of a slip: ``A-0017`` (stratum letter, running number)."""
+    return f"{letter}-{number:04d}"
+
+
+def normalise_serial(text: str) -> str:
+    """A typed serial in canonical form (``a17``, ``Ａ－００１７`` → ``A-0017``); "" if none."""
+    text = unicodedata.normalize("NFKC", text or "").upper().replace(" ", "")
+    match = _SERIAL_SHAPE.fullmatch(text)
+    if match is None:
+        return ""
+    return slip_serial(match.group(1), int(match.group(2)))
+
+
+def serial_tag(round_id: int, serial: str, key: bytes | None = None) -> str:
+    """Keyed hash of a slip's serial in its round (what ``code.serial_tag`` stores)."""
+    key = key if key is not None else hash_key()
+    message = _SERIAL_DOMAIN + f"{round_id}:{normalise_serial(serial)}".encode()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+def next_serial(stratum: Stratum) -> int:
+    """The running number the stratum's next slip gets (1 for its first)."""
+    last = db.session.execute(
+        select(func.max(CodeBatch.first_serial + CodeBatch.count - 1)).where(
+            CodeBatch.stratum_id == stratum.id, CodeBatch.first_serial.is_not(None)
+        )
+    ).scalar()
+    return int(last or 0) + 1
+
+
 @dataclass(frozen=True)
 class IssuedBatch:
     """A batch just issued: the plaintext codes live only here, for the one-time download."""
@@ -108,10 +161,18 @@ class IssuedBatch:
     round_title: str
     stratum_name: str
     codes: tuple[str, ...]
+    letter: str = ""
+    first_serial: int = 0
 
     def urls(self) -> list[str]:
         """The voting link of each code."""
         return [code_url(c) for c in self.codes]
+
+    def serials(self) -> list[str]:
+        """The printed serial of each slip (none for a batch without serials)."""
+        if not self.first_serial:
+            return []
+        return [slip_serial(self.letter, self.first_serial + i) for i in range(len(self.codes))]
 
 
 def find_stratum(rnd: Round, name_or_id: str | int) -> Stratum:
@@ -156,11 +217,14 @@ def issue_batch(
     *,
     actor: str,
     plain: tuple[str, ...] | None = None,
+    replaces: str | None = None,
 ) -> IssuedBatch:
     """Create ``count`` codes for a stratum (draft or open round); return the plaintext once.
 
     ``plain`` gives codes made earlier with ``new_codes`` (their slips rendered outside the
-    write lock); their hashes are computed here.
+    write lock); their hashes are computed here. The slips are numbered on from the
+    stratum's last serial (the stratum's row is locked so two issues never share one).
+    ``replaces``: the serial of the voided slip this one replaces (补发).
     """
     check_can_issue(rnd, stratum)
     count = parse_count(count)
@@ -168,9 +232,19 @@ def issue_batch(
         plain = new_codes(count)
     elif len(plain) != count or len(set(plain)) != count:
         raise ValueError("plain must hold count distinct codes")
+    db.session.execute(select(Stratum.id).where(Stratum.id == stratum.id).with_for_update())
+    first = next_serial(stratum)
+    letter = stratum_letter(rnd, stratum)
     key = hash_key()
     digests = [code_digest(c, key) for c in plain]
-    batch = CodeBatch(round_id=rnd.id, stratum_id=stratum.id, count=count, issued_by=actor)
+    batch = CodeBatch(
+        round_id=rnd.id,
+        stratum_id=stratum.id,
+        count=count,
+        issued_by=actor,
+        first_serial=first,
+        replaces=replaces,
+    )
     db.session.add(batch)
     db.session.flush()
     rows = [
@@ -180,17 +254,34 @@ def issue_batch(
             "batch_id": batch.id,
             "digest": digest,
             "state": CodeState.UNUSED,
+            "serial_tag": serial_tag(rnd.id, slip_serial(letter, first + i), key),
         }
-        for digest in digests
+        for i, digest in enumerate(digests)
     ]
     for start in range(0, len(rows), 2000):
         db.session.execute(insert(Code), rows[start : start + 2000])
     db.session.flush()
     # Counts only: a code never enters the audit log (SPEC §5.4).
     audit.record(
-        actor, "codes.issue", round_id=rnd.id, stratum=stratum.name, batch=batch.id, count=count
+        actor,
+        "codes.issue",
+        round_id=rnd.id,
+        stratum=stratum.name,
+        batch=batch.id,
+        count=count,
+        serials=serial_range(letter, first, count),
+        **({"replaces": replaces} if replaces else {}),
     )
-    return IssuedBatch(batch.id, rnd.title, stratum.name, tuple(plain))
+    return IssuedBatch(batch.id, rnd.title, stratum.name, tuple(plain), letter, first)
+
+
+def serial_range(letter: str, first: int | None, count: int) -> str:
+    """``A-0001 至 A-0040`` (one serial for a batch of one; "" without serials)."""
+    if not first:
+        return ""
+    if count == 1:
+        return slip_serial(letter, first)
+    return f"{slip_serial(letter, first)} 至 {slip_serial(letter, first + count - 1)}"
 
 
 @dataclass(frozen=True)
@@ -202,29 +293,97 @@ class BatchSummary:
     """
 
     id: int
+    number: int  # 第 n 批 within the round
     stratum_name: str
     count: int
     void: bool
     issued_by: str
     issued_at: object
+    serials: str = ""
+    replaces: str | None = None
+
+
+def batch_number(rnd: Round, batch_id: int) -> int:
+    """The 第 n 批 of a batch within its round (as ``batch_summaries`` numbers it)."""
+    return int(
+        db.session.execute(
+            select(func.count())
+            .select_from(CodeBatch)
+            .where(CodeBatch.round_id == rnd.id, CodeBatch.id <= batch_id)
+        ).scalar_one()
+    )
 
 
 def batch_summaries(rnd: Round) -> list[BatchSummary]:
-    """The round's batches, oldest first."""
+    """The round's batches, oldest first, numbered within the round."""
     batches = db.session.execute(
         db.select(CodeBatch).where(CodeBatch.round_id == rnd.id).order_by(CodeBatch.id)
     ).scalars()
+    letters = {s.id: stratum_letter(rnd, s) for s in rnd.strata}
     return [
         BatchSummary(
             id=b.id,
+            number=number,
             stratum_name=b.stratum.name,
             count=b.count,
             void=b.void,
             issued_by=b.issued_by,
             issued_at=b.issued_at,
+            serials=serial_range(letters.get(b.stratum_id, "?"), b.first_serial, b.count),
+            replaces=b.replaces,
         )
-        for b in batches
+        for number, b in enumerate(batches, start=1)
     ]
+
+
+def void_slip(rnd: Round, serial: str, *, actor: str, reason: str) -> Stratum:
+    """Void one slip by its printed serial (lost, damaged); the stratum it belongs to.
+
+    Like a batch's void, it marks the code void whether or not it has voted (a row must not
+    tell which while the round is open); a slip that had voted is counted as used at the
+    close, and the reconciliation reports it (``reconcile``).
+    """
+    require_state(rnd, RoundState.DRAFT, RoundState.OPEN, action="作废测评码")
+    reason = (reason or "").strip()
+    if not reason:
+        raise InputError("作废测评码必须填写原因（如“遗失”）")
+    canonical = normalise_serial(serial)
+    if not canonical:
+        raise InputError(f"“{serial}”不是测评码条上的编号（形如 A-0017）")
+    tag = serial_tag(rnd.id, canonical)
+    code = db.session.execute(
+        select(Code).where(Code.round_id == rnd.id, Code.serial_tag == tag)
+    ).scalar_one_or_none()
+    if code is None:
+        raise NotFound(f"本测评活动没有编号为 {canonical} 的测评码条")
+    if code.state == CodeState.VOID:
+        raise InputError(f"编号 {canonical} 的测评码已经作废")
+    if code.state == CodeState.USED:
+        raise InputError(f"编号 {canonical} 的测评码已经投过票，不能作废")
+    code.state = CodeState.VOID
+    db.session.flush()
+    audit.record(actor, "codes.void_slip", round_id=rnd.id, serial=canonical, reason=reason)
+    return db.session.get_one(Stratum, code.stratum_id)
+
+
+def over_planned(rnd: Round, stratum: Stratum, adding: int, issued: int) -> str | None:
+    """The confirmation to ask before issuing ``adding`` more to a stratum that has ``issued``
+    (slips and paper ballots), when that exceeds its 应参加; None when it does not."""
+    planned = stratum.planned or 0
+    total = issued + adding
+    if not planned or total <= planned:
+        return None
+    best = Fraction(planned, total)
+    text = (
+        f"“{stratum.name}”应参加 {planned} 人，已发出 {issued} 份，再发出 {adding} 份后共 "
+        f"{total} 份，比应参加人数多 {total - planned} 份。参测率按发出的份数计算："
+        f"即使应参加的 {planned} 人全部投票，参测率最高也只有 {float(best) * 100:.2f}%"
+        f"（{planned}/{total}）"
+    )
+    minimum = min_turnout(rnd)
+    if best < minimum:
+        text += f"，低于最低参测率 {float(minimum) * 100:.2f}%，测评将无效"
+    return text + "。多出的测评码或选票请在不用时作废。"
 
 
 def void_batch(rnd: Round, batch_id: int, *, actor: str, reason: str) -> int:

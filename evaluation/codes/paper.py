@@ -27,11 +27,15 @@ from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import mm
 from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen.canvas import Canvas
+from sqlalchemy import func, select
 
+from evaluation import audit
 from evaluation.ballot_forms import BallotForm
 from evaluation.errors import InputError
+from evaluation.extensions import db
 from evaluation.fonts import pdf_font_name
-from evaluation.models import Round, Stratum
+from evaluation.models import PaperIssue, Round, RoundState, Stratum
+from evaluation.rounds.state import require_state
 from evaluation.voting.ballot import ABSTAIN_LABEL, BallotSubject, ballot_layout
 
 SUBJECTS_PER_PAGE = 10
@@ -96,9 +100,57 @@ def parse_first_serial(value: object) -> int:
     return first
 
 
-def serial_text(serial: int) -> str:
-    """The printed serial of a sheet: ``No. 0001``."""
-    return f"No. {serial:04d}"
+def serial_text(serial: int, prefix: str = "") -> str:
+    """The printed serial of a sheet: ``No. A-P0001`` (``prefix`` "A-P": stratum A, paper)."""
+    return f"No. {prefix}{serial:04d}"
+
+
+def paper_prefix(letter: str) -> str:
+    """The serial prefix of a stratum's paper ballots: ``A-P`` (slips are ``A-0001``)."""
+    return f"{letter}-P"
+
+
+def next_paper_serial(stratum: Stratum) -> int:
+    """The serial the stratum's next printed paper ballot gets (1 for the first)."""
+    last = db.session.execute(
+        select(func.max(PaperIssue.first_serial + PaperIssue.count - 1)).where(
+            PaperIssue.stratum_id == stratum.id
+        )
+    ).scalar()
+    return int(last or 0) + 1
+
+
+def issue_paper(rnd: Round, stratum: Stratum, count: int, *, actor: str) -> PaperIssue:
+    """Record a print of ``count`` blank paper ballots for ``stratum`` (draft or open round):
+    they are issued, numbered on from the stratum's last, and counted in the reconciliation."""
+    require_state(rnd, RoundState.DRAFT, RoundState.OPEN, action="打印纸质选票")
+    count = parse_copies(count)
+    if not ballot_layout(rnd, stratum.id):
+        raise InputError(f"测评人员类别“{stratum.name}”没有要评价的测评对象，无法打印选票。")
+    locked = db.session.execute(
+        select(Stratum).where(Stratum.id == stratum.id).with_for_update()
+    ).scalar_one()
+    issue = PaperIssue(
+        round_id=rnd.id,
+        stratum_id=stratum.id,
+        first_serial=next_paper_serial(stratum),
+        count=count,
+        issued_by=actor,
+    )
+    db.session.add(issue)
+    paper = dict(locked.paper or {})
+    paper["printed"] = int(paper.get("printed", 0)) + count
+    locked.paper = paper
+    db.session.flush()
+    audit.record(
+        actor,
+        "codes.paper_ballots",
+        round_id=rnd.id,
+        stratum=stratum.name,
+        count=count,
+        first_serial=issue.first_serial,
+    )
+    return issue
 
 
 def paper_order(layout: Sequence[BallotSubject]) -> list[BallotSubject]:
@@ -323,11 +375,14 @@ def _box(canvas: Canvas, cx: float, cy: float) -> None:
 
 
 class _Painter:
-    def __init__(self, canvas: Canvas, font: str, title: str, stratum: str) -> None:
+    def __init__(
+        self, canvas: Canvas, font: str, title: str, stratum: str, prefix: str = ""
+    ) -> None:
         self.c = canvas
         self.font = font
         self.title = title
         self.stratum = stratum
+        self.prefix = prefix
         self.geometry = _Geometry(font)
 
     def header(self, page_no: int) -> float:
@@ -369,12 +424,13 @@ class _Painter:
         c = self.c
         c.setFillColorRGB(0, 0, 0)
         c.setFont(SERIAL_FONT, 11)
-        c.drawRightString(PAGE_W - MARGIN_X, PAGE_H - MARGIN_TOP + 2, serial_text(serial))
+        text = serial_text(serial, self.prefix)
+        c.drawRightString(PAGE_W - MARGIN_X, PAGE_H - MARGIN_TOP + 2, text)
         if pages == 1:
             return
         c.setFont(self.font, 9)
         c.drawCentredString(
-            PAGE_W / 2, MARGIN_BOTTOM - 14, f"第 {page_no} 页 共 {pages} 页 · {serial_text(serial)}"
+            PAGE_W / 2, MARGIN_BOTTOM - 14, f"第 {page_no} 页 共 {pages} 页 · {text}"
         )
 
     def section(self, section: _Section, top: float) -> float:
@@ -446,8 +502,10 @@ def render_paper_ballots(
     layout: Sequence[BallotSubject],
     count: int,
     first_serial: int = 1,
+    prefix: str = "",
 ) -> bytes:
-    """``count`` copies of the stratum's ballot, serials from ``first_serial``; the PDF bytes."""
+    """``count`` copies of the stratum's ballot, serials from ``first_serial`` (after
+    ``prefix``); the PDF bytes."""
     font = pdf_font_name()
     subjects = paper_order(layout)
     pages = layout_pages(subjects, round_title, font)
@@ -455,7 +513,7 @@ def render_paper_ballots(
     canvas = Canvas(buf, pagesize=A4, pageCompression=1)
     canvas.setTitle(f"{round_title} · {stratum_name} · 纸质选票")
     canvas.setAuthor("民主测评系统")
-    painter = _Painter(canvas, font, round_title, stratum_name)
+    painter = _Painter(canvas, font, round_title, stratum_name, prefix)
     # Every copy is the same but for its serial: each page is drawn once, placed by reference.
     for page_no, sections in enumerate(pages, 1):
         canvas.beginForm(f"page{page_no}")
@@ -480,7 +538,9 @@ def round_heading(rnd: Round) -> str:
     return rnd.title if str(rnd.year) in rnd.title else f"{rnd.year}年 {rnd.title}"
 
 
-def paper_ballots_pdf(rnd: Round, stratum: Stratum, count: int, first_serial: int = 1) -> bytes:
+def paper_ballots_pdf(
+    rnd: Round, stratum: Stratum, count: int, first_serial: int = 1, prefix: str = ""
+) -> bytes:
     """The paper ballots of ``stratum``: ``count`` copies numbered from ``first_serial``.
 
     Only the subjects this stratum rates are printed; InputError when it rates none.
@@ -496,4 +556,5 @@ def paper_ballots_pdf(rnd: Round, stratum: Stratum, count: int, first_serial: in
         layout=layout,
         count=count,
         first_serial=first_serial,
+        prefix=prefix,
     )

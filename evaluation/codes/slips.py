@@ -163,6 +163,7 @@ def render_slips(
     codes: Sequence[str],
     urls: Sequence[str],
     entry_url: str,
+    serials: Sequence[str] = (),
     progress: Callable[[int, int], None] | None = None,
 ) -> bytes:
     """The A4 PDF of cut-out slips for ``codes`` (ten per page); returns the bytes."""
@@ -259,6 +260,10 @@ def render_slips(
         canvas._code.append(qr_path_operators(batch_qr.rows(url), pad, qr_y, QR_SIZE))
         canvas.setFont(CODE_FONT, code_size)
         canvas.drawString(text_x, pad + 23, code)
+        if serials:
+            # The slip's serial, for accounting (a lost slip is voided by it), never a person.
+            canvas.setFont(font, 8)
+            canvas.drawRightString(slip_w - pad, slip_h - pad - 9, f"编号 {serials[index]}")
         canvas.restoreState()
         if progress is not None and (index + 1) % 250 == 0:
             progress(index + 1, total)
@@ -284,4 +289,5 @@ def slips_pdf(issued: IssuedBatch) -> bytes:
         codes=issued.codes,
         urls=issued.urls(),
         entry_url=entry_url(),
+        serials=issued.serials(),
     )

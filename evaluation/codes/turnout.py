@@ -5,7 +5,12 @@ count against the round. But the issued count before and after a void, with the 
 tells how many codes of that batch were used; for a batch of one it tells whether its holder
 voted (SPEC §5.8). So a voided batch of fewer than ``SMALL_BATCH`` codes stays counted as
 issued: its codes can no longer vote, and the figures change by nothing at all. The limit is
-fixed (not a setting) so a sealed round's turnout recounts the same for ever.
+fixed (not a setting) so a sealed round's turnout recounts the same for ever. A slip voided
+alone by its serial is, while the round is open, such a batch of one; after the close it
+counts as issued only if it had voted.
+
+Paper ballots count with the slips: every paper ballot printed is issued, every one entered
+(valid or 废票) is used; the stratum keeps only these counts (``evaluation.paper``).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from sqlalchemy import func
 
 from evaluation.extensions import db
 from evaluation.models import Code, CodeBatch, CodeState, Round, RoundState
+from evaluation.paper.counts import paper_counts
 from evaluation.voting import box
 
 # A voided batch smaller than this still counts as issued (see the module docstring).
@@ -25,14 +31,17 @@ SMALL_BATCH = 5
 
 @dataclass(frozen=True)
 class StratumTurnout:
-    """Issued and used codes of one stratum (void codes of batches of ``SMALL_BATCH`` or more
-    are not issued)."""
+    """Issued and used codes and paper ballots of one stratum (void codes of batches of
+    ``SMALL_BATCH`` or more are not issued); ``paper_*`` are the paper ballots among them."""
 
     stratum_id: int
     name: str
     planned: int
     issued: int
     used: int
+    paper_printed: int = 0
+    paper_valid: int = 0
+    paper_invalid: int = 0
 
     @property
     def rate(self) -> Fraction | None:
@@ -74,6 +83,8 @@ def round_turnout(rnd: Round) -> Turnout:
     are the ballots in the round's sealed box, counted per stratum.
     """
     counted = (Code.state != CodeState.VOID) | (CodeBatch.count < SMALL_BATCH)
+    if rnd.state == RoundState.OPEN:
+        counted = counted | ~CodeBatch.void  # a slip voided alone, see the docstring
     rows = db.session.execute(
         db.select(Code.stratum_id, Code.state, func.count())
         .join(CodeBatch, CodeBatch.id == Code.batch_id)
@@ -86,18 +97,26 @@ def round_turnout(rnd: Round) -> Turnout:
         issued[stratum_id] = issued.get(stratum_id, 0) + count
         if state == CodeState.USED:
             used[stratum_id] = used.get(stratum_id, 0) + count
+    paper = {s.id: paper_counts(s.paper) for s in rnd.strata}
     if rnd.state == RoundState.OPEN:
+        # The box holds the phone ballots and the valid paper ones.
         used = box.used_per_stratum(rnd.id)
         for stratum_id, count in box.voted_in_voided_batches(rnd.id, SMALL_BATCH).items():
             issued[stratum_id] = issued.get(stratum_id, 0) + count
+    else:
+        for stratum_id, counts in paper.items():
+            used[stratum_id] = used.get(stratum_id, 0) + counts.valid
     return Turnout(
         tuple(
             StratumTurnout(
                 stratum_id=s.id,
                 name=s.name,
                 planned=s.planned,
-                issued=issued.get(s.id, 0),
-                used=used.get(s.id, 0),
+                issued=issued.get(s.id, 0) + paper[s.id].printed,
+                used=used.get(s.id, 0) + paper[s.id].invalid,
+                paper_printed=paper[s.id].printed,
+                paper_valid=paper[s.id].valid,
+                paper_invalid=paper[s.id].invalid,
             )
             for s in rnd.strata
         )

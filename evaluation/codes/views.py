@@ -27,13 +27,13 @@ from flask import (
 )
 from flask_login import current_user
 
-from evaluation import audit
 from evaluation.accounts.access import roles_required, visible_round
-from evaluation.codes import codes, paper
+from evaluation.codes import codes, paper, reconcile
 from evaluation.codes.slips import slips_pdf
 from evaluation.codes.turnout import SMALL_BATCH, round_turnout
-from evaluation.errors import InputError
-from evaluation.models import Role, Round, RoundState
+from evaluation.errors import NotFound
+from evaluation.extensions import db
+from evaluation.models import PaperIssue, Role, Round, RoundState, Stratum
 from evaluation.rounds import lifecycle
 from evaluation.rounds.state import min_turnout, require_state, state_label
 from evaluation.transactions import write_transaction, writes
@@ -51,7 +51,8 @@ MS_PER_SLIP = 1.0
 
 
 def _file_stem(rnd: Round, issued: codes.IssuedBatch) -> str:
-    return f"测评码-{rnd.id}-{issued.stratum_name}-第{issued.batch_id}批"
+    number = codes.batch_number(rnd, issued.batch_id)
+    return f"测评码-{rnd.id}-{issued.stratum_name}-第{number}批"
 
 
 def _attachment(data: bytes, filename: str, mimetype: str) -> Response:
@@ -79,11 +80,18 @@ def codes_page(round_id: int) -> Any:
     """Issue codes per stratum, list batches (counts only), void a lost batch."""
     rnd = visible_round(round_id)
     turnout = {s.stratum_id: s for s in round_turnout(rnd).strata}
+    letters = {s.id: codes.stratum_letter(rnd, s) for s in rnd.strata}
+    prints = db.session.execute(
+        db.select(PaperIssue).where(PaperIssue.round_id == rnd.id).order_by(PaperIssue.id)
+    ).scalars()
     return render_template(
         "codes/codes.html",
         rnd=rnd,
         turnout=turnout,
         batches=codes.batch_summaries(rnd),
+        new_batch=request.args.get("new", type=int),
+        reconciliation=reconcile.reconcile(rnd),
+        paper_prints=[{"issue": p, "serials": _print_range(p, letters)} for p in prints],
         small_batch=SMALL_BATCH,
         formats=FORMATS,
         default_format="csv" if rnd.mode == "分散" else "pdf",
@@ -109,8 +117,15 @@ def issue(round_id: int) -> Any:
         fmt = "pdf"
     count = codes.parse_count(request.form.get("count", ""))
     codes.check_can_issue(rnd, stratum)
+    confirmation = _over_planned(rnd, stratum, count)
+    if confirmation:
+        return _confirm_page(rnd, confirmation, "codes.issue", request.form)
     plain = codes.new_codes(count)
-    draft = codes.IssuedBatch(0, rnd.title, stratum.name, plain)
+    # The serials the slips will carry; checked again under the write lock (another issue
+    # to the same stratum in between makes the slips be drawn again with the right ones).
+    letter = codes.stratum_letter(rnd, stratum)
+    first = codes.next_serial(stratum)
+    draft = codes.IssuedBatch(0, rnd.title, stratum.name, plain, letter, first)
     pdf = slips_pdf(draft) if fmt in ("pdf", "zip") else b""
     csv = codes.csv_text(draft).encode("utf-8") if fmt in ("csv", "zip") else b""
     stratum_name = stratum.name
@@ -118,6 +133,8 @@ def issue(round_id: int) -> Any:
         rnd = visible_round(round_id)
         stratum = codes.find_stratum(rnd, stratum_name)
         issued = codes.issue_batch(rnd, stratum, count, actor=current_user.username, plain=plain)
+    if issued.first_serial != first and fmt in ("pdf", "zip"):
+        pdf = slips_pdf(issued)
     stem = safe_filename(_file_stem(rnd, issued), "codes")
     if fmt == "csv":
         body, name, mime = csv, f"{stem}.csv", "text/csv"
@@ -129,36 +146,150 @@ def issue(round_id: int) -> Any:
         body, name, mime = buf.getvalue(), f"{stem}.zip", "application/zip"
     else:
         body, name, mime = pdf, f"{stem}.pdf", "application/pdf"
-    return _attachment(body, name, mime)
+    return _new_batch(_attachment(body, name, mime), issued)
 
 
-@bp.route("/rounds/<int:round_id>/codes/paper-ballots.pdf")
+def _new_batch(response: Response, issued: codes.IssuedBatch) -> Response:
+    """Name the batch just issued, so the page shown next marks it (``codes.js``)."""
+    response.headers["X-Batch-Id"] = str(issued.batch_id)
+    return response
+
+
+def _print_range(issue: PaperIssue, letters: dict[int, str]) -> str:
+    """``A-P0001 至 A-P0040``: the serials a print carries (as slips' ranges are shown)."""
+    prefix = paper.paper_prefix(letters[issue.stratum_id])
+    first, last = (
+        paper.serial_text(n, prefix).removeprefix("No. ")
+        for n in (issue.first_serial, issue.first_serial + issue.count - 1)
+    )
+    return first if issue.count == 1 else f"{first} 至 {last}"
+
+
+def _over_planned(rnd: Round, stratum: Stratum, adding: int) -> str | None:
+    """The confirmation an issue of ``adding`` more needs, unless already confirmed."""
+    if request.form.get("confirm") == "yes":
+        return None
+    issued = next(t.issued for t in round_turnout(rnd).strata if t.stratum_id == stratum.id)
+    return codes.over_planned(rnd, stratum, adding, issued)
+
+
+def _confirm_page(rnd: Round, message: str, endpoint: str, form: Any) -> Any:
+    """Ask before issuing more than the stratum's 应参加: the same form again, confirmed."""
+    fields = {k: v for k, v in form.items() if k not in ("csrf_token", "confirm")}
+    page = render_template(
+        "codes/confirm_issue.html",
+        rnd=rnd,
+        message=message,
+        action=url_for(endpoint, round_id=rnd.id),
+        fields=fields,
+        paper=endpoint == "codes.paper_ballots",
+    )
+    return page, 200, {"X-Confirm-Needed": "1"}
+
+
+@bp.route("/rounds/<int:round_id>/codes/paper-ballots", methods=["POST"])
 @roles_required(Role.ORGANISER, Role.ADMIN)
 def paper_ballots(round_id: int) -> Any:
-    """纸质选票: ``count`` A4 ballots of one stratum, numbered from ``first`` (audited).
+    """纸质选票: print ``count`` A4 ballots of one stratum; they are issued and numbered on
+    from the stratum's last (``A-P0001`` …), counted in the reconciliation, audited.
 
-    The serials count sheets, not people: nothing is stored, and no code goes with a ballot.
+    The serials count sheets, not people: no code goes with a ballot, and a ballot entered
+    is not stored with its serial.
     """
     rnd = visible_round(round_id)
     require_state(rnd, RoundState.DRAFT, RoundState.OPEN, action="打印纸质选票")
-    chosen = request.args.get("stratum", "").strip()
-    stratum = next((s for s in rnd.strata if str(s.id) == chosen), None)
-    if stratum is None:
-        raise InputError("请选择要打印纸质选票的测评人员类别")
-    count = paper.parse_copies(request.args.get("count", ""))
-    first = paper.parse_first_serial(request.args.get("first", ""))
-    pdf = paper.paper_ballots_pdf(rnd, stratum, count, first)
-    audit.record_download(
-        current_user.username,
-        "codes.paper_ballots",
-        round_id=rnd.id,
-        stratum=stratum.name,
-        count=count,
-        first_serial=first,
-    )
-    last = first + count - 1
-    name = f"纸质选票-{rnd.id}-{stratum.name}-{first:04d}至{last:04d}.pdf"
+    stratum = codes.find_stratum(rnd, request.form.get("stratum", ""))
+    count = paper.parse_copies(request.form.get("count", ""))
+    confirmation = _over_planned(rnd, stratum, count)
+    if confirmation:
+        return _confirm_page(rnd, confirmation, "codes.paper_ballots", request.form)
+    stratum_id = stratum.id
+    with write_transaction():
+        rnd = visible_round(round_id)
+        stratum = db.session.get_one(Stratum, stratum_id)
+        issue = paper.issue_paper(rnd, stratum, count, actor=current_user.username)
+        issue_id = issue.id
+    response = _paper_pdf(rnd, issue_id)
+    response.headers["X-Paper-Issue"] = str(issue_id)
+    return response
+
+
+@bp.route("/rounds/<int:round_id>/codes/paper-ballots/<int:issue_id>.pdf")
+@roles_required(Role.ORGANISER, Role.ADMIN)
+def paper_reprint(round_id: int, issue_id: int) -> Any:
+    """The same printed paper ballots again (a printer jam): the same serials, nothing new
+    issued. Blank ballots hold nothing secret."""
+    rnd = visible_round(round_id)
+    return _paper_pdf(rnd, issue_id)
+
+
+def _paper_pdf(rnd: Round, issue_id: int) -> Response:
+    issue = db.session.get(PaperIssue, issue_id)
+    if issue is None or issue.round_id != rnd.id:
+        raise NotFound("没有这次纸质选票印制记录")
+    stratum = db.session.get_one(Stratum, issue.stratum_id)
+    prefix = paper.paper_prefix(codes.stratum_letter(rnd, stratum))
+    pdf = paper.paper_ballots_pdf(rnd, stratum, issue.count, issue.first_serial, prefix)
+    first = paper.serial_text(issue.first_serial, prefix).removeprefix("No. ")
+    last = paper.serial_text(issue.first_serial + issue.count - 1, prefix).removeprefix("No. ")
+    name = f"纸质选票-{rnd.id}-{stratum.name}-{first}至{last}.pdf"
     return _attachment(pdf, name, "application/pdf")
+
+
+@bp.route("/rounds/<int:round_id>/codes/void-slip", methods=["POST"])
+@roles_required(Role.ORGANISER, Role.ADMIN)
+def void_slip(round_id: int) -> Any:
+    """Void one slip by its printed serial; with ``reissue``, answer with its replacement."""
+    serial = request.form.get("serial", "")
+    reissue = request.form.get("reissue") == "yes"
+    fmt = request.form.get("format", "pdf")
+    with write_transaction():
+        rnd = visible_round(round_id)
+        stratum = codes.void_slip(
+            rnd, serial, actor=current_user.username, reason=request.form.get("reason", "")
+        )
+        canonical = codes.normalise_serial(serial)
+        issued = (
+            codes.issue_batch(rnd, stratum, 1, actor=current_user.username, replaces=canonical)
+            if reissue
+            else None
+        )
+    if issued is None:
+        flash(f"编号 {canonical} 的测评码已作废，不能再投票。", "success")
+        return redirect(url_for("codes.codes_page", round_id=round_id) + "#reconcile")
+    stem = safe_filename(f"补发测评码-{rnd.id}-{issued.stratum_name}-替换{canonical}", "codes")
+    if fmt == "csv":
+        response = _attachment(codes.csv_text(issued).encode("utf-8"), f"{stem}.csv", "text/csv")
+    else:
+        response = _attachment(slips_pdf(issued), f"{stem}.pdf", "application/pdf")
+    return _new_batch(response, issued)
+
+
+@bp.route("/rounds/<int:round_id>/codes/reconciliation-note", methods=["POST"])
+@roles_required(Role.ORGANISER, Role.ADMIN)
+@writes
+def reconciliation_note(round_id: int) -> Any:
+    """Record why the round does not reconcile (the close needs it when it does not)."""
+    rnd = visible_round(round_id)
+    reconcile.record_note(rnd, request.form.get("note", ""), actor=current_user.username)
+    flash("核对说明已记录。", "success")
+    return redirect(url_for("codes.codes_page", round_id=rnd.id) + "#reconcile")
+
+
+@bp.route("/rounds/<int:round_id>/codes/batches.json")
+@roles_required(Role.ORGANISER, Role.ADMIN)
+def batches_json(round_id: int) -> Any:
+    """How many batches and prints the round has (the codes page reloads once one appears)."""
+    rnd = visible_round(round_id)
+    batches = codes.batch_summaries(rnd)
+    prints = db.session.execute(
+        db.select(db.func.count()).select_from(PaperIssue).where(PaperIssue.round_id == rnd.id)
+    ).scalar_one()
+    response = jsonify(
+        {"batches": len(batches), "last": batches[-1].id if batches else None, "prints": prints}
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.route("/rounds/<int:round_id>/codes/<int:batch_id>/void", methods=["POST"])
@@ -170,7 +301,8 @@ def void(round_id: int, batch_id: int) -> Any:
     codes.void_batch(
         rnd, batch_id, actor=current_user.username, reason=request.form.get("reason", "")
     )
-    flash(f"第 {batch_id} 批测评码已作废：其中未使用的测评码不能再投票。", "success")
+    number = next((b.number for b in codes.batch_summaries(rnd) if b.id == batch_id), batch_id)
+    flash(f"第 {number} 批测评码已作废：其中未使用的测评码不能再投票。", "success")
     return redirect(url_for("codes.codes_page", round_id=rnd.id))
 
 

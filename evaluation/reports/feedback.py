@@ -14,9 +14,10 @@ parent for a 上级抽测 round), the title "<测评对象>党风廉政建设民
 Beijing time, the rule set, the raw counts with their shares (and, in a weighted round, the
 weighted rates labelled 加权 with the 加权说明 and any 提示), the grade, the rank when the form
 ranks, the 评价意见 and 整改要求 typed by the organiser (``evaluation.reports.notes``) or ruled
-lines to write them by hand, and lines to sign. Digests stay out of the body: the footer carries
-a short seal reference and the audit log's sequence number; the full seal and audit head are in
-the PDF's metadata.
+lines to write them by hand, and lines to sign. With paper ballots in the strata that rate the
+subject, a line under the turnout counts them and their 废票 (issue 16). Digests stay out of
+the body: the footer carries a short seal reference and the audit log's sequence number; the
+full seal and audit head are in the PDF's metadata.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from evaluation.audit import HEAD_LABEL, ChainHead, chain_head
 from evaluation.fonts import pdf_font_name
 from evaluation.models import Round, Subject, Unit
 from evaluation.reports.charts import safe_filename
+from evaluation.reports.paper import rater_ids, subject_paper
 from evaluation.reports.wording import (
     pool_notes,
     pooling_text,
@@ -410,6 +412,10 @@ def subject_page(
     story.append(Spacer(1, 1.5 * mm))
     story.append(_p(to.basis, st["small"]))
     story.append(_p(validity_text(result), st["small"]))
+    # 纸质票 among the ballots of the strata that rate the subject (none: nothing said).
+    paper_ballots = subject_paper(result, rater_ids(rnd, s.subject_id))
+    if paper_ballots is not None:
+        story.append(_p(paper_ballots.line(), st["small"]))
 
     story.append(_p("一、测评结果", st["h"]))
     story.append(_figures_table(result, s))

@@ -21,6 +21,7 @@ from evaluation.accounts.access import roles_required, visible_round
 from evaluation.errors import NotFound
 from evaluation.fonts import FontMissing
 from evaluation.models import Role, Round
+from evaluation.reports import paper
 from evaluation.reports.charts import (
     ROUND_CHARTS,
     item_profile_png,
@@ -157,6 +158,8 @@ def round_results(round_id: int) -> Any:
         rules=rules_text(result),
         rule_set=rule_set_lines(round_rule_set(rnd), [s.form for s in result.subjects]),
         algorithm=ALGORITHM,
+        has_paper=paper.has_paper(result),
+        paper_lines=paper.round_paper_lines(result),
     )
 
 
@@ -179,6 +182,7 @@ def subject_results(round_id: int, subject_id: int) -> Any:
         rules=rules_text(result),
         rule_set=rule_set_lines(round_rule_set(rnd), [subject.form]),
         algorithm=ALGORITHM,
+        paper=paper.subject_paper(result, paper.rater_ids(rnd, subject_id)),
     )
 
 

@@ -10,6 +10,12 @@ per item), ``分类别`` (small strata pooled into "其他类别（含：…）"
 independently per subject and item — never a whole ballot; every figure of 汇总 can be
 recomputed from it, and so can the seal), ``核验`` (the seal and how to check it) and ``图表``.
 Everything goes through the one writer in ``evaluation.spreadsheets``.
+
+纸质票 (issue 16): 实参评 and 已参测 count the paper ballots entered, 废票 included. With paper, the
+print sheets say "（含纸质票 n 张，其中废票 m 张）" beside each stratum's 实参评 and add a
+"废票认定：…" line under it (the table then starts one row lower); ``参测情况`` gets a 纸质票 table
+after its existing rows. ``汇总`` and the other machine columns are unchanged; a round without
+paper prints exactly what it printed before.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from PIL import Image as PILImage
 from evaluation import audit
 from evaluation.ballot_forms import SHORT_FORM_NAMES, BallotForm
 from evaluation.models import Round
-from evaluation.reports import charts
+from evaluation.reports import charts, paper
 from evaluation.reports.wording import (
     pool_notes,
     pooling_text,
@@ -255,9 +261,10 @@ def print_title(rnd: Round, form: BallotForm) -> str:
 
 
 def turnout_lines(result: TallyResult) -> tuple[str, str]:
-    """应参评 and 实参评 per stratum, with the totals."""
+    """应参评 and 实参评 per stratum, with the totals; 实参评 counts paper ballots and 废票,
+    said beside each stratum that had paper ("（含纸质票 n 张，其中废票 m 张）")."""
     planned = "、".join(f"{t.name} {t.planned} 人" for t in result.turnout)
-    used = "、".join(f"{t.name} {t.used} 人" for t in result.turnout)
+    used = "、".join(f"{t.name} {t.used} 人{paper.stratum_used_note(t)}" for t in result.turnout)
     total_planned = sum(t.planned for t in result.turnout)
     return (
         f"应参评：{planned}，合计 {total_planned} 人",
@@ -311,12 +318,15 @@ def _print_sheet(
     cols = _print_columns(form, subjects, weighted)
     span = len(cols)
     seal = f"封存码 {rnd.seal[:SEAL_REFERENCE]}" if rnd.seal else "未封存"
+    # With paper ballots, how 废票 were decided stands under the turnout, one row more.
+    rules = paper.invalid_rules_text(result.turnout)
+    first, last = (row + (1 if rules else 0) for row in HEADER_ROWS)
     sheet = Sheet(
         wb,
         name,
         widths=[w for _, _, w in cols],
         freeze=None,
-        title_rows=f"{HEADER_ROWS[0]}:{HEADER_ROWS[1]}",
+        title_rows=f"{first}:{last}",
         footer=seal,
     )
     margins = sheet.ws.page_margins
@@ -331,7 +341,7 @@ def _print_sheet(
             height=height,
         )
 
-    # rows 1–4: title, the form, 测评时间 and validity, 应参评 / 实参评
+    # rows 1–4: title, the form, 测评时间 and validity, 应参评 / 实参评 (then 废票认定, if any)
     line(print_title(rnd, form), TITLE_FONT)
     line(f"测评表：{form.title}")
     line(
@@ -339,8 +349,10 @@ def _print_sheet(
     )
     planned, used = turnout_lines(result)
     line(f"{planned}；{used}。")
+    if rules:
+        line(rules)
 
-    # rows 5–6: the two header rows
+    # rows 5–6 (6–7 under a 废票认定 line): the two header rows
     head = Styled(None, font=HEAD_FONT, border=GRID, alignment=CENTER, fill=HEADER_FILL)
     upper: list[Any] = []
     lower: list[Any] = []
@@ -426,6 +438,8 @@ def _print_sheet(
     ]
     if weighted:
         notes.append(weighting_text(result))
+    if paper.has_paper(result):
+        notes.append(paper.paper_explanation())
     warnings: list[str] = []
     for s in subjects:
         warnings += weight_warnings(result, s)
@@ -668,6 +682,55 @@ def _turnout(wb: Any, rnd: Round, result: TallyResult) -> None:
     sheet.row(["结果", "有效" if result.valid else "无效"])
     sheet.note(validity_text(result), warn=not result.valid)
     sheet.note("参测率 = 已使用的测评码 / 发放的测评码（作废的测评码不计）。")
+    _paper_turnout(sheet, result)
+
+
+PAPER_TURNOUT_COLUMNS = (
+    "测评人员类别",
+    "印制纸质票",
+    "录入纸质票",
+    "其中有效",
+    "其中废票",
+    "废票认定",
+)
+
+
+def _paper_turnout(sheet: Sheet, result: TallyResult) -> None:
+    """纸质票 rows under 参测情况 (only when the round had paper): rows after the existing
+    ones, so tools reading the sheet's first table find it unchanged."""
+    strata = paper.with_paper(result.turnout)
+    if not strata:
+        return
+    sheet.blank()
+    sheet.header(PAPER_TURNOUT_COLUMNS)
+    for t in strata:
+        sheet.row(
+            [
+                t.name,
+                t.paper.printed,
+                paper.entered(t),
+                t.paper.valid,
+                t.paper.invalid,
+                Styled(
+                    "、".join(f"{k} {n}" for k, n in t.paper.invalid_by_rule if n) or "—",
+                    wrap=True,
+                ),
+            ]
+        )
+    sheet.row(
+        [
+            Styled("合计", font=BOLD_FONT),
+            sum(t.paper.printed for t in strata),
+            sum(paper.entered(t) for t in strata),
+            sum(t.paper.valid for t in strata),
+            sum(t.paper.invalid for t in strata),
+            "",
+        ]
+    )
+    rules = paper.invalid_rules_text(strata)
+    if rules:
+        sheet.note(rules)
+    sheet.note(paper.paper_explanation())
 
 
 def _raw(wb: Any, rnd: Round, result: TallyResult) -> None:

@@ -22,10 +22,12 @@ from evaluation.codes.turnout import round_turnout
 from evaluation.errors import StateError
 from evaluation.extensions import db
 from evaluation.models import Answer, Ballot, Round, RoundState
+from evaluation.paper.counts import paper_counts
 from evaluation.rounds.state import min_turnout, round_forms, state_label
 from evaluation.tally.core import (
     RESULT_VERSION,
     CountRow,
+    PaperFigures,
     StratumInput,
     SubjectInput,
     TallyInput,
@@ -46,6 +48,17 @@ from evaluation.tally.seal import (
 )
 
 RESULT_STATES = (RoundState.CLOSED, RoundState.ARCHIVED)
+
+
+def paper_figures(paper: dict[str, Any] | None) -> PaperFigures:
+    """A stratum's paper counts as the tally carries them (rule labels, not keys)."""
+    counts = paper_counts(paper)
+    return PaperFigures(
+        printed=counts.printed,
+        valid=counts.valid,
+        invalid_by_rule=tuple(counts.invalid_by_rule.items()),
+        abstained_by_rule=tuple(counts.abstained_by_rule.items()),
+    )
 
 
 def count_rows(subject_ids: list[int]) -> tuple[CountRow, ...]:
@@ -81,6 +94,7 @@ def tally_input(rnd: Round, *, min_group_size: int | None = None) -> TallyInput:
             issued=turnout[s.id].issued,
             used=turnout[s.id].used,
             planned=s.planned,
+            paper=paper_figures(s.paper),
         )
         for s in rnd.strata
     )

@@ -57,6 +57,48 @@ POOL_ID = 0  # the stratum_id of a pool's cell (database ids start at 1)
 
 
 @dataclass(frozen=True)
+class PaperFigures:
+    """A stratum's paper ballots: printed, valid, and 废票 / 按弃权计 counts by rule label."""
+
+    printed: int = 0
+    valid: int = 0
+    invalid_by_rule: tuple[tuple[str, int], ...] = ()
+    abstained_by_rule: tuple[tuple[str, int], ...] = ()
+
+    @property
+    def invalid(self) -> int:
+        """废票: whole paper ballots invalid."""
+        return sum(n for _, n in self.invalid_by_rule)
+
+    @property
+    def any(self) -> bool:
+        """True when the stratum had paper ballots printed or entered."""
+        return bool(self.printed or self.valid or self.invalid)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "printed": self.printed,
+            "valid": self.valid,
+            "invalid": dict(self.invalid_by_rule),
+            "abstained": dict(self.abstained_by_rule),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any] | None) -> PaperFigures:
+        data = data or {}
+        return cls(
+            printed=int(data.get("printed", 0)),
+            valid=int(data.get("valid", 0)),
+            invalid_by_rule=tuple(
+                (str(k), int(n)) for k, n in dict(data.get("invalid", {})).items()
+            ),
+            abstained_by_rule=tuple(
+                (str(k), int(n)) for k, n in dict(data.get("abstained", {})).items()
+            ),
+        )
+
+
+@dataclass(frozen=True)
 class StratumInput:
     """A stratum of voters: its weight (None = unweighted) and its codes issued / used."""
 
@@ -66,6 +108,9 @@ class StratumInput:
     issued: int = 0
     used: int = 0
     planned: int = 0
+    # Paper ballots among them (SPEC §8): entered valid, 废票 per rule label, and questions
+    # counted 弃权 per rule label; empty without paper.
+    paper: PaperFigures = field(default_factory=lambda: PaperFigures())
 
 
 @dataclass(frozen=True)
@@ -222,6 +267,7 @@ class StratumTurnoutResult:
     issued: int
     used: int
     weight: Fraction | None
+    paper: PaperFigures = field(default_factory=lambda: PaperFigures())
 
     @property
     def rate(self) -> Fraction | None:
@@ -625,7 +671,7 @@ def tally(data: TallyInput, *, pooling: bool = True, version: int = RESULT_VERSI
         for s, f, grade, cells, items in partial
     )
     turnout = tuple(
-        StratumTurnoutResult(s.id, s.name, s.planned, s.issued, s.used, s.weight)
+        StratumTurnoutResult(s.id, s.name, s.planned, s.issued, s.used, s.weight, s.paper)
         for s in data.strata
     )
     return TallyResult(
@@ -743,6 +789,8 @@ def to_json(result: TallyResult) -> dict[str, Any]:
                     "used": t.used,
                     "rate": fraction_text(t.rate),
                     "weight": fraction_text(t.weight),
+                    # Only where there was paper: results sealed before keep their bytes.
+                    **({"paper": t.paper.to_json()} if t.paper.any else {}),
                 }
                 for t in result.turnout
             ],
@@ -869,6 +917,7 @@ def from_json(data: Mapping[str, Any], forms: Mapping[str, BallotForm]) -> Tally
                 issued=int(t["issued"]),
                 used=int(t["used"]),
                 weight=_fraction(t.get("weight")),
+                paper=PaperFigures.from_json(t.get("paper")),
             )
             for t in turnout["strata"]
         ),

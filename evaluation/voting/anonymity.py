@@ -78,6 +78,8 @@ def rewrite_codes(rnd: Round, used: set[str]) -> None:
 
     ``used`` holds the keyed hashes of the codes that cast a ballot; they end ``used`` whatever
     else happened to them (a batch voided while its holder was voting still counts the ballot).
+    The slips' serial tags are not written again: once the round is closed no slip can be
+    voided, and without them no row says which printed slip voted.
     """
     rows: list[dict[str, Any]] = [
         {

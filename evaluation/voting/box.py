@@ -512,6 +512,7 @@ def voted_in_voided_batches(round_id: int, small_batch: int) -> dict[int, int]:
             .where(
                 Code.round_id == round_id,
                 Code.state == CodeState.VOID,
+                CodeBatch.void.is_(True),  # not a slip voided alone: counted as issued anyway
                 CodeBatch.count >= small_batch,
             )
             .group_by(Code.stratum_id)

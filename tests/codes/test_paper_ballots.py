@@ -1,9 +1,10 @@
 """纸质选票 (issue 16.1): the A4 paper ballot of a stratum, read back as people see it.
 
 The PDF is read with ``pdftotext`` (names, grade labels, 弃权, the stratum, 不记名, serials),
-``pdfinfo`` (pages, A4) and ``pdftoppm`` (page 1 is not blank); the codes page's route is
-checked for login, role, unit scope, round state, bad counts (refused in Chinese) and its audit
-entry.
+``pdfinfo`` (pages, A4) and ``pdftoppm`` (page 1 rendered to PNG is not blank). Printing from
+the codes page issues the ballots: ``POST …/codes/paper-ballots`` records a print (serials
+numbered on per stratum, ``No. A-P0001``), audited; a reprint gives the same serials and issues
+nothing; login, role, unit scope, round state and bad counts are refused in Chinese.
 """
 
 from __future__ import annotations
@@ -13,19 +14,23 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from PIL import Image
 
+from evaluation.accounts.operations import create_user
 from evaluation.codes import paper
 from evaluation.errors import InputError
 from evaluation.extensions import db
-from evaluation.models import AuditEntry, Round, RoundState
+from evaluation.models import AuditEntry, PaperIssue, Round, RoundState, Stratum
 from evaluation.rounds.round_file import import_round, parse_round_text
 from evaluation.voting.ballot import BallotSubject, Question, ballot_layout, field_name
 from tests.helpers.office import page_size_points, pdf_pages
-from tests.helpers.web import SAMPLE_ROUND, AuthActions
+from tests.helpers.web import PASSWORD, SAMPLE_ROUND, AuthActions, csrf_token
 
 POPPLER = ("pdftotext", "pdfinfo", "pdftoppm")
 
@@ -53,20 +58,17 @@ def _text(path: Path, page: int | None = None) -> str:
 
 
 def _dark_pixels(path: Path, tmp_path: Path) -> int:
-    """Dark pixels of page 1 rendered at 40 dpi (greyscale PGM)."""
+    """Dark pixels of page 1 rendered to PNG at 40 dpi, as a person would look at it."""
     prefix = tmp_path / "page"
     subprocess.run(
-        ["pdftoppm", "-gray", "-r", "40", "-f", "1", "-l", "1", str(path), str(prefix)],
+        ["pdftoppm", "-png", "-gray", "-r", "40", "-f", "1", "-l", "1", str(path), str(prefix)],
         check=True,
         timeout=60,
     )
-    (image,) = tmp_path.glob("page*.pgm")
-    data = image.read_bytes()
-    # P5 header: magic, width, height, maxval, each followed by whitespace.
-    match = re.match(rb"P5\s+(\d+)\s+(\d+)\s+(\d+)\s", data)
-    assert match, "not a PGM image"
-    pixels = data[match.end() :]
-    return sum(1 for value in pixels if value < 100)
+    (image,) = tmp_path.glob("page*.png")
+    with Image.open(image) as picture:
+        grey = picture.convert("L")
+        return sum(grey.histogram()[:100])  # pixels darker than 100 of 255
 
 
 def _round_with_members(extra_members: int, *, title: str = "") -> Round:
@@ -237,87 +239,169 @@ def test_a_stratum_limited_to_some_subjects_gets_only_those(app: Flask, tmp_path
     assert "称职" not in printed  # no 班子成员 form on this ballot
 
 
-# --- the route ---------------------------------------------------------------------------------
+# --- the route: printing is issuing ------------------------------------------------------------
 
 
-def _url(rnd: Round, stratum_id: int, count: object = 3, first: object = 1) -> str:
-    return (
-        f"/rounds/{rnd.id}/codes/paper-ballots.pdf?stratum={stratum_id}&count={count}&first={first}"
+def _print(client: FlaskClient, rnd: Round, stratum_id: object, count: object = 3) -> Any:
+    token = csrf_token(client, f"/rounds/{rnd.id}/codes")
+    return client.post(
+        f"/rounds/{rnd.id}/codes/paper-ballots",
+        data={"csrf_token": token, "stratum": str(stratum_id), "count": str(count)},
     )
 
 
-def _downloads(rnd: Round) -> list[AuditEntry]:
+def _reprint_url(rnd: Round, issue_id: int) -> str:
+    return f"/rounds/{rnd.id}/codes/paper-ballots/{issue_id}.pdf"
+
+
+def _audited() -> list[AuditEntry]:
     db.session.expire_all()
-    return list(
-        db.session.execute(
-            db.select(AuditEntry).where(AuditEntry.action == "codes.paper_ballots")
-        ).scalars()
-    )
+    query = db.select(AuditEntry).where(AuditEntry.action == "codes.paper_ballots")
+    return list(db.session.execute(query.order_by(AuditEntry.id)).scalars())
 
 
-def test_route_downloads_audited_pdf(
+def _issues() -> list[PaperIssue]:
+    db.session.expire_all()
+    return list(db.session.execute(db.select(PaperIssue).order_by(PaperIssue.id)).scalars())
+
+
+def _serials(path: Path) -> list[str]:
+    return re.findall(r"No\. ([A-Z]+-P\d{4})", _text(path))
+
+
+def test_printing_issues_numbered_ballots_and_a_reprint_issues_none(
     client: FlaskClient,
     auth: AuthActions,
     users: dict[str, object],
     sample_round: Round,
     tmp_path: Path,
 ) -> None:
-    stratum = sample_round.strata[0]
+    first_stratum, second_stratum = sample_round.strata[0], sample_round.strata[1]
     auth.login("organiser")
     page = client.get(f"/rounds/{sample_round.id}/codes").get_data(as_text=True)
     assert "打印纸质选票" in page
-    assert f"/rounds/{sample_round.id}/codes/paper-ballots.pdf" in page
-    assert f'value="{stratum.planned}"' in page  # default count: 应参加人数
-    response = client.get(_url(sample_round, stratum.id, 3, 5))
-    assert response.status_code == 200
-    assert response.mimetype == "application/pdf"
+    assert f'action="/rounds/{sample_round.id}/codes/paper-ballots"' in page
+    assert f'name="stratum" value="{first_stratum.id}"' in page
+
+    response = _print(client, sample_round, first_stratum.id, 3)
+    assert response.status_code == 200 and response.mimetype == "application/pdf"
     disposition = response.headers["Content-Disposition"]
     assert disposition.startswith("attachment;") and "filename*=UTF-8''" in disposition
-    path = _save(response.data, tmp_path)
-    assert pdf_pages(path) == 3
-    assert re.findall(r"No\. (\d{4})", _text(path)) == ["0005", "0006", "0007"]
-    (entry,) = _downloads(sample_round)
-    assert entry.actor == "organiser"
-    assert entry.details == {
-        "round_id": sample_round.id,
-        "stratum": stratum.name,
-        "count": 3,
-        "first_serial": 5,
-    }
+    assert quote("纸质选票-1-班子成员-A-P0001至A-P0003.pdf") in disposition
+    path = _save(response.data, tmp_path, "first.pdf")
+    _check_reads_back(sample_round, path, first_stratum.name)
+    assert pdf_pages(path) == 3  # five subjects: one A4 page a ballot
+    assert tuple(round(v) for v in page_size_points(path)) == (595, 842)
+    assert _serials(path) == ["A-P0001", "A-P0002", "A-P0003"]
+    for page_no, serial in enumerate(("A-P0001", "A-P0002", "A-P0003"), 1):
+        assert f"No. {serial}" in _text(path, page_no)
+    assert _dark_pixels(path, tmp_path) > 2000
+
+    # The next print of the stratum numbers on after the first; another stratum has its own.
+    again = _save(_print(client, sample_round, first_stratum.id, 2).data, tmp_path, "again.pdf")
+    assert _serials(again) == ["A-P0004", "A-P0005"]
+    other = _save(_print(client, sample_round, second_stratum.id, 1).data, tmp_path, "b.pdf")
+    assert _serials(other) == ["B-P0001"]
+    assert f"测评人员类别：{second_stratum.name}" in _text(other)
+
+    issues = _issues()
+    assert response.headers["X-Paper-Issue"] == str(issues[0].id)
+    assert [(i.stratum_id, i.first_serial, i.count, i.issued_by) for i in issues] == [
+        (first_stratum.id, 1, 3, "organiser"),
+        (first_stratum.id, 4, 2, "organiser"),
+        (second_stratum.id, 1, 1, "organiser"),
+    ]
+    assert [e.details for e in _audited()] == [
+        {"round_id": sample_round.id, "stratum": first_stratum.name, "count": 3, "first_serial": 1},
+        {"round_id": sample_round.id, "stratum": first_stratum.name, "count": 2, "first_serial": 4},
+        {
+            "round_id": sample_round.id,
+            "stratum": second_stratum.name,
+            "count": 1,
+            "first_serial": 1,
+        },
+    ]
+    assert all(e.actor == "organiser" for e in _audited())
+    db.session.expire_all()
+    assert db.session.get_one(Stratum, first_stratum.id).paper["printed"] == 5
+
+    # A reprint (printer jam): the same serials, nothing more issued or audited.
+    reprint = client.get(_reprint_url(sample_round, issues[0].id))
+    assert reprint.status_code == 200 and reprint.mimetype == "application/pdf"
+    assert reprint.headers["Content-Disposition"].startswith("attachment;")
+    reprinted = _save(reprint.data, tmp_path, "reprint.pdf")
+    assert _serials(reprinted) == ["A-P0001", "A-P0002", "A-P0003"]
+    _check_reads_back(sample_round, reprinted, first_stratum.name)
+    assert len(_issues()) == 3 and len(_audited()) == 3
+    assert db.session.get_one(Stratum, first_stratum.id).paper["printed"] == 5
+
+    # The codes page lists the prints, with their serials and the reprint link, and counts
+    # them as issued.
+    page = client.get(f"/rounds/{sample_round.id}/codes").get_data(as_text=True)
+    for serials in ("A-P0001 至 A-P0003", "A-P0004 至 A-P0005", "B-P0001"):
+        assert f"<td>{serials}</td>" in page
+    assert _reprint_url(sample_round, issues[1].id) in page
+    assert "发出" in page
     preview = client.get(f"/rounds/{sample_round.id}/preview").get_data(as_text=True)
     assert f"/rounds/{sample_round.id}/codes#paper" in preview
 
 
-def test_route_refuses_bad_counts_in_chinese(
+def test_route_refuses_bad_counts_and_unknown_prints_in_chinese(
     client: FlaskClient, auth: AuthActions, users: dict[str, object], sample_round: Round
 ) -> None:
     stratum = sample_round.strata[0]
     auth.login("admin")
     for bad in (0, 2001, "abc", ""):
-        response = client.get(_url(sample_round, stratum.id, bad))
+        response = _print(client, sample_round, stratum.id, bad)
         assert response.status_code == 400, bad
-        body = response.get_data(as_text=True)
-        assert "份数" in body
-    response = client.get(_url(sample_round, 999999))
+        assert "份数" in response.get_data(as_text=True)
+    response = _print(client, sample_round, 999999)
     assert response.status_code == 400
     assert "测评人员类别" in response.get_data(as_text=True)
-    assert _downloads(sample_round) == []
+    assert _audited() == [] and _issues() == []
+    unknown = client.get(_reprint_url(sample_round, 999))
+    assert unknown.status_code == 404
+    assert "没有这次纸质选票印制记录" in unknown.get_data(as_text=True)
+    # A print of another round is not reprinted through this one.
+    second = import_round(
+        parse_round_text(SAMPLE_ROUND.replace("2026年度", "2026年第二次")), actor="test"
+    )
+    db.session.commit()
+    issue = paper.issue_paper(second, second.strata[0], 2, actor="test")
+    db.session.commit()
+    assert client.get(_reprint_url(sample_round, issue.id)).status_code == 404
+    assert client.get(_reprint_url(second, issue.id)).status_code == 200
 
 
 def test_route_requires_login_role_and_scope(
     client: FlaskClient, auth: AuthActions, users: dict[str, object], sample_round: Round
 ) -> None:
-    url = _url(sample_round, sample_round.strata[0].id)
-    anonymous = client.get(url)
+    create_user(
+        actor="test",
+        username="clerk",
+        password=PASSWORD,
+        role="counter",
+        unit_path="甘肃省局/兰州市局",
+    )
+    issue = paper.issue_paper(sample_round, sample_round.strata[0], 1, actor="test")
+    db.session.commit()
+    stratum_id = sample_round.strata[0].id
+    url = f"/rounds/{sample_round.id}/codes/paper-ballots"
+    data = {"stratum": str(stratum_id), "count": "2"}
+    anonymous = client.post(url, data={**data, "csrf_token": csrf_token(client, "/login")})
     assert anonymous.status_code == 302 and "/login" in anonymous.headers["Location"]
-    auth.login("viewer")
-    assert client.get(url).status_code == 403
-    auth.logout()
-    auth.login("other")
-    refused = client.get(url)
-    assert refused.status_code == 404
-    assert refused.mimetype != "application/pdf"
-    assert _downloads(sample_round) == []
+    reprint = client.get(_reprint_url(sample_round, issue.id))
+    assert reprint.status_code == 302 and "/login" in reprint.headers["Location"]
+    for who, status in (("viewer", 403), ("clerk", 403), ("other", 404)):
+        auth.login(who)
+        token = csrf_token(client, "/")
+        refused = client.post(url, data={**data, "csrf_token": token})
+        assert refused.status_code == status, who
+        assert refused.mimetype != "application/pdf"
+        again = client.get(_reprint_url(sample_round, issue.id))
+        assert again.status_code == status and again.mimetype != "application/pdf", who
+        auth.logout()
+    assert len(_issues()) == 1 and len(_audited()) == 1
 
 
 def test_route_refuses_a_closed_round(
@@ -326,8 +410,10 @@ def test_route_refuses_a_closed_round(
     sample_round.state = RoundState.CLOSED
     db.session.commit()
     auth.login("organiser")
-    response = client.get(_url(sample_round, sample_round.strata[0].id))
+    response = _print(client, sample_round, sample_round.strata[0].id)
     assert response.status_code == 409
     assert "不能打印纸质选票" in response.get_data(as_text=True)
     page = client.get(f"/rounds/{sample_round.id}/codes").get_data(as_text=True)
     assert "不能再打印纸质选票" in page
+    assert 'class="paper-form' not in page
+    assert _issues() == [] and _audited() == []

@@ -52,7 +52,7 @@ EXPECTED_COLUMNS = {
     "ballot": {"id", "round_id", "stratum_id"},
     "answer": {"ballot_id", "subject_id", "item", "stratum_id", "grade"},
     "receipt": {"digest", "round_id"},
-    "code": {"id", "round_id", "stratum_id", "batch_id", "digest", "state"},
+    "code": {"id", "round_id", "stratum_id", "batch_id", "digest", "state", "serial_tag"},
 }
 
 
