@@ -13,11 +13,14 @@ ratio means something even on a shared machine whose absolute speed varies:
 * tally of 10⁴/10⁵/10⁶ answers (``benchmarks.tally``) against a bare ``count(*)`` of the rows;
 * 5,000 codes with their PDF (``benchmarks.codes``) against drawing the bare QR codes;
 * the workbook of a 100,000-ballot round against openpyxl writing as many plain cells, with
-  peak memory at 10,000 and 100,000 ballots.
+  peak memory at 10,000 and 100,000 ballots;
+* a province's history (``benchmarks.history``, issue 18): 200 county units × 10 years built
+  through the product's operations, every archive page and the dashboard timed on gunicorn at
+  250 and at 2,000 rounds, beside the data's growth, with each page's SQL statement count.
 
 PostgreSQL needs BENCH_DATABASE_URL (a database used only for benchmarks: it is wiped).
 
-    python -m benchmarks [--quick] [--only submission,close,tally,codes,workbook]
+    python -m benchmarks [--quick] [--only submission,close,tally,codes,workbook,history]
                          [--markdown FILE]
 """
 
@@ -41,7 +44,7 @@ from typing import Any
 
 from benchmarks import harness
 
-SECTIONS = ("submission", "close", "tally", "codes", "workbook")
+SECTIONS = ("submission", "close", "tally", "codes", "workbook", "history")
 
 
 @dataclass
@@ -67,6 +70,8 @@ class Sizes:
     qr_sample: int = 1_000
     workbook: tuple[int, ...] = (10_000, 100_000)
     close: int = 100_000
+    # Province histories, units × years, each containing the last (one database grows).
+    history: tuple[str, ...] = ("25x10", "200x10")
 
 
 QUICK = Sizes(
@@ -79,6 +84,7 @@ QUICK = Sizes(
     qr_sample=200,
     workbook=(1_000, 10_000),
     close=3_000,
+    history=("10x2", "10x4"),
 )
 
 
@@ -372,12 +378,62 @@ def close_rows(engines: list[str], sizes: Sizes) -> list[Row]:
     return [took, other]
 
 
+# --- a province's history (issue 18) ----------------------------------------------------------
+
+
+def history_rows(engines: list[str], sizes: Sizes) -> list[Row]:
+    """Each page at the first and the last history size: time, growth beside the data's, and
+    SQL statements; ``flask archive export``; worker memory; the cost of a close."""
+    from benchmarks import history
+
+    shapes = [history.Shape.parse(s) for s in sizes.history]
+    span = f"{shapes[0].rounds:,} → {shapes[-1].rounds:,} 轮"
+    rows: dict[str, Row] = {}
+    export = Row(f"`flask archive export`（{span}）：时间，峰值内存", "< 5 s，内存不随记录增长")
+    memory = Row("gunicorn 每个工作进程内存（服务各页之后）", "有界")
+    closes = Row("结束测评一轮：最早 10 % → 最近 10 % 的中位数", "不随历史增长")
+    for engine in engines:
+        _say(f"[历史] {engine}：{', '.join(s.label for s in shapes)} …")
+        measured = history.run_engine(engine, shapes, say=_say)
+        _say("\n" + history.table(engine, measured) + "\n\n" + history.repeats_text(measured))
+        first, last = measured[0], measured[-1]
+        data = last.entries / max(1, first.entries)
+        for label in first.times:
+            row = rows.setdefault(label, Row(f"`{label}`（{span}）", "< 300 ms，语句数不增长"))
+            a, b = first.times[label], last.times[label]
+            row.cells[engine] = (
+                f"{a.median * 1000:.0f} → **{b.median * 1000:.0f} ms**"
+                f"（{b.median / max(a.median, 1e-6):.1f}×，数据 {data:.1f}×）；"
+                f"语句 {first.statements[label]} → {last.statements[label]}"
+                + ("" if b.status == 200 else f"；HTTP {b.status or '连接断开'}")
+            )
+            row.verdicts[engine] = (
+                b.status == 200
+                and b.median < 0.3
+                and last.statements[label] <= first.statements[label]
+            )
+        export.cells[engine] = (
+            f"{first.export_s:.1f} → **{last.export_s:.1f} s**；"
+            f"{first.export_rss_mib:.0f} → {last.export_rss_mib:.0f} MiB"
+        )
+        export.verdicts[engine] = (
+            last.export_s < 5.0 and last.export_rss_mib < 1.2 * first.export_rss_mib
+        )
+        memory.cells[engine] = (
+            " → ".join("/".join(f"{r:.0f}" for r in m.worker_rss_mib) for m in measured) + " MiB"
+        )
+        closes.cells[engine] = f"{last.closes_ms[0]:.0f} → {last.closes_ms[1]:.0f} ms"
+        closes.verdicts[engine] = last.closes_ms[1] <= 1.5 * last.closes_ms[0]
+    return [*rows.values(), export, memory, closes]
+
+
 BUILDERS: dict[str, Callable[[list[str], Sizes], list[Row]]] = {
     "submission": submission_rows,
     "close": close_rows,
     "tally": tally_rows,
     "codes": codes_rows,
     "workbook": workbook_rows,
+    "history": history_rows,
 }
 
 
@@ -385,9 +441,7 @@ def main(argv: list[str]) -> int:
     """Run the benchmarks asked for (all by default) and print the one table."""
     parser = argparse.ArgumentParser(description="性能基准：一张表，SQLite 与 PostgreSQL 两列")
     parser.add_argument("--quick", action="store_true", help="小规模试跑（数字不作结论）")
-    parser.add_argument(
-        "--only", default=",".join(SECTIONS), help="submission,close,tally,codes,workbook"
-    )
+    parser.add_argument("--only", default=",".join(SECTIONS), help=",".join(SECTIONS))
     parser.add_argument("--engines", default=None, help="sqlite,postgresql")
     parser.add_argument("--markdown", type=Path, default=None, help="另把表格写入此文件")
     args = parser.parse_args(argv)
