@@ -83,6 +83,10 @@ class Config:
     # 廉政档案 accountability rules (SPEC §9) are rule-set files, BALLOTS_DIR/accountability/*.toml,
     # chosen per unit on the 单位 page (evaluation/archive/accountability.py).
 
+    # Seconds between the server's own checks for scheduled opens and closes
+    # (evaluation/rounds/scheduler.py); 0 turns them off (then run `flask round tick` by cron).
+    SCHEDULE_INTERVAL = float(os.environ.get("SCHEDULE_INTERVAL", "30"))
+
     TESTING = False
 
     @classmethod

@@ -26,3 +26,11 @@ def on_starting(server):  # type: ignore[no-untyped-def]
     from evaluation.serving import check_limit_storage
 
     check_limit_storage(server.cfg.workers, os.environ)
+
+
+def post_worker_init(worker):  # type: ignore[no-untyped-def]
+    """Each worker runs the round scheduler from its start (one runner at a time through the
+    database; evaluation/rounds/scheduler.py), not only after its first request."""
+    from evaluation.rounds import scheduler
+
+    scheduler.start(worker.wsgi)

@@ -93,6 +93,8 @@ def server_env(url: str, workdir: Path) -> dict[str, str]:
         RATELIMIT_STORAGE_URI="memory://",
         # Loopback only, limits are not what is measured: per-process counters are fine here.
         RATELIMIT_MEMORY_ACCEPTED="1",
+        # Nothing is scheduled in a benchmark: no scheduler turns in the measurements.
+        SCHEDULE_INTERVAL="0",
         INSTANCE_DIR=str(workdir / "instance"),
         FLASK_APP="wsgi",
         PYTHONPATH=str(ROOT),

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, abort, current_app, request
+from flask_login import current_user
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DisconnectionError
@@ -22,15 +23,19 @@ from config import INSTANCE_DIR, Config
 from evaluation import backup, cli, web
 from evaluation.accounts import cli as accounts_cli
 from evaluation.accounts import views as accounts_views
+from evaluation.accounts.access import counter_may_open
 from evaluation.archive import cli as archive_cli
 from evaluation.archive import views as archive_views
 from evaluation.codes import cli as codes_cli
 from evaluation.codes import views as codes_views
+from evaluation.errors import Forbidden
 from evaluation.extensions import csrf, db, limiter, login_manager, migrate
-from evaluation.models import MAX_ID
+from evaluation.models import MAX_ID, Role
+from evaluation.paper import views as paper_views
 from evaluation.reports import cli as reports_cli
 from evaluation.reports import views as reports_views
 from evaluation.rounds import cli as rounds_cli
+from evaluation.rounds import scheduler
 from evaluation.rounds import views as rounds_views
 from evaluation.serving import trust_proxies
 from evaluation.voting import views as voting_views
@@ -57,6 +62,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     register_commands(app)
     web.init_app(app)
     trust_proxies(app)
+    scheduler.init_app(app)
     return app
 
 
@@ -208,10 +214,24 @@ def refuse_nul_bytes(app: Flask) -> None:
             abort(400, "提交的内容含有不允许的控制字符（NUL），请检查后重试。")
 
 
+def restrict_counters(app: Flask) -> None:
+    """A 计票员 account opens paper entry and its own account only (``access.counter_may_open``)."""
+
+    @app.before_request
+    def _counters_enter_paper_only() -> None:
+        if (
+            current_user.is_authenticated
+            and current_user.role == Role.COUNTER
+            and not counter_may_open(request.endpoint)
+        ):
+            raise Forbidden("计票员账号只能录入纸质票。")
+
+
 def register_blueprints(app: Flask) -> None:
     """Attach the page areas (``<int:…>`` converters know the largest id first)."""
     app.url_map.converters["int"] = RowIdConverter
     refuse_nul_bytes(app)
+    restrict_counters(app)
     for views in (
         accounts_views,
         rounds_views,
@@ -219,6 +239,7 @@ def register_blueprints(app: Flask) -> None:
         voting_views,
         reports_views,
         archive_views,
+        paper_views,
     ):
         app.register_blueprint(views.bp)
 

@@ -38,6 +38,30 @@ SHORT_FORM_NAMES = {
 
 SUBJECT_KINDS = ("team", "person")
 
+# The forms in the order of 004's 测评内容 (二(一)–(五)): 领导班子, 主要负责人 (班子正职),
+# 班子成员, 纪检监察, 廉洁自律. Every list of forms follows it (``form_order``); other forms
+# (a unit's own) come after, by id.
+FORM_ORDER = (
+    "gansu-team",
+    "gansu-principal",
+    "gansu-member",
+    "gansu-discipline",
+    "gansu-integrity",
+)
+
+
+def form_order(form_id: str) -> tuple[int, str]:
+    """Sort key of a form id: 004's order first, then any other form by id."""
+    try:
+        return (FORM_ORDER.index(form_id), "")
+    except ValueError:
+        return (len(FORM_ORDER), form_id)
+
+
+def in_form_order(forms: dict[str, Any]) -> list[tuple[str, Any]]:
+    """A ``{form id: form or snapshot}`` mapping's items in ``form_order``."""
+    return sorted(forms.items(), key=lambda pair: form_order(pair[0]))
+
 
 @dataclass(frozen=True)
 class Grade:
@@ -341,7 +365,8 @@ def load_form_file(path: Path) -> BallotForm:
 
 
 def load_forms(directory: str | Path) -> dict[str, BallotForm]:
-    """Load every ``*.toml`` form in ``directory`` (refusing the set if any file is bad).
+    """Load every ``*.toml`` form in ``directory`` (refusing the set if any file is bad), in
+    ``form_order``.
 
     The forms carry no grade rules (unless a file has its own): those come from a rule set,
     ``evaluation.rule_sets.load_graded_forms`` gives the forms with the default set's rules.
@@ -350,7 +375,7 @@ def load_forms(directory: str | Path) -> dict[str, BallotForm]:
     for path in sorted(Path(directory).glob("*.toml")):
         form = load_form_file(path)
         forms[form.id] = form
-    return forms
+    return dict(in_form_order(forms))
 
 
 def round_form(round_forms: dict[str, Any], form_id: str) -> BallotForm:

@@ -11,12 +11,20 @@ import re
 import unicodedata
 from typing import Any
 
-from flask import Flask, Response, flash, g, redirect, render_template, request
+from flask import Flask, Response, flash, g, make_response, redirect, render_template, request
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
-from evaluation.errors import DomainError, InputError
+from evaluation import formatting
+from evaluation.errors import (
+    CodeAlreadyUsed,
+    CodeUnknown,
+    DomainError,
+    InputError,
+    RoundClosed,
+    RoundNotOpen,
+)
 from evaluation.extensions import db, login_manager
 from evaluation.logfilter import RedactCodes, redact
 from evaluation.rounds.state import state_label
@@ -50,7 +58,42 @@ def register_template_helpers(app: Flask) -> None:
 
     @app.context_processor
     def _helpers() -> dict[str, Any]:
-        return {"url_map_endpoints": set(app.view_functions), "state_label": state_label}
+        return {
+            "url_map_endpoints": set(app.view_functions),
+            "state_label": state_label,
+            "on_voting_path": on_voting_path,
+        }
+
+    for name, function in formatting.FILTERS.items():
+        app.add_template_filter(function, name)
+
+
+# The voter's pages (SPEC §6): what a code, a QR code or a receipt opens. The organiser's
+# ballot preview (``/rounds/<id>/preview``) is in the voting blueprint but is not one of them.
+VOTING_PATHS = ("/v", "/ballot", "/thanks", "/receipt")
+
+# Voting pages load nothing from anywhere but this server, run no script, and leak no referrer.
+VOTING_CSP = (
+    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
+
+
+def on_voting_path() -> bool:
+    """True when the request is for a voter's page (a refusal or an unknown address included)."""
+    if request.blueprint == "voting":
+        return request.endpoint != "voting.preview"
+    path = request.path
+    return any(path == p or path.startswith(p + "/") for p in VOTING_PATHS)
+
+
+def voting_headers(response: Response) -> Response:
+    """The strict headers of every voting page, refusals and unknown addresses included."""
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"
+    response.headers["Content-Security-Policy"] = VOTING_CSP
+    return response
 
 
 def safe_filename(name: str, fallback: str = "download") -> str:
@@ -109,37 +152,36 @@ def register_error_pages(app: Flask) -> None:
     @app.errorhandler(DomainError)
     def _domain(error: DomainError):  # type: ignore[no-untyped-def]
         db.session.rollback()
-        return (
-            render_template(
-                "errors/error.html",
-                status=error.status,
-                title=error.title,
-                message=error.message,
-                problems=getattr(error, "problems", []),
-            ),
+        advice = VOTING_ADVICE.get(type(error), "")
+        return error_page(
             error.status,
+            error.title,
+            error.message,
+            problems=getattr(error, "problems", []),
+            advice=advice,
         )
 
     @app.errorhandler(CSRFError)
     def _csrf(error: CSRFError):  # type: ignore[no-untyped-def]
+        if on_voting_path():
+            title, message, advice = VOTING_CSRF
+            return error_page(400, title, message, advice=advice)
         message = "页面已过期或来源不明（CSRF 校验失败），请刷新页面后重新提交。"
-        return render_template(
-            "errors/error.html", status=400, title="请求已过期", message=message
-        ), 400
+        return error_page(400, "请求已过期", message)
 
     @app.errorhandler(HTTPException)
     def _http(error: HTTPException):  # type: ignore[no-untyped-def]
         db.session.rollback()
         status = error.code or 500
         title, default = HTTP_MESSAGES.get(status, ("出错了", "请求无法完成。"))
+        advice = ""
+        if on_voting_path():
+            title, default, advice = VOTING_HTTP_MESSAGES.get(status, (title, default, ""))
         message = default
         # abort(404, "…") passes a Chinese description through; Werkzeug's English defaults don't.
         if error.description and error.description != type(error).description:
             message = error.description
-        return (
-            render_template("errors/error.html", status=status, title=title, message=message),
-            status,
-        )
+        return error_page(status, title, message, advice=advice)
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception):  # type: ignore[no-untyped-def]
@@ -153,12 +195,112 @@ def register_error_pages(app: Flask) -> None:
             log.warning("数据库暂时不可用 %s %s: %s", request.method, path, type(error).__name__)
             # The page must not reach for the database again (the header shows the user).
             g._login_user = login_manager.anonymous_user()
-            title, message = HTTP_MESSAGES[503]
-            page = render_template("errors/error.html", status=503, title=title, message=message)
-            return page, 503, {"Retry-After": "5"}
+            response = _http_error_page(503)
+            response.headers["Retry-After"] = "5"
+            return response
         log.error("未处理的错误 %s %s: %s", request.method, path, type(error).__name__)
-        title, message = HTTP_MESSAGES[500]
-        return render_template("errors/error.html", status=500, title=title, message=message), 500
+        return _http_error_page(500)
+
+
+def _http_error_page(status: int) -> Response:
+    title, message = HTTP_MESSAGES[status]
+    advice = ""
+    if on_voting_path():
+        title, message, advice = VOTING_HTTP_MESSAGES[status]
+    return error_page(status, title, message, advice=advice)
+
+
+def error_page(
+    status: int,
+    title: str,
+    message: str,
+    *,
+    problems: list[str] | tuple[str, ...] = (),
+    advice: str = "",
+) -> Response:
+    """The error page: a title and what happened in words, what to do, and a way on.
+
+    A voter's page keeps the voting header and the voting pages' strict headers, and shows
+    no status number; an organiser's page names the status only in small print.
+    """
+    voting = on_voting_path()
+    page = render_template(
+        "errors/error.html",
+        status=status,
+        title=title,
+        message=message,
+        problems=list(problems),
+        advice=advice if voting else "",
+    )
+    response = make_response(page, status)
+    return voting_headers(response) if voting else response
+
+
+# What a voter can do next, beside the refusal's own words (which say what happened).
+VOTING_ADVICE: dict[type[DomainError], str] = {
+    CodeUnknown: "测评码印在发给您的测评码条上；输错了可以重新输入。",
+    CodeAlreadyUsed: (
+        "如果是您本人投的票，无需再做什么，测评结束后可凭回执码查询选票是否已计入。"
+        "如果您没有投过票，请告诉组织者，由组织者核实。"
+    ),
+    RoundNotOpen: "请保管好测评码条，测评开始后重新扫码或输入测评码即可投票。",
+    RoundClosed: "这次测评的测评码都不能再使用。已经投过票的，可凭回执码查询选票是否已计入。",
+}
+
+VOTING_CSRF = (
+    "页面已过期",
+    "选票页面打开的时间太久，或已在别处提交过，这次提交没有被记录。",
+    "请重新扫码或输入测评码，打开选票后重新填写提交。如果测评码已经用过，页面会告诉您。",
+)
+
+# On a voter's path: (title, what happened, what to do) — in words, never a bare status number.
+VOTING_HTTP_MESSAGES: dict[int, tuple[str, str, str]] = {
+    400: (
+        "提交的内容有误",
+        "页面收到的内容不完整或有误，选票没有被记录。",
+        "请重新扫码或输入测评码，打开选票后再提交。",
+    ),
+    403: (
+        "不能打开这个页面",
+        "这个页面不对测评人开放。",
+        "请扫描测评码条上的二维码，或输入测评码后投票。",
+    ),
+    404: (
+        "没有这个页面",
+        "这个地址不是投票页面，可能输错了或不完整。",
+        "请重新扫描测评码条上的二维码，或点击下方“输入测评码”。",
+    ),
+    405: (
+        "不能这样打开此页面",
+        "这个页面只能从投票页面提交。",
+        "请扫描测评码条上的二维码，或输入测评码后投票。",
+    ),
+    409: (
+        "与当前状态冲突",
+        "这次操作与测评码或测评活动当前的状态冲突，没有被记录。",
+        "请重新输入测评码，页面会说明测评码现在的状态。",
+    ),
+    413: (
+        "提交的内容过大",
+        "这次提交的内容过大，没有被记录。",
+        "请重新扫码或输入测评码，打开选票后再提交。",
+    ),
+    429: (
+        "尝试次数过多",
+        "短时间内的尝试次数过多，暂时不能继续。",
+        "请稍等几分钟后再试，并核对测评码。",
+    ),
+    500: (
+        "系统出错了",
+        "系统出现了错误，这次操作可能没有完成。",
+        "请稍后重新扫码或输入测评码：如果选票已经记录，页面会告诉您测评码已使用。",
+    ),
+    503: (
+        "服务暂不可用",
+        "数据库暂时无法连接，这次操作没有被保存。",
+        "请稍等片刻后重新提交；如果选票已经记录，页面会告诉您测评码已使用。",
+    ),
+}
 
 
 def _is_database_down(error: Exception) -> bool:

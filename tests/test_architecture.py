@@ -24,6 +24,8 @@ PURE_CORES = (
     "evaluation.archive.rules",
     "evaluation.ballot_forms",
     "evaluation.rule_sets",
+    "evaluation.paper.rules",
+    "evaluation.paper.counts",
 )
 # The one import inside a function: ``evaluation.create_app`` loads the factory on call, so that
 # importing a pure core (which imports the ``evaluation`` package first) loads no Flask.
@@ -151,7 +153,15 @@ def test_no_test_module_imports_another() -> None:
 
 
 def test_the_factory_registers_every_area_and_command(app) -> None:  # type: ignore[no-untyped-def]
-    assert set(app.blueprints) == {"accounts", "rounds", "codes", "voting", "reports", "archive"}
+    assert set(app.blueprints) == {
+        "accounts",
+        "rounds",
+        "codes",
+        "voting",
+        "reports",
+        "archive",
+        "paper",
+    }
     commands = set(app.cli.list_commands(None))  # type: ignore[arg-type]
     assert {
         "setup",

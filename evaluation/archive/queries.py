@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import and_, or_
 from sqlalchemy.orm import aliased, selectinload
 
-from evaluation.accounts.units import in_tree, scope_root, subtree_clause
+from evaluation.accounts.units import in_tree, path_in_tree, scope_root, subtree_clause
 from evaluation.archive.accountability import subject_rules
 from evaluation.archive.rules import (
     Flag,
@@ -41,6 +41,23 @@ def user_root(user: User) -> Unit | None:
 def in_scope(unit: Unit, root: Unit | None) -> bool:
     """True when ``unit`` is ``root`` or beneath it (None: everything)."""
     return in_tree(unit, root)
+
+
+def rounds_in_scope(entries: Iterable[ArchiveEntry], root: Unit | None) -> set[int]:
+    """The rounds of ``entries`` the account (scope ``root``) may open, in one query.
+
+    A round outside the scope is named on the archive pages but not linked, and its ranks are
+    not shown: a rank is a place among subjects the account cannot see (SPEC §7 scope).
+    """
+    ids = {e.round_id for e in entries}
+    if not ids:
+        return set()
+    if root is None:
+        return ids
+    rows = db.session.execute(
+        db.select(Round.id, Unit.path).join(Unit, Round.unit_id == Unit.id).where(Round.id.in_(ids))
+    )
+    return {int(round_id) for round_id, path in rows if path_in_tree(path, root)}
 
 
 def _entries_query(*trees: Unit | None, subjects_now_in: Unit | None = None) -> Any:

@@ -26,7 +26,7 @@ from evaluation.archive import queries
 from evaluation.archive import rules as archive_rules
 from evaluation.archive.accountability import unit_choice, unit_rules
 from evaluation.archive.charts import trend_chart_png
-from evaluation.archive.entries import MAX_REASON, annotate
+from evaluation.archive.entries import MAX_REASON, annotate, paper_text
 from evaluation.ballot_forms import SHORT_FORM_NAMES
 from evaluation.errors import NotFound
 from evaluation.extensions import db
@@ -93,6 +93,12 @@ def _percent(value: str | None) -> str:
     return archive_export.percent_text(value)
 
 
+@bp.app_template_filter("archive_paper")
+def _paper(figures: dict[str, Any] | None) -> str:
+    """An entry's 纸质票 and 废票 in words ("" for an entry without paper ballots)."""
+    return paper_text(figures or {})
+
+
 @bp.app_template_filter("archive_score")
 def _score(value: str | None) -> str:
     """An exact "p/q" score with two decimals ("—" when there is none)."""
@@ -147,6 +153,7 @@ def _person_page(
         render_template(
             "archive/person.html",
             person=person,
+            open_rounds=queries.rounds_in_scope(timeline.entries, root),
             unit_visible=queries.in_scope(person.unit, root),
             timeline=timeline,
             change_form=change_form or _change_form(person),
@@ -237,6 +244,7 @@ def _unit_page(unit_id: int, form: AnnotationForm | None = None, status: int = 2
         render_template(
             "archive/unit.html",
             unit=unit,
+            open_rounds=queries.rounds_in_scope(timeline.entries, root),
             timeline=timeline,
             cadres=cadres,
             flags=flags,

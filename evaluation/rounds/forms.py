@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import (
@@ -24,8 +26,23 @@ from wtforms.validators import (
 
 from evaluation.ballot_forms import parse_fraction
 from evaluation.errors import FormError
+from evaluation.formatting import as_typed
 from evaluation.forms import ChineseForm
 from evaluation.rounds.operations import KINDS
+
+
+def _percent(value: object) -> object:
+    """A share typed as a percent ("80%", "80 %", "80％") becomes "0.8"; anything else as is."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if not text.endswith(("%", "％")):
+        return value
+    try:
+        share = Fraction(text[:-1].strip()) / 100
+    except (ValueError, ZeroDivisionError):
+        return value
+    return as_typed(share)
 
 
 def _fraction(form: FlaskForm, field: StringField) -> None:
@@ -68,6 +85,7 @@ class RoundSettingsForm(ChineseForm):
         "最低参测率",
         default="2/3",
         validators=[DataRequired("请填写最低参测率，如 2/3"), _fraction],
+        filters=[_percent],
     )
     opens_at = DateTimeLocalField(
         "计划开始时间（可选）", format="%Y-%m-%dT%H:%M", validators=[Optional()]
@@ -88,6 +106,7 @@ class NewRoundForm(RoundSettingsForm):
         "最低参测率（留空则按所选规则集，默认规则为 2/3）",
         default="",
         validators=[Optional(), _fraction],
+        filters=[_percent],
     )
 
 
@@ -117,7 +136,10 @@ class StratumForm(ChineseForm):
         validators=[InputRequired("请填写应参加人数"), NumberRange(0, 100000, "应为非负整数")],
     )
     weight = StringField(
-        "权重（可选，如 0.3 或 1/3）", id="stratum-weight", validators=[Optional(), _fraction]
+        "权重（可选，如 0.3 或 1/3）",
+        id="stratum-weight",
+        validators=[Optional(), _fraction],
+        filters=[_percent],
     )
 
 
@@ -191,4 +213,31 @@ class CloseForm(ChineseForm):
     key_file = FileField("密钥文件（开始测评时下载的 .txt 文件）")
     key_text = TextAreaField(
         "或粘贴密钥（44 个字符）", validators=[Length(max=4000, message="内容过长")]
+    )
+
+
+class SubjectEditForm(SubjectForm):
+    """修改测评对象 (draft): the add form's fields, and the unit a cadre or team belongs to."""
+
+    unit_id = SelectField(
+        "所属单位（干部按此单位查找）",
+        coerce=int,
+        id="subject-unit",
+        validators=[DataRequired("请选择所属单位")],
+    )
+
+
+class CopyRoundForm(ChineseForm):
+    """复制为新活动: the copy's year and title (the people moved since are checkboxes)."""
+
+    year = IntegerField(
+        "新活动的年度",
+        validators=[
+            InputRequired("请填写年度"),
+            NumberRange(1990, 2100, "年度应为 1990 到 2100 之间的四位数字"),
+        ],
+    )
+    title = StringField(
+        "新活动的名称",
+        validators=[DataRequired("请填写测评活动名称"), Length(max=300, message="不能超过 300 字")],
     )

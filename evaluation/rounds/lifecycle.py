@@ -14,12 +14,14 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
+from sqlalchemy import delete
+
 from evaluation import audit
 from evaluation.archive.entries import append_round
-from evaluation.codes import codes
+from evaluation.codes import codes, reconcile
 from evaluation.errors import DomainError, InputError, StateError
 from evaluation.extensions import db
-from evaluation.models import Round, RoundState, utcnow
+from evaluation.models import PaperBatch, Round, RoundState, utcnow
 from evaluation.rounds.operations import unrated_problems
 from evaluation.rounds.state import require_state, round_forms, schedule_due, transition
 from evaluation.tally.aggregate import seal_round
@@ -47,6 +49,23 @@ def prepare_scrutineer_key(rnd: Round, *, actor: str) -> bytes:
         key=box.fingerprint(bytes(rnd.box_public_key or b"")),
     )
     return private_key
+
+
+def open_problems(rnd: Round) -> list[str]:
+    """What still stops a draft from opening, in words (empty when ready), for the
+    confirmation page to say before the organiser confirms; ``open_round`` checks the same."""
+    problems = []
+    if not rnd.strata:
+        problems.append("还没有测评人员类别：请先添加至少一个")
+    if not rnd.subjects:
+        problems.append("还没有测评对象：请先添加至少一个")
+    problems.extend(unrated_problems(rnd) if rnd.strata and rnd.subjects else [])
+    problems.extend(
+        f"“{form.title}”的测评内容由每次测评活动设定（当年的重点任务），请先在测评活动页面填写"
+        for form in round_forms(rnd).values()
+        if form.items_per_round and not form.items
+    )
+    return problems
 
 
 def open_round(rnd: Round, *, actor: str, key: bytes | None = None) -> None:
@@ -95,6 +114,10 @@ def close_round(rnd: Round, *, actor: str, key: bytes | None = None) -> None:
         raise RuntimeError("close_round() must run inside write_transaction()")
     require_state(rnd, RoundState.OPEN, action="结束测评")
     opened = box.open_box(rnd, key, codes.hash_key())
+    # After the box is locked (no vote or paper stack can go in meanwhile, and a second close
+    # waits at the lock instead of holding a read of the box it would then block): refused
+    # here, nothing has changed yet.
+    reconcile.check_close(rnd)
     transition(rnd, RoundState.CLOSED, "结束测评")
     rnd.closed_at = utcnow()
     db.session.flush()
@@ -131,6 +154,7 @@ def void_round(rnd: Round, *, actor: str, reason: str) -> None:
         store_in_random_order(rnd, [], receipts)  # a receipt still tells its holder: voided
         rewrite_codes(rnd, voted)
         box.destroy_box(rnd)
+        db.session.execute(delete(PaperBatch).where(PaperBatch.round_id == rnd.id))
         after_commit(scrub_dead_rows)
     db.session.flush()
     audit.record(actor, "round.void", round_id=rnd.id, reason=reason)

@@ -21,7 +21,7 @@ from evaluation.accounts.units import ensure_unit, in_tree
 from evaluation.ballot_forms import BallotForm, parse_fraction
 from evaluation.errors import DomainError, FormError, InputError
 from evaluation.extensions import db
-from evaluation.models import Person, Round, RoundState, Stratum, Subject, Unit
+from evaluation.models import ArchiveEntry, Person, Round, RoundState, Stratum, Subject, Unit
 from evaluation.rounds.state import require_state, round_forms, round_rule_set
 from evaluation.rule_sets import (
     DEFAULT_ID,
@@ -141,7 +141,8 @@ def _check_mode_kind(mode: str, kind: str) -> None:
         raise InputError(f"测评类型应为“本级自测”或“上级抽测”，而不是“{kind}”")
 
 
-def _check_year(year: Any) -> int:
+def check_year(year: Any) -> int:
+    """The year as an int; InputError unless a four-digit year 1990–2100."""
     if isinstance(year, bool) or not isinstance(year, int) or not 1990 <= year <= 2100:
         raise InputError(f"年度“{year}”不正确，应为四位数字年份")
     return year
@@ -183,7 +184,7 @@ def create_round(
     rnd = Round(
         title=title,
         unit=unit,
-        year=_check_year(year),
+        year=check_year(year),
         mode=mode,
         kind=kind,
         min_turnout=turnout,
@@ -228,7 +229,7 @@ def update_round(
     _check_mode_kind(mode, kind)
     _check_schedule(opens_at, closes_at)
     rnd.title = title
-    rnd.year = _check_year(year)
+    rnd.year = check_year(year)
     rnd.mode = mode
     rnd.kind = kind
     rnd.min_turnout = str(_fraction_input(min_turnout, "最低参测率"))
@@ -298,6 +299,46 @@ def set_stratum_subjects(
         subjects=[s.name for s in chosen] or "全部",
     )
     return chosen
+
+
+def edit_stratum(
+    rnd: Round, stratum: Stratum, *, actor: str, name: str, planned: int, weight: Any = None
+) -> list[str]:
+    """Change a draft round's stratum in place (its place, codes and subjects stay); returns
+    what changed, in words (empty: nothing)."""
+    require_state(rnd, RoundState.DRAFT, action="修改测评人员类别")
+    name = (name or "").strip()
+    if not name:
+        raise InputError("测评人员类别名称不能为空")
+    if any(s.name == name and s is not stratum for s in rnd.strata):
+        raise InputError(f"测评人员类别“{name}”已存在")
+    if isinstance(planned, bool) or not isinstance(planned, int) or planned < 0:
+        raise InputError(f"类别“{name}”的应参加人数应为非负整数")
+    new_weight = _parse_weight(weight)
+    changed = _changes(
+        ("名称", stratum.name, name),
+        ("应参加人数", str(stratum.planned), str(planned)),
+        ("权重", stratum.weight or "—", new_weight or "—"),
+    )
+    if not changed:
+        return []
+    before = {"name": stratum.name, "planned": stratum.planned, "weight": stratum.weight}
+    stratum.name, stratum.planned, stratum.weight = name, planned, new_weight
+    db.session.flush()
+    audit.record(
+        actor,
+        "stratum.edit",
+        round_id=rnd.id,
+        name=name,
+        before=before,
+        after={"name": name, "planned": planned, "weight": new_weight},
+    )
+    return changed
+
+
+def _changes(*fields: tuple[str, str, str]) -> list[str]:
+    """ "职务：副局长 → 局长" for each (label, before, after) that differs."""
+    return [f"{label}：{old} → {new}" for label, old, new in fields if old != new]
 
 
 def rated_subjects(rnd: Round, stratum: Stratum) -> list[Subject]:
@@ -599,6 +640,130 @@ def remove_subject(rnd: Round, subject: Subject, *, actor: str) -> None:
         rnd.forms = forms
     db.session.flush()
     audit.record(actor, "subject.remove", round_id=rnd.id, name=subject.name)
+
+
+def edit_subject(
+    rnd: Round,
+    subject: Subject,
+    *,
+    actor: str,
+    name: str,
+    form_id: str,
+    post: str = "",
+    staff_no: str | None = None,
+    unit: Unit | None = None,
+    scope: Unit | None,
+    forms: dict[str, BallotForm] | None = None,
+) -> list[str]:
+    """Change a draft round's subject in place (its place on the ballot stays); returns what
+    changed, in words (empty: nothing).
+
+    The cadre is looked up again (as ``add_subject`` does, within ``scope``) only when the
+    name, 工号 or unit now point elsewhere; a blank 工号 keeps the cadre's. A cadre no round and
+    no archive entry names any more (a typo just corrected) is removed. ``unit``: the unit a
+    cadre is looked up in, or a team's unit (None: the subject's own).
+    """
+    require_state(rnd, RoundState.DRAFT, action="修改测评对象")
+    name = (name or "").strip()
+    post = (post or "").strip()
+    staff_no = (staff_no or "").strip() or None
+    if not name:
+        raise InputError("测评对象名称不能为空")
+    if any(s.name == name and s is not subject for s in rnd.subjects):
+        raise InputError(f"测评对象“{name}”重复（同一测评活动内名称必须唯一）")
+    forms = forms if forms is not None else available_forms()
+    unit = unit or subject.unit
+    old_person = subject.person
+    before = _subject_facts(rnd, subject)
+    old_form = subject.form_id
+    with db.session.no_autoflush:
+        form = _subject_form(rnd, (form_id or "").strip(), forms, {})
+        person: Person | None = None
+        if form.subject_kind == "person":
+            person = old_person
+            if not (
+                old_person is not None
+                and old_person.name == person_name(name)
+                and unit.id == subject.unit_id
+                and staff_no in (None, old_person.staff_no)
+            ):
+                person = Cadres(names=[name], staff_nos=[staff_no]).resolve(
+                    name=name, unit=unit, scope=scope, staff_no=staff_no, post=post
+                )
+        subject.name = name
+        subject.form_id = form.id
+        subject.post = post
+        subject.person = person
+        subject.unit = person.unit if person is not None else unit
+    if old_form != form.id and not any(s.form_id == old_form for s in rnd.subjects):
+        kept = dict(rnd.forms)
+        kept.pop(old_form, None)
+        rnd.forms = kept
+    db.session.flush()
+    after = _subject_facts(rnd, subject)
+    labels = {"name": "名称", "form": "测评表", "post": "职务", "staff_no": "工号", "unit": "单位"}
+    changed = _changes(*((labels[k], before[k] or "—", after[k] or "—") for k in labels))
+    if old_person is not None and old_person is not person:
+        drop_unused_people([old_person.id])
+    if changed:
+        audit.record(actor, "subject.edit", round_id=rnd.id, name=name, before=before, after=after)
+    return changed
+
+
+def _subject_facts(rnd: Round, subject: Subject) -> dict[str, str]:
+    form = rnd.forms.get(subject.form_id)
+    return {
+        "name": subject.name,
+        "form": form["title"] if form else subject.form_id,
+        "post": subject.post or "",
+        "staff_no": (subject.person.staff_no or "") if subject.person else "",
+        "unit": subject.unit.path if subject.unit else "",
+    }
+
+
+def drop_unused_people(person_ids: Iterable[int]) -> int:
+    """Remove the cadres among ``person_ids`` that no subject and no archive entry names (a
+    typo corrected, a test round deleted); returns how many. A cadre with a history stays."""
+    ids = set(person_ids)
+    if not ids:
+        return 0
+    db.session.flush()
+    used = set(
+        db.session.execute(db.select(Subject.person_id).where(Subject.person_id.in_(ids))).scalars()
+    ) | set(
+        db.session.execute(
+            db.select(ArchiveEntry.person_id).where(ArchiveEntry.person_id.in_(ids))
+        ).scalars()
+    )
+    unused = ids - used
+    for person_id in sorted(unused):
+        person = db.session.get(Person, person_id)
+        if person is not None:
+            db.session.delete(person)
+    db.session.flush()
+    return len(unused)
+
+
+def delete_round(rnd: Round, *, actor: str) -> None:
+    """Delete a draft round with its strata, subjects and any codes issued for it; audited.
+
+    Only a draft: from open on a round is part of the record (void it instead). Cadres the
+    round alone named go with it.
+    """
+    require_state(rnd, RoundState.DRAFT, action="删除")
+    people = {s.person_id for s in rnd.subjects if s.person_id is not None}
+    details = {
+        "round_id": rnd.id,
+        "title": rnd.title,
+        "year": rnd.year,
+        "unit": rnd.unit.path,
+        "strata": len(rnd.strata),
+        "subjects": len(rnd.subjects),
+    }
+    db.session.delete(rnd)
+    db.session.flush()
+    drop_unused_people(people)
+    audit.record(actor, "round.delete", **details)
 
 
 def as_utc(moment: datetime) -> datetime:

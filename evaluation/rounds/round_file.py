@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 
 from evaluation import audit
 from evaluation.accounts.units import ensure_unit
-from evaluation.ballot_forms import BallotForm
+from evaluation.ballot_forms import BallotForm, in_form_order
 from evaluation.errors import DomainError, InputError
 from evaluation.models import Round, Unit
 from evaluation.rounds import operations
@@ -351,7 +351,7 @@ def export_round(rnd: Round) -> str:
             lines.append(f"post = {_q(sub.post)}")
         if sub.person and sub.person.staff_no:
             lines.append(f"staff_no = {_q(sub.person.staff_no)}")
-    for form_id, form in sorted(rnd.forms.items()):
+    for form_id, form in in_form_order(rnd.forms):
         if form.get("items_per_round"):
             items = ", ".join(_q(i["text"]) for i in form["items"])
             lines += ["", f"[forms.{form_id}]", f"items = [{items}]"]

@@ -28,7 +28,7 @@ from openpyxl.worksheet.datavalidation import DataValidation
 
 from evaluation import audit
 from evaluation.accounts.units import find_unit, split_path
-from evaluation.ballot_forms import BallotForm
+from evaluation.ballot_forms import BallotForm, form_order
 from evaluation.errors import InputError
 from evaluation.models import Round, RoundState, Subject, Unit
 from evaluation.rounds import operations
@@ -204,39 +204,56 @@ def check_rows(
     ``unit_exists`` whether the unit is in the tree (a sheet never creates a unit: a typo
     would become a permanent unit).
     """
+    return [
+        message for _row, message in row_problems(rows, forms, existing, unit_allowed, unit_exists)
+    ]
+
+
+def row_problems(
+    rows: Iterable[SubjectRow],
+    forms: dict[str, BallotForm],
+    existing: Iterable[str],
+    unit_allowed: Callable[[str], bool] | None = None,
+    unit_exists: Callable[[str], bool] | None = None,
+) -> list[tuple[int, str]]:
+    """``check_rows`` with each problem's row number beside it."""
     lookup = form_lookup(forms)
     taken = set(existing)
     seen: dict[str, int] = {}
-    problems: list[str] = []
+    problems: list[tuple[int, str]] = []
     for r in rows:
         where = f"第 {r.row} 行"
+
+        def problem(text: str, row: int = r.row) -> None:
+            problems.append((row, text))
+
         if not r.name:
-            problems.append(f"{where}：测评对象为空")
+            problem(f"{where}：测评对象为空")
         elif r.name in taken:
-            problems.append(f"{where}：测评对象“{r.name}”已在本测评活动中")
+            problem(f"{where}：测评对象“{r.name}”已在本测评活动中")
         elif r.name in seen:
-            problems.append(f"{where}：测评对象“{r.name}”与第 {seen[r.name]} 行重复")
+            problem(f"{where}：测评对象“{r.name}”与第 {seen[r.name]} 行重复")
         else:
             seen[r.name] = r.row
         if not r.form:
-            problems.append(f"{where}：测评表为空")
+            problem(f"{where}：测评表为空")
         elif _resolve_form(r.form, lookup) is None:
             known = "、".join(sorted(forms))
-            problems.append(f"{where}：测评表“{r.form}”不存在（可填写表的编号或名称：{known}）")
+            problem(f"{where}：测评表“{r.form}”不存在（可填写表的编号或名称：{known}）")
         for column, limit in MAX_LENGTH.items():
             value = {NAME: r.name, POST: r.post, STAFF_NO: r.staff_no, UNIT: r.unit}[column]
             if len(value) > limit:
-                problems.append(f"{where}：{column}超过 {limit} 个字")
+                problem(f"{where}：{column}超过 {limit} 个字")
         if r.unit:
             try:
                 split_path(r.unit)
             except InputError as exc:
-                problems.append(f"{where}：{exc.message}")
+                problem(f"{where}：{exc.message}")
             else:
                 if unit_allowed is not None and not unit_allowed(r.unit):
-                    problems.append(f"{where}：所属单位“{r.unit}”不在您的管辖范围内")
+                    problem(f"{where}：所属单位“{r.unit}”不在您的管辖范围内")
                 elif unit_exists is not None and not unit_exists(r.unit):
-                    problems.append(f"{where}：单位“{r.unit}”不存在，请先在“单位”页面新建")
+                    problem(f"{where}：单位“{r.unit}”不存在，请先在“单位”页面新建")
     return problems
 
 
@@ -251,31 +268,25 @@ def prepare_rows(
     filename: str = "",
     unit_allowed: Callable[[str], bool] | None = None,
 ) -> list[SubjectRow]:
-    """Read and check the sheet against a draft round, writing nothing (InputError if wrong).
+    """Read the sheet for a draft round, writing nothing (InputError if it cannot be read or
+    has more rows than the round can take).
 
     Runs before the write lock is taken: reading a workbook is the slow part of an import.
+    The rows' problems are found by ``add_rows``, all of them in one pass.
     """
     require_state(rnd, RoundState.DRAFT, action="导入测评对象")
     rows = read_sheet(data, filename)
-    _check_rows(rnd, rows, available_forms(), unit_allowed)
+    _check_room(rnd, rows)
     return rows
 
 
-def _check_rows(
-    rnd: Round,
-    rows: list[SubjectRow],
-    forms: dict[str, BallotForm],
-    unit_allowed: Callable[[str], bool] | None,
-) -> None:
+def _check_room(rnd: Round, rows: list[SubjectRow]) -> None:
     room = operations.MAX_SUBJECTS - len(rnd.subjects)
     if len(rows) > room:
         raise InputError(
             f"每个测评活动最多 {operations.MAX_SUBJECTS} 个测评对象：本活动已有 "
             f"{len(rnd.subjects)} 个，表格中有 {len(rows)} 个，未导入任何内容。"
         )
-    problems = check_rows(rows, forms, (s.name for s in rnd.subjects), unit_allowed, _unit_exists)
-    if problems:
-        raise InputError(f"表格有 {len(problems)} 处错误，未导入任何内容。", problems)
 
 
 def _unit_exists(path: str) -> bool:
@@ -291,15 +302,21 @@ def add_rows(
     unit_allowed: Callable[[str], bool] | None = None,
     scope: Unit | None = None,
 ) -> list[Subject]:
-    """Add checked rows to a draft round (inside the write transaction): all, or none.
+    """Add the rows to a draft round (inside the write transaction): all, or none.
 
+    Every problem of the file is reported in one pass (InputError, by row): those of the cells
+    (``row_problems``) and, for the rows without any, those found matching cadres (a 工号 that
+    belongs to someone else, say) — the rows are tried and the caller rolls back.
     ``scope``: the importing account's tree, within which cadres are matched by 工号 (None:
     everywhere, the command line).
     """
     require_state(rnd, RoundState.DRAFT, action="导入测评对象")
+    _check_room(rnd, rows)  # again: the round may have changed meanwhile
     forms = available_forms()
-    _check_rows(rnd, rows, forms, unit_allowed)  # again: the round may have changed meanwhile
+    found = row_problems(rows, forms, (s.name for s in rnd.subjects), unit_allowed, _unit_exists)
+    bad_rows = {row for row, _message in found}
     lookup = form_lookup(forms)
+    good = [r for r in rows if r.row not in bad_rows]
     new = [
         operations.NewSubject(
             name=r.name,
@@ -308,13 +325,14 @@ def add_rows(
             staff_no=r.staff_no or None,
             unit_path=r.unit or None,
         )
-        for r in rows
+        for r in good
     ]
     result = operations.add_subjects(rnd, new, forms=forms, scope=scope)
     added = result.subjects
     # e.g. a staff number that belongs to someone else: the caller rolls back.
-    problems = [f"第 {rows[i].row} 行：{exc.message}" for i, exc in result.problems]
-    if problems:
+    found += [(good[i].row, f"第 {good[i].row} 行：{exc.message}") for i, exc in result.problems]
+    if found:
+        problems = [message for _row, message in sorted(found, key=lambda p: p[0])]
         raise InputError(f"表格有 {len(problems)} 处错误，未导入任何内容。", problems)
     audit.record(
         actor, "subjects.import", round_id=rnd.id, source=filename or "Excel", subjects=len(added)
@@ -361,7 +379,7 @@ def template_workbook(forms: dict[str, BallotForm]) -> bytes:
     for cell in help_ws[1]:
         cell.font = bold
         cell.fill = fill
-    ordered = sorted(forms.values(), key=lambda f: f.id)
+    ordered = sorted(forms.values(), key=lambda f: form_order(f.id))
     for form in ordered:
         kind = "干部个人" if form.subject_kind == "person" else "班子或机关"
         note = "测评内容由本次活动自定" if form.items_per_round else ""

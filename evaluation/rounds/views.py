@@ -33,19 +33,29 @@ from evaluation.accounts.access import (
     round_in_state,
     unit_allowed,
     visible_round,
-    visible_rounds,
     visible_units,
 )
 from evaluation.accounts.operations import ROLE_LABELS
 from evaluation.accounts.units import find_unit
-from evaluation.ballot_forms import BallotForm
+from evaluation.archive.accountability import unit_choice
+from evaluation.archive.rules import INTEGRITY, TEAM, TRUST
+from evaluation.ballot_forms import BallotForm, form_order, in_form_order
+from evaluation.codes.turnout import round_turnout
 from evaluation.errors import DomainError, InputError, NotFound, StateError
 from evaluation.extensions import db
 from evaluation.forms import ActionForm
 from evaluation.models import Role, Round, RoundState, Stratum, Subject
-from evaluation.rounds import lifecycle, operations, round_file, subject_import
+from evaluation.rounds import (
+    copying,
+    dashboard,
+    lifecycle,
+    operations,
+    round_file,
+    subject_import,
+)
 from evaluation.rounds.forms import (
     CloseForm,
+    CopyRoundForm,
     ItemsForm,
     NewRoundForm,
     OpenForm,
@@ -53,13 +63,15 @@ from evaluation.rounds.forms import (
     RoundSettingsForm,
     RuleSetForm,
     StratumForm,
+    SubjectEditForm,
     SubjectFileForm,
     SubjectForm,
     VoidForm,
 )
 from evaluation.rounds.operations import available_forms, available_rule_sets
-from evaluation.rounds.state import round_forms, round_rule_set
-from evaluation.rule_sets import RuleSet, describe_rule, rule_lead
+from evaluation.rounds.state import STATE_LABELS, min_turnout, round_forms, round_rule_set
+from evaluation.rule_sets import RuleSet, describe_rule, fraction_words, rule_lead
+from evaluation.tally.core import percent
 from evaluation.transactions import write_transaction, writes
 from evaluation.voting import box
 from evaluation.web import done, refused
@@ -104,7 +116,7 @@ def _subject(rnd: Round, subject_id: int) -> Subject:
 
 def _form_choices(forms: dict[str, BallotForm]) -> list[SelectChoice]:
     return [SelectChoice("", "— 请选择 —")] + [
-        SelectChoice(f.id, f.title) for f in sorted(forms.values(), key=lambda f: f.id)
+        SelectChoice(f.id, f.title) for f in sorted(forms.values(), key=lambda f: form_order(f.id))
     ]
 
 
@@ -136,8 +148,16 @@ def _helpers() -> dict[str, Any]:
 @bp.route("/")
 @login_required
 def index() -> Any:
-    """The rounds of the user's units, newest first."""
-    return render_template("rounds/index.html", rounds=visible_rounds(current_user))
+    """The dashboard: the rounds of the user's units, filtered, searched and paginated, newest
+    first, each with its turnout, dates and next step."""
+    filters = dashboard.Filters.from_args(request.args)
+    return render_template(
+        "rounds/index.html",
+        board=dashboard.dashboard(current_user, filters),
+        filters=filters,
+        units=visible_units(current_user),
+        states=STATE_LABELS,
+    )
 
 
 @bp.route("/rounds/new", methods=["GET", "POST"])
@@ -279,7 +299,7 @@ def _render_detail(
     subject_form = form(SubjectForm)
     subject_form.form_id.choices = _form_choices(available_forms() if rnd.state == DRAFT else {})
     item_forms = {}
-    for form_id, snapshot in sorted(rnd.forms.items()):
+    for form_id, snapshot in in_form_order(rnd.forms):
         if snapshot.get("items_per_round"):
             f = form(ItemsForm, prefix=form_id + "-")
             if f is not failed:
@@ -510,6 +530,36 @@ def remove_stratum(rnd: Round, stratum_id: int) -> Any:
     return done(f"已删除测评人员类别“{stratum.name}”。", _detail(rnd, "strata"))
 
 
+@bp.route("/rounds/<int:round_id>/strata/<int:stratum_id>/edit", methods=["GET", "POST"])
+@roles_required(*EDITORS)
+@round_in_state(DRAFT, action="修改测评人员类别")
+def edit_stratum(rnd: Round, stratum_id: int) -> Any:
+    """修改测评人员类别（草稿）: name, planned number and weight, in its place."""
+    stratum = _stratum(rnd, stratum_id)
+    form = StratumForm(obj=stratum)
+    problems: list[str] = []
+    if form.validate_on_submit():
+        try:
+            with write_transaction():
+                changed = operations.edit_stratum(
+                    rnd,
+                    stratum,
+                    actor=current_user.username,
+                    name=form.name.data or "",
+                    planned=int(form.planned.data or 0),
+                    weight=(form.weight.data or "").strip() or None,
+                )
+        except InputError as exc:
+            problems = [exc.message, *exc.problems]
+        else:
+            what = "；".join(changed) if changed else "没有变化"
+            return done(f"类别“{stratum.name}”：{what}。", _detail(rnd, "strata"))
+    status = 400 if form.is_submitted() else 200
+    return render_template(
+        "rounds/stratum_edit.html", rnd=rnd, stratum=stratum, form=form, problems=problems
+    ), status
+
+
 @bp.route("/rounds/<int:round_id>/subjects", methods=["POST"])
 @roles_required(*EDITORS)
 @round_in_state(DRAFT, action="修改测评对象")
@@ -544,6 +594,57 @@ def remove_subject(rnd: Round, subject_id: int) -> Any:
     subject = _subject(rnd, subject_id)
     operations.remove_subject(rnd, subject, actor=current_user.username)
     return done(f"已删除测评对象“{subject.name}”。", _detail(rnd, "subjects"))
+
+
+@bp.route("/rounds/<int:round_id>/subjects/<int:subject_id>/edit", methods=["GET", "POST"])
+@roles_required(*EDITORS)
+@round_in_state(DRAFT, action="修改测评对象")
+def edit_subject(rnd: Round, subject_id: int) -> Any:
+    """修改测评对象（草稿）: name, form, 职务, 工号 and unit, in its place on the ballot."""
+    subject = _subject(rnd, subject_id)
+    form = SubjectEditForm()
+    forms = available_forms()
+    form.form_id.choices = _form_choices(forms)
+    units = visible_units(current_user)
+    if subject.unit not in units:
+        units.insert(0, subject.unit)
+    form.unit_id.choices = [SelectChoice(u.id, u.path) for u in units]  # type: ignore[assignment]
+    if not form.is_submitted():
+        form.name.data = subject.name
+        form.form_id.data = subject.form_id
+        form.post.data = subject.post
+        form.staff_no.data = subject.person.staff_no if subject.person else ""
+        form.unit_id.data = subject.unit_id
+    problems: list[str] = []
+    if form.validate_on_submit():
+        try:
+            unit = (
+                subject.unit
+                if form.unit_id.data == subject.unit_id
+                else chosen_unit(current_user, form.unit_id.data)
+            )
+            with write_transaction():
+                changed = operations.edit_subject(
+                    rnd,
+                    subject,
+                    actor=current_user.username,
+                    name=form.name.data or "",
+                    form_id=form.form_id.data or "",
+                    post=form.post.data or "",
+                    staff_no=form.staff_no.data or None,
+                    unit=unit,
+                    scope=acting_scope(current_user),
+                    forms=forms,
+                )
+        except InputError as exc:
+            problems = [exc.message, *exc.problems]
+        else:
+            what = "；".join(changed) if changed else "没有变化"
+            return done(f"测评对象“{subject.name}”：{what}。", _detail(rnd, "subjects"))
+    status = 400 if form.is_submitted() else 200
+    return render_template(
+        "rounds/subject_edit.html", rnd=rnd, subject=subject, form=form, problems=problems
+    ), status
 
 
 @bp.route("/rounds/<int:round_id>/forms/<form_id>/items", methods=["POST"])
@@ -651,16 +752,33 @@ def _presented_key(form: Any) -> bytes | None:
     return box.parse_key(raw + "\n" + typed)
 
 
-@bp.route("/rounds/<int:round_id>/open", methods=["POST"])
+@bp.route("/rounds/<int:round_id>/open", methods=["GET", "POST"])
 @roles_required(*EDITORS)
 @round_in_state(DRAFT, action="开始测评")
-@writes
 def open_round(rnd: Round) -> Any:
-    """开始测评.
+    """开始测评: a confirmation page saying what becomes fixed (GET), then the open (POST).
 
     服务器保管: opens. 监票人保管 without a key: makes the key pair and answers with the key page
     (the round stays a draft); with the key presented back from that page: opens.
     """
+    if request.method == "GET":
+        custody = request.args.get("custody")
+        if custody not in (box.CUSTODY_SERVER, box.CUSTODY_SCRUTINEER):
+            custody = box.CUSTODY_SERVER
+        return render_template(
+            "rounds/open_confirm.html",
+            rnd=rnd,
+            form=OpenForm(formdata=None, custody=custody),
+            rule_set=round_rule_set(rnd),
+            total_planned=sum(s.planned for s in rnd.strata),
+            min_turnout=fraction_words(min_turnout(rnd)),
+            not_ready=lifecycle.open_problems(rnd),
+        )
+    with write_transaction():
+        return _open(rnd)
+
+
+def _open(rnd: Round) -> Any:
     form = OpenForm()
     custody = form.custody.data if form.validate_on_submit() else box.CUSTODY_SERVER
     try:
@@ -720,7 +838,7 @@ def close_round(rnd: Round) -> Any:
     form = CloseForm()
     custody = rnd.box_custody
     if not form.validate_on_submit():
-        return render_template("rounds/close_confirm.html", rnd=rnd, form=form, error=None)
+        return _close_page(rnd, form, None)
     key = None
     round_id = rnd.id
     try:
@@ -730,19 +848,134 @@ def close_round(rnd: Round) -> Any:
             lifecycle.close_round(rnd, actor=current_user.username, key=key)
     except (InputError, StateError) as exc:
         rnd = db.session.get_one(Round, round_id)
-        page = render_template("rounds/close_confirm.html", rnd=rnd, form=form, error=exc.message)
-        return page, 400
+        return _close_page(rnd, form, exc.message), 400
     return done(f"测评活动“{rnd.title}”已结束，选票已开箱计票并封存。", _detail(rnd))
 
 
-@bp.route("/rounds/<int:round_id>/archive", methods=["POST"])
+def _close_page(rnd: Round, form: CloseForm, error: str | None) -> str:
+    """The close confirmation: turnout per stratum and overall against the round's minimum."""
+    turnout = round_turnout(rnd)
+    minimum = min_turnout(rnd)
+    return render_template(
+        "rounds/close_confirm.html",
+        rnd=rnd,
+        form=form,
+        error=error,
+        turnout=turnout,
+        rate_text=percent,
+        minimum=minimum,
+        minimum_text=fraction_words(minimum),
+        meets=turnout.meets(minimum),
+    )
+
+
+@bp.route("/rounds/<int:round_id>/archive", methods=["GET", "POST"])
 @roles_required(*EDITORS)
 @round_in_state(RoundState.CLOSED, action="归档")
-@writes
 def archive_round(rnd: Round) -> Any:
-    """归档: the round's results join the 廉政档案."""
-    lifecycle.archive_round(rnd, actor=current_user.username)
+    """归档: a confirmation page (GET), then the round's results join the 廉政档案 (POST)."""
+    if request.method == "GET":
+        # 评价意见 are frozen by the archive: name the subjects still without one.
+        unwritten = [s.name for s in rnd.subjects if not (s.opinion or s.rectification)]
+        return render_template(
+            "rounds/archive_confirm.html",
+            rnd=rnd,
+            form=ActionForm(formdata=None),
+            unwritten=unwritten,
+            **_flags(rnd),
+        )
+    action = ActionForm()
+    if not action.validate_on_submit():
+        return refused(InputError("页面已过期，请重新确认归档。"), _detail(rnd))
+    with write_transaction():
+        lifecycle.archive_round(rnd, actor=current_user.username)
     return done(f"测评活动“{rnd.title}”已归档，结果已记入廉政档案。", _detail(rnd))
+
+
+def _flags(rnd: Round) -> dict[str, Any]:
+    """The 责任追究 rules the archive applies to the round's unit, in words, for the page."""
+    try:
+        choice = unit_choice(rnd.unit)
+    except InputError as exc:
+        return {"flag_rules": [], "flag_set": None, "flag_problem": exc.message}
+    rules = choice.rules
+    lines = [
+        (rules.threshold(rule), "、".join(step.label for step in rules.ladder(rule)))
+        for rule in (INTEGRITY, TEAM, TRUST)
+    ]
+    return {"flag_rules": lines, "flag_set": rules, "flag_problem": None}
+
+
+# --- deleting and copying a round --------------------------------------------------------------
+
+
+@bp.route("/rounds/<int:round_id>/delete", methods=["GET", "POST"])
+@roles_required(*EDITORS)
+@round_in_state(DRAFT, action="删除")
+def delete_round(rnd: Round) -> Any:
+    """删除草稿测评活动: a confirmation page, then the round is gone from the list (audited)."""
+    if request.method == "GET":
+        return render_template(
+            "rounds/delete_confirm.html", rnd=rnd, form=ActionForm(formdata=None)
+        )
+    action = ActionForm()
+    if not action.validate_on_submit():
+        return refused(InputError("页面已过期，请重新确认删除。"), _detail(rnd))
+    title = rnd.title
+    with write_transaction():
+        operations.delete_round(rnd, actor=current_user.username)
+    return done(f"已删除草稿测评活动“{title}”。", url_for("rounds.index"))
+
+
+@bp.route("/rounds/<int:round_id>/copy", methods=["GET", "POST"])
+@roles_required(*EDITORS)
+def copy_round(round_id: int) -> Any:
+    """复制为新活动: the round's structure into a new draft, year and title in one form;
+    cadres moved since are confirmed one by one (take the current 职务/unit or keep the old)."""
+    rnd = visible_round(round_id)
+    scope = acting_scope(current_user)
+    moved = copying.moved_people(rnd, scope)
+    form = CopyRoundForm()
+    if not form.is_submitted():
+        form.year.data = rnd.year + 1
+        form.title.data = copying.default_title(rnd.title, rnd.year, rnd.year + 1)
+    taken = {m.person_id for m in moved if m.may_take}
+    problems: list[str] = []
+    if form.is_submitted():
+        taken = {int(v) for v in request.form.getlist("take_current") if v.isdigit()}
+        listed = {int(v) for v in request.form.getlist("listed") if v.isdigit()}
+        if {m.person_id for m in moved} - listed:
+            problems = ["干部的职务或单位刚有变动，名单已更新，请重新确认后再复制。"]
+    if form.validate_on_submit() and not problems:
+        try:
+            with write_transaction():
+                copy = copying.copy_round(
+                    db.session.get_one(Round, round_id),
+                    actor=current_user.username,
+                    year=int(form.year.data or 0),
+                    title=form.title.data or "",
+                    take_current=taken,
+                    scope=scope,
+                )
+        except InputError as exc:
+            problems = [exc.message, *exc.problems]
+        else:
+            return done(
+                f"已复制为新活动“{copy.title}”（{copy.year} 年度，草稿）："
+                f"{len(copy.strata)} 个类别，{len(copy.subjects)} 个测评对象。请核对后开始测评。",
+                _detail(copy),
+            )
+    status = 400 if form.is_submitted() else 200
+    return render_template(
+        "rounds/copy_round.html",
+        rnd=rnd,
+        form=form,
+        moved=moved,
+        taken=taken,
+        problems=problems,
+        rule_set=round_rule_set(rnd),
+        item_forms=[f for f in rnd.forms.values() if f.get("items_per_round")],
+    ), status
 
 
 @bp.route("/rounds/<int:round_id>/void", methods=["POST"])

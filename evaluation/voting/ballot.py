@@ -217,6 +217,14 @@ def foreign_answers(
     ]
 
 
-def missing_subjects(layout: list[BallotSubject], errors: dict[str, list[str]]) -> list[str]:
-    """Names of the subjects with at least one unanswered (or invalid) question."""
-    return [s.name for s in layout if any(q.name in errors for q in s.questions)]
+def missing_subjects(
+    layout: list[BallotSubject], errors: dict[str, list[str]]
+) -> list[BallotSubject]:
+    """The subjects with at least one unanswered (or invalid) question, in ballot order (the
+    ballot page links each to its fieldset, ``#subject-<id>``)."""
+    return [s for s in layout if any(q.name in errors for q in s.questions)]
+
+
+def question_count(layout: list[BallotSubject]) -> int:
+    """How many sets of radios the ballot has: the N of the page's "已填 n/N"."""
+    return sum(len(s.questions) for s in layout)

@@ -72,19 +72,15 @@ from evaluation.voting.ballot import (
     foreign_answers,
     grade_choices,
     missing_subjects,
+    question_count,
 )
+from evaluation.web import voting_headers
 
 bp = Blueprint("voting", __name__)
 
 SESSION_CODE = "voting_code"
 SESSION_RECEIPT = "voting_receipt"
 SESSION_RECEIPT_ROUND = "voting_receipt_round"
-
-# Voting pages load nothing from anywhere but this server, run no script, and leak no referrer.
-VOTING_CSP = (
-    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
-    "frame-ancestors 'none'; base-uri 'none'"
-)
 
 
 class TooManyFailedEntries(DomainError):
@@ -116,11 +112,7 @@ def _check_csrf_token() -> None:
 @bp.after_request
 def _voting_headers(response: Response) -> Response:
     """Strict headers on every voting page, refusals included (SPEC §5.6)."""
-    response.headers["Referrer-Policy"] = "no-referrer"
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["Pragma"] = "no-cache"
-    response.headers["Content-Security-Policy"] = VOTING_CSP
-    return response
+    return voting_headers(response)
 
 
 @bp.teardown_request
@@ -343,6 +335,7 @@ def _render_ballot(
             form=form,
             errors=errors,
             missing=missing_subjects(layout, errors),
+            total_questions=question_count(layout),
             preview=preview,
             preview_strata=preview_strata or [],
             **extra,

@@ -85,6 +85,9 @@ def test_scrutineer_keeps_the_key_and_closes_the_round(
     custody.check()
     assert custody.is_checked()
     page.locator("form.open-form").get_by_role("button", name="开始测评").click()
+    # The confirmation page keeps the custody chosen and says what becomes fixed.
+    assert page.get_by_label(re.compile("监票人保管")).is_checked()
+    page.get_by_role("button", name="确认开始测评").click()
     page.locator("#box-key").wait_for()
     assert "此页面只显示一次" in page.locator(".box-key-page").inner_text()
     key = page.locator("#box-key").inner_text().strip()

@@ -83,7 +83,7 @@ def test_organiser_creates_and_opens_a_round(live_app: Any, live_server: Any, pa
     _add_stratum(page, "中层干部", "20", "0.7")
     strata = page.locator("#strata tbody tr")
     assert strata.count() == 2
-    assert strata.nth(0).inner_text().split("\t")[:3] == ["班子成员", "7", "3/10"]
+    assert strata.nth(0).inner_text().split("\t")[:3] == ["班子成员", "7", "0.3"]
     assert "应参加 27 人" in page.locator("#strata h2").inner_text()
 
     _add_subject(page, "市局领导班子", "gansu-team")
@@ -102,6 +102,9 @@ def test_organiser_creates_and_opens_a_round(live_app: Any, live_server: Any, pa
     _shot(page, "desktop-round-draft")
 
     page.get_by_role("button", name="开始测评").click()
+    page.wait_for_load_state()
+    assert "结构锁定，不能再修改" in page.locator("main").inner_text()  # what becomes fixed
+    page.get_by_role("button", name="确认开始测评").click()
     page.wait_for_load_state()
     assert page.locator("h1 .badge").inner_text() == "进行中"
     assert "已开始" in page.locator(".flash").inner_text()

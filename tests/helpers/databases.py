@@ -49,6 +49,8 @@ def app_config(url: str, tmp: Path) -> dict[str, object]:
         "PUBLIC_BASE_URL": "https://ceping.example.gov.cn",
         "RATELIMIT_STORAGE_URI": "memory://",
         "SQLITE_BUSY_TIMEOUT": 15.0,
+        # No scheduler thread in tests: tests/rounds/test_scheduler.py starts its own.
+        "SCHEDULE_INTERVAL": 0,
     }
 
 
@@ -92,6 +94,9 @@ TABLES = [
     "receipt",
     "code",
     "code_batch",
+    "paper_entry",
+    "paper_batch",
+    "paper_issue",
     "subject",
     "stratum",
     "round",

@@ -134,7 +134,7 @@ def test_create_round_through_the_page(client: FlaskClient, auth: AuthActions, u
     assert entry.actor == "organiser" and entry.details["round_id"] == rnd.id
     page = _page(client.get(f"/rounds/{rnd.id}"))
     assert "已创建测评活动" in page
-    assert "2026-12-01 09:00" in page and "2026-12-03 17:30" in page
+    assert "2026年12月1日 09:00" in page and "2026年12月3日 17:30" in page
 
 
 @pytest.mark.parametrize(

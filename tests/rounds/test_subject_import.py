@@ -184,8 +184,8 @@ def test_template_has_the_header_the_forms_and_a_dropdown() -> None:
     ws = wb["测评对象"]
     assert [c.value for c in ws[1]] == list(HEADERS)
     help_rows = [[c.value for c in row] for row in wb["说明"].iter_rows(min_row=2, max_row=6)]
-    assert [r[0] for r in help_rows] == sorted(FORMS)
-    assert [r[1] for r in help_rows] == [FORMS[fid].title for fid in sorted(FORMS)]
+    assert [r[0] for r in help_rows] == list(FORMS)  # in 004's order, as load_forms gives
+    assert [r[1] for r in help_rows] == [f.title for f in FORMS.values()]
     [validation] = ws.data_validations.dataValidation
     assert validation.type == "list"
     assert validation.formula1 == "'说明'!$B$2:$B$6"
@@ -422,3 +422,26 @@ def test_viewers_cannot_import_and_open_rounds_refuse(
     assert response.status_code == 409
     assert "不能导入测评对象" in response.get_data(as_text=True)
     assert _counts(sample_round)[0] == 5
+
+
+def test_every_error_of_a_file_is_listed_in_one_pass_the_staff_number_too(
+    app: Flask, sample_round: Round, yuzhong: Unit
+) -> None:
+    """Four mistakes in one file — an empty name, an unknown form, a unit that does not exist
+    and a 工号 of someone else — are all reported on the first upload, by row."""
+    before = _counts(sample_round)
+    rows = [
+        GOOD_ROWS[0],
+        [None, "gansu-member", "科长", None, None],
+        ["孙七", "没有这张表", "科长", None, None],
+        ["周八", "gansu-member", "科长", None, "甘肃省局/没有这个局"],
+        ["钱九", "gansu-member", "科长", "A001", None],  # A001 is 张三
+    ]
+    with pytest.raises(InputError) as caught:
+        import_subjects(sample_round, _filled_template(rows), actor="organiser", filename="x.xlsx")
+    db.session.rollback()
+    problems = caught.value.problems
+    assert len(problems) == 4, problems
+    assert [p.split("：", 1)[0] for p in problems] == ["第 3 行", "第 4 行", "第 5 行", "第 6 行"]
+    assert "工号 A001 已属于“张三”" in problems[3]
+    assert _counts(sample_round) == before

@@ -83,7 +83,7 @@ def test_voting_over_https_needs_the_token_but_no_referrer(app, sample_round) ->
     Voter(other).scan(typed)
     for token in ("", "not-a-token"):
         refused = other.post("/ballot", data={**full_answers(sample_round), "csrf_token": token})
-        assert refused.status_code == 400 and "CSRF" in refused.get_data(as_text=True)
+        assert refused.status_code == 400 and "页面已过期" in refused.get_data(as_text=True)
     assert ballots_cast(sample_round.id) == 1
 
 
