@@ -35,15 +35,13 @@ PAGES = [
 # Pages whose count grows today, and the statement that repeats (issue 18).
 GROWING: dict[str, str] = {
     "/archive/flags": (
-        "accountability.unit_choice walks each subject's unit up to the root through the lazy "
-        "Unit.parent: one SELECT … FROM unit WHERE unit.id = ? per ancestor unit (city, "
-        "province); and every entry of the tree is loaded, its selectinloads split into IN "
-        "batches of 500 (annotations, rounds) — grows with the tree and the archive"
+        "every entry of the tree is loaded, its selectinloads split into IN batches of 500 "
+        "(annotations, rounds) — grows with the archive (the per-ancestor unit SELECTs of "
+        "accountability.unit_choice are gone: ancestors are read in one query)"
     ),
     "/archive/unit/<根> 甘肃省局": (
-        "the same per-ancestor SELECT … FROM unit WHERE unit.id = ? (accountability.unit_choice "
-        "via build_timeline → subject_rules), and the whole subtree's entries loaded four times "
-        "(timeline, cadres, flags, feedback years), each with IN batches of 500 annotations"
+        "the whole subtree's entries loaded four times (timeline, cadres, flags, feedback "
+        "years), each with IN batches of 500 annotations"
     ),
     "/archive/export.xlsx": (
         "audit.record_download commits after the entries are read, which expires them: "

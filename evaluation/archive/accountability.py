@@ -13,13 +13,14 @@ The flags of a subject follow the set of the subject's **current** unit: a cadre
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from flask import current_app
 
 from evaluation import audit
+from evaluation.accounts.units import SEPARATOR
 from evaluation.archive.rules import (
     DEFAULT_SET_ID,
     RuleConfig,
@@ -89,9 +90,33 @@ class Choice:
     chosen_by: Unit | None
 
 
+def load_ancestors(units: Iterable[Unit]) -> list[Unit]:
+    """Read every ancestor of ``units`` in one query, so walking ``Unit.parent`` up from any of
+    them finds each in the session instead of one SELECT per level (and per unit).
+
+    The session holds its objects weakly: keep the returned list while walking.
+    """
+    paths: set[str] = set()
+    for unit in units:
+        parts = unit.path.split(SEPARATOR)
+        paths.update(SEPARATOR.join(parts[:n]) for n in range(1, len(parts)))
+    if not paths:
+        return []
+    query = db.select(Unit).where(Unit.path.in_(sorted(paths)))
+    return list(db.session.execute(query).scalars())
+
+
 def unit_choice(unit: Unit, sets: dict[str, RuleConfig] | None = None) -> Choice:
     """The set for ``unit``: its own choice, else the nearest ancestor's, else the default."""
     sets = sets if sets is not None else available_sets()
+    ancestors = load_ancestors([unit])
+    choice = _choice(unit, sets)
+    del ancestors  # held until the walk is done
+    return choice
+
+
+def _choice(unit: Unit, sets: dict[str, RuleConfig]) -> Choice:
+    """``unit_choice`` for a unit whose ancestors are in the session (``load_ancestors``)."""
     current: Unit | None = unit
     while current is not None:
         if current.accountability_rules:
@@ -116,13 +141,15 @@ def subject_rules(units_now: dict[SubjectKey, Unit]) -> Callable[[SubjectKey], R
     """For ``evaluate``: each subject's set, from its current unit (cached per unit)."""
     sets = available_sets()
     by_unit: dict[int, RuleConfig] = {}
+    ancestors = load_ancestors({u.id: u for u in units_now.values()}.values())
 
     def rules_for(subject: SubjectKey) -> RuleConfig:
         unit = units_now.get(subject)
         if unit is None:
             return sets[DEFAULT_SET_ID]
         if unit.id not in by_unit:
-            by_unit[unit.id] = unit_rules(unit, sets)
+            assert ancestors is not None  # the closure holds them while rules_for lives
+            by_unit[unit.id] = _choice(unit, sets).rules
         return by_unit[unit.id]
 
     return rules_for
