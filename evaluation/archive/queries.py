@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 from fractions import Fraction
 from typing import Any
 
-from sqlalchemy import and_, or_
-from sqlalchemy.orm import aliased, selectinload
+from sqlalchemy import and_, func, or_
+from sqlalchemy.orm import aliased, contains_eager, selectinload
 
 from evaluation.accounts.units import in_tree, path_in_tree, scope_root, subtree_clause
 from evaluation.archive.accountability import subject_rules
@@ -308,6 +308,9 @@ class SearchResult:
 
     people: list[Person]
     units: list[Unit]
+    # How many matched in all (the lists stop at the search's limit; the page says so).
+    people_total: int = 0
+    units_total: int = 0
 
 
 def _like(text: str) -> str:
@@ -324,8 +327,9 @@ def search(root: Unit | None, query: str, limit: int = 100) -> SearchResult:
     if query:
         units_q = units_q.where(Unit.path.like(_like(query), escape="\\"))
     units = list(db.session.execute(units_q.limit(limit)).scalars())
+    units_total = _total(units_q, len(units), limit)
     if not query:
-        return SearchResult(people=[], units=units)
+        return SearchResult(people=[], units=units, units_total=units_total)
     person_unit = aliased(Unit)
     people_q = (
         db.select(Person)
@@ -338,6 +342,8 @@ def search(root: Unit | None, query: str, limit: int = 100) -> SearchResult:
             )
         )
         .order_by(Person.name, Person.id)
+        # The unit is joined already: the page reads it without one query per cadre.
+        .options(contains_eager(Person.unit.of_type(person_unit)))
     )
     if root is not None:
         entry_unit = aliased(Unit)
@@ -349,7 +355,20 @@ def search(root: Unit | None, query: str, limit: int = 100) -> SearchResult:
         )
         people_q = people_q.where(or_(subtree_clause(person_unit.path, root), had_entry_here))
     people = list(db.session.execute(people_q.limit(limit)).scalars())
-    return SearchResult(people=people, units=units)
+    return SearchResult(
+        people=people,
+        units=units,
+        people_total=_total(people_q, len(people), limit),
+        units_total=units_total,
+    )
+
+
+def _total(query: Any, shown: int, limit: int) -> int:
+    """How many rows ``query`` matches: ``shown`` unless the list stopped at ``limit``."""
+    if shown < limit:
+        return shown
+    counted = query.order_by(None).options().with_only_columns(func.count()).limit(None)
+    return int(db.session.execute(counted).scalar_one())
 
 
 def feedback_years(unit: Unit, root: Unit | None) -> list[int]:

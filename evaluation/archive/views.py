@@ -336,6 +336,9 @@ def export() -> Response:
         person_id=person.id if person else None,
         entries=len(entries),
     )
+    # The record's commit expired what was read: read it again in one go (with its eager
+    # loads) rather than entry by entry as the workbook touches each.
+    entries = queries.visible_entries(root, person=person, tree=tree)
     data = archive_export.workbook_bytes(
         entries, audit_head=head, scope=archive_export.scope_text(root, tree, person)
     )

@@ -61,3 +61,15 @@ def test_rounds_outside_the_scope_are_named_without_links_and_unranked(
     page = client.get(f"/archive/person/{people['A001'].id}").get_data(as_text=True)
     assert f"/rounds/{lanzhou_round.id}/results" in _row(page, lanzhou_round.title)
     assert LANZHOU in page
+
+
+def test_search_says_how_many_matched_when_its_lists_stop(app, users) -> None:  # type: ignore[no-untyped-def]
+    from evaluation.archive import queries
+
+    for name in ("甲县局", "乙县局", "丙县局", "丁县局"):
+        ensure_unit(f"{LANZHOU}/{name}")
+    db.session.commit()
+    found = queries.search(None, "县局", limit=3)
+    assert len(found.units) == 3 and found.units_total == 4
+    everything = queries.search(None, "县局", limit=100)
+    assert found.units_total == everything.units_total == len(everything.units)
