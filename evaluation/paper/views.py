@@ -183,13 +183,20 @@ def _entry_page(
     ), (422 if error else 200)
 
 
+def _posted_ballot(round_id: int, batch_id: int) -> tuple[Round, PaperBatch, int]:
+    """The round, its stack (locked) and the ballot's place in it that a form posts; 400
+    without a readable place."""
+    rnd = visible_round(round_id)
+    batch = _batch(rnd, batch_id, lock=True)
+    position = _position(request.form.get("position", ""))
+    if position is None:
+        abort(400)
+    return rnd, batch, position
+
+
 def _save(round_id: int, batch_id: int) -> Any:
     with write_transaction():
-        rnd = visible_round(round_id)
-        batch = _batch(rnd, batch_id, lock=True)
-        position = _position(request.form.get("position", ""))
-        if position is None:
-            abort(400)
+        rnd, batch, position = _posted_ballot(round_id, batch_id)
         questions = paper_entry.entry_questions(rnd, batch.stratum_id)
         rules = paper_entry.invalid_rules()
         try:
@@ -269,11 +276,7 @@ def _resolve_page(rnd: Round, batch: PaperBatch, error: str | None = None) -> An
 
 def _resolve(round_id: int, batch_id: int) -> Any:
     with write_transaction():
-        rnd = visible_round(round_id)
-        batch = _batch(rnd, batch_id, lock=True)
-        position = _position(request.form.get("position", ""))
-        if position is None:
-            abort(400)
+        rnd, batch, position = _posted_ballot(round_id, batch_id)
         _check_resolver(batch)
         questions = paper_entry.entry_questions(rnd, batch.stratum_id)
         try:
