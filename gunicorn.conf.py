@@ -30,7 +30,17 @@ def on_starting(server):  # type: ignore[no-untyped-def]
 
 def post_worker_init(worker):  # type: ignore[no-untyped-def]
     """Each worker runs the round scheduler from its start (one runner at a time through the
-    database; evaluation/rounds/scheduler.py), not only after its first request."""
+    database; evaluation/rounds/scheduler.py), not only after its first request.
+
+    Then the application's own objects (modules, templates, forms: a few hundred thousand,
+    alive for the worker's life) are moved out of the garbage collector's sight: a full
+    collection in a request that builds many objects (a province's flags) no longer walks
+    them all (gc.freeze; measured in docs/performance.md).
+    """
+    import gc
+
     from evaluation.rounds import scheduler
 
     scheduler.start(worker.wsgi)
+    gc.collect()
+    gc.freeze()

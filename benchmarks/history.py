@@ -248,12 +248,15 @@ def analyze() -> None:
 
 def pages() -> dict[str, str]:
     """Page label → path, for the history in the current app context."""
+    from sqlalchemy import func
+
     from evaluation.extensions import db
-    from evaluation.models import Person, Unit
+    from evaluation.models import Person, Round, Unit
 
     def unit_id(path: str) -> int:
         return int(db.session.execute(db.select(Unit.id).where(Unit.path == path)).scalar_one())
 
+    last_round = db.session.execute(db.select(func.max(Round.id))).scalar_one()
     person_id = db.session.execute(
         db.select(Person.id).where(Person.staff_no == cadre(0, 0)[1])
     ).scalar_one()
@@ -262,11 +265,14 @@ def pages() -> dict[str, str]:
         "/archive/flags": "/archive/flags",
         f"/archive/unit/<根> {ROOT_UNIT}": f"/archive/unit/{unit_id(ROOT_UNIT)}",
         "/archive/unit/<县局>": f"/archive/unit/{unit_id(unit_path(0))}",
+        "/archive/flags?unit=<县局>": f"/archive/flags?unit={unit_id(unit_path(0))}",
         "/archive/person/<id>": f"/archive/person/{person_id}",
         "/archive/export.xlsx": "/archive/export.xlsx",
         f"/archive?q={SEARCH}": "/archive?" + urllib.parse.urlencode({"q": SEARCH}),
         f"/archive?q={STAFF_SEARCH}（工号）": "/archive?"
         + urllib.parse.urlencode({"q": STAFF_SEARCH}),
+        "/units 单位": "/units",
+        "/rounds/<id> 最近的测评活动": f"/rounds/{last_round}",
     }
 
 

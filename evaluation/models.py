@@ -420,19 +420,32 @@ class ArchiveEntry(db.Model):  # type: ignore[name-defined,misc]
     """档案记录: one subject's result in one archived round. Never edited."""
 
     __tablename__ = "archive_entry"
-    __table_args__ = (UniqueConstraint("round_id", "subject_id"),)
+    __table_args__ = (
+        UniqueConstraint("round_id", "subject_id"),
+        # A cadre's or a unit's own entries, and their years, from the index alone: every
+        # archive page reads through one of these (docs/performance.md, issue 18).
+        Index("ix_archive_entry_person_year", "person_id", "year"),
+        Index("ix_archive_entry_unit_year", "unit_id", "year"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     round_id: Mapped[int] = mapped_column(ForeignKey("round.id"), index=True)
     subject_id: Mapped[int] = mapped_column(ForeignKey("subject.id"))
-    person_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"), index=True)
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"))
     # The unit the subject belonged to at the time (a person may move later).
-    unit_id: Mapped[int] = mapped_column(ForeignKey("unit.id"), index=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("unit.id"))
     year: Mapped[int] = mapped_column(Integer, index=True)
     subject_name: Mapped[str] = mapped_column(String(200))
     form_id: Mapped[str] = mapped_column(String(64))
     # counts, rates (as exact fraction strings), turnout, weighted flag …
     figures: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # What the accountability rules read, copied from ``figures`` when the entry is made (it
+    # never changes): a province's flags are judged from these plain columns, without parsing
+    # every entry's figures (issue 18). ``closed_at`` is the round's close (UTC).
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    satisfaction_rate: Mapped[str | None] = mapped_column(Text)
+    trust_rate: Mapped[str | None] = mapped_column(Text)
+    weighted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     grade: Mapped[str | None] = mapped_column(String(32))
     rank: Mapped[int | None] = mapped_column(Integer)
     valid_round: Mapped[bool] = mapped_column(Boolean)

@@ -28,6 +28,7 @@ from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.drawing.image import Image
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
+from openpyxl.styles.cell_style import StyleArray
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
@@ -73,6 +74,24 @@ class Styled:
     border: Border | None = None
     alignment: Alignment | None = None
     fill: PatternFill | None = None
+
+
+@lru_cache(maxsize=64)
+def _aligned(horizontal: str | None, vertical: str | None, wrap: bool) -> Alignment:
+    """One shared Alignment per combination (made once: openpyxl objects are slow to build)."""
+    return Alignment(horizontal=horizontal, vertical=vertical, wrap_text=wrap)
+
+
+def _alignment_key(alignment: Alignment) -> tuple[Any, ...]:
+    """An alignment's settings, compared by value (hashing the object itself is slow)."""
+    return (
+        alignment.horizontal,
+        alignment.vertical,
+        alignment.wrap_text,
+        alignment.shrink_to_fit,
+        alignment.indent,
+        alignment.text_rotation,
+    )
 
 
 @lru_cache(maxsize=4096)
@@ -153,6 +172,8 @@ class Sheet:
         # (text, column, span, font) → (too long for one line, lines when wrapped): data
         # sheets repeat the same names on thousands of rows, so each is measured once.
         self._fits: dict[tuple[str, int, int, Font | None], tuple[bool, int]] = {}
+        # A style combination → its index array (see ``_styled_cell``).
+        self._styles: dict[tuple[Any, ...], tuple[StyleArray | None, tuple[Any, ...]]] = {}
 
     def width(self, column: int, span: int = 1) -> float:
         """The width of ``span`` columns from ``column`` (0-based); unknown columns count 8.43."""
@@ -167,16 +188,20 @@ class Sheet:
                 f"{get_column_letter(first_col)}{first_row}:{get_column_letter(last_col)}{last_row}"
             )
 
-    def cell(self, value: Any, column: int | None = None, span: int = 1) -> WriteOnlyCell:
+    def cell(
+        self, value: Any, column: int | None = None, span: int = 1, *, top: bool = False
+    ) -> WriteOnlyCell:
         """A cell for ``value``: text neutralised, Fractions as numbers, styles applied.
 
         ``column`` (0-based) and ``span`` (merged width): text too long for the width wraps.
+        ``top``: in a tall row, a cell that does not wrap starts at the top, beside the first
+        line of the wrapped text.
         """
         styled = value if isinstance(value, Styled) else Styled(value)
         raw = styled.value
         if isinstance(raw, Fraction):
             raw = float(raw)
-        return self._styled_cell(styled, raw, column, span)
+        return self._styled_cell(styled, raw, column, span, top)
 
     def _plain(self, value: Any, column: int, span: int) -> Any:
         """``value`` itself when it needs no cell object (no style, no wrap, not formula-like
@@ -190,14 +215,33 @@ class Sheet:
         return value
 
     def _styled_cell(
-        self, styled: Styled, raw: Any, column: int | None, span: int
+        self, styled: Styled, raw: Any, column: int | None, span: int, top: bool = False
     ) -> WriteOnlyCell:
         cell = WriteOnlyCell(self.ws, value=raw)
+        quote = False
         if isinstance(raw, str):
             # Set after the value: openpyxl would otherwise mark "=…" as a formula.
             cell.data_type = "s"
-            if is_formula_like(raw):
-                cell.quotePrefix = True
+            quote = is_formula_like(raw)
+        alignment = self._alignment(styled, raw, column, span, top)
+        # Setting a style on a cell makes openpyxl hash the style object against the
+        # workbook's tables, which costs more than writing the cell; each combination is set
+        # once per sheet and copied (as its index array) after that.
+        key = (
+            styled.number_format,
+            id(styled.font),
+            id(styled.border),
+            id(styled.fill),
+            None if alignment is None else _alignment_key(alignment),
+            quote,
+        )
+        known = self._styles.get(key)
+        if known is not None:
+            if known[0] is not None:
+                cell._style = StyleArray(known[0])
+            return cell
+        if quote:
+            cell.quotePrefix = True
         if styled.number_format:
             cell.number_format = styled.number_format
         if styled.font is not None:
@@ -206,6 +250,20 @@ class Sheet:
             cell.border = styled.border
         if styled.fill is not None:
             cell.fill = styled.fill
+        if alignment is not None:
+            cell.alignment = alignment
+        if len(self._styles) > 1000:
+            self._styles.clear()
+        # The style objects are kept with the copy: their ids in the key stay theirs.
+        array = StyleArray(cell._style) if cell._style else None  # None: no style at all
+        self._styles[key] = (array, (styled.font, styled.border, styled.fill))
+        return cell
+
+    def _alignment(
+        self, styled: Styled, raw: Any, column: int | None, span: int, top: bool
+    ) -> Alignment | None:
+        """The cell's alignment: the styled one, wrapped when asked or when text is too long,
+        at the top of a tall row (``top``) when it does not wrap and says nothing else."""
         alignment = styled.alignment
         too_long = (
             column is not None
@@ -214,15 +272,13 @@ class Sheet:
         )
         if styled.wrap or too_long:
             alignment = (
-                Alignment(
-                    horizontal=alignment.horizontal, vertical=alignment.vertical, wrap_text=True
-                )
+                _aligned(alignment.horizontal, alignment.vertical, True)
                 if alignment is not None
                 else WRAP
             )
-        if alignment is not None:
-            cell.alignment = alignment
-        return cell
+        if top and (alignment is None or not (alignment.wrap_text or alignment.vertical)):
+            alignment = _aligned(alignment.horizontal if alignment else None, "top", False)
+        return alignment
 
     def lines(self, value: Any, column: int, span: int = 1) -> int:
         """Lines a value takes when printed in ``span`` columns from ``column`` (0-based)."""
@@ -278,13 +334,12 @@ class Sheet:
         if height is None:
             self.ws.append([self._plain(v, i, spans.get(i, 1)) for i, v in enumerate(values)])
         else:
-            cells = [self.cell(v, i, spans.get(i, 1)) for i, v in enumerate(values)]
-            self.ws.row_dimensions[self.rows].height = height
             # A tall row: its cells start at the top, beside the wrapped text's first line.
-            for cell in cells:
-                if not cell.alignment.wrap_text and cell.alignment.vertical is None:
-                    cell.alignment = Alignment(horizontal=cell.alignment.horizontal, vertical="top")
+            cells = [self.cell(v, i, spans.get(i, 1), top=True) for i, v in enumerate(values)]
+            self.ws.row_dimensions[self.rows].height = height
             self.ws.append(cells)
+            # Written already (write-only): keeping it would grow with the rows.
+            del self.ws.row_dimensions[self.rows]
         for column, span in spans.items():
             if span > 1:
                 self.merge(self.rows, column + 1, self.rows, column + span)

@@ -331,7 +331,7 @@ def _render_units(
         new_form=new_form,
         problems=problems or [],
         rule_sets=sets,
-        choices={u.id: accountability.unit_choice(u, sets) for u in scope},
+        choices=accountability.unit_choices(scope, sets),
     ), status
 
 
@@ -393,14 +393,22 @@ def rename_unit(unit_id: int) -> Any:
     return done(f"已把单位“{old}”改名为“{unit.path}”。", url_for("accounts.unit_tree"))
 
 
-@bp.route("/units/<int:unit_id>/merge", methods=["POST"])
+@bp.route("/units/<int:unit_id>/merge", methods=["GET", "POST"])
 @roles_required(Role.ADMIN)
 def merge_unit(unit_id: int) -> Any:
-    """合并: everything of the unit moves to another unit of the tree; the unit is removed."""
+    """合并: everything of the unit moves to another unit of the tree; the unit is removed.
+
+    The target is chosen on a page of its own (the 单位 page links to it): a list of every
+    unit on each of a province's hundreds of rows would make that page megabytes long.
+    """
     source = managed_unit(current_user, unit_id)
     check_unit_change(current_user, source)
+    scope = visible_units(current_user)
     form = MergeUnitForm()
-    form.target_id.choices = _unit_choices(visible_units(current_user))  # type: ignore[assignment]
+    form.target_id.choices = _unit_choices(scope)  # type: ignore[assignment]
+    if request.method == "GET":
+        targets = [u for u in scope if u.path != source.path and not units.in_tree(u, source)]
+        return render_template("accounts/unit_merge.html", source=source, targets=targets)
     if not form.validate_on_submit():
         raise NotFound("所选单位不存在或不在您的管辖范围内")
     target = managed_unit(current_user, form.target_id.data or 0)

@@ -115,6 +115,14 @@ def unit_choice(unit: Unit, sets: dict[str, RuleConfig] | None = None) -> Choice
     return choice
 
 
+def unit_choices(units: list[Unit], sets: dict[str, RuleConfig]) -> dict[int, Choice]:
+    """``unit_choice`` of each unit, their ancestors read in one query (not one per unit)."""
+    ancestors = load_ancestors(units)
+    choices = {u.id: _choice(u, sets) for u in units}
+    del ancestors  # held until the walks are done
+    return choices
+
+
 def _choice(unit: Unit, sets: dict[str, RuleConfig]) -> Choice:
     """``unit_choice`` for a unit whose ancestors are in the session (``load_ancestors``)."""
     current: Unit | None = unit
@@ -151,6 +159,20 @@ def subject_rules(units_now: dict[SubjectKey, Unit]) -> Callable[[SubjectKey], R
             assert ancestors is not None  # the closure holds them while rules_for lives
             by_unit[unit.id] = _choice(unit, sets).rules
         return by_unit[unit.id]
+
+    return rules_for
+
+
+def unit_rule_sets(units: dict[int, Unit]) -> Callable[[int], RuleConfig]:
+    """Unit id → the set its subjects are judged by, for ``units`` (which must hold every
+    ancestor of each: read them all at once), cached per unit."""
+    sets = available_sets()
+    by_unit: dict[int, RuleConfig] = {}
+
+    def rules_for(unit_id: int) -> RuleConfig:
+        if unit_id not in by_unit:
+            by_unit[unit_id] = _choice(units[unit_id], sets).rules
+        return by_unit[unit_id]
 
     return rules_for
 

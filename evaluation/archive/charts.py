@@ -15,17 +15,19 @@ from __future__ import annotations
 import io
 import math
 from fractions import Fraction
-
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.font_manager import FontProperties
-from matplotlib.ticker import FixedLocator, PercentFormatter
+from typing import TYPE_CHECKING
 
 from evaluation.archive.queries import Timeline, share
 from evaluation.archive.rules import RuleConfig
 from evaluation.ballot_forms import SHORT_FORM_NAMES
 from evaluation.fonts import matplotlib_font_family
 from evaluation.models import ArchiveEntry
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+    from matplotlib.font_manager import FontProperties
+
+# matplotlib is imported where the chart is drawn (a process that draws none starts without it).
 
 # Navy (Y≈40), orange (Y≈172), brown (Y≈106), then colours told apart by marker shape.
 COLOURS = ("#0b2e59", "#e8a33d", "#9a6700", "#6f42c1", "#1a7f37")
@@ -56,6 +58,11 @@ def trend_chart_png(timeline: Timeline, *, title: str, config: RuleConfig) -> by
 
 def trend_chart_figure(timeline: Timeline, *, title: str, config: RuleConfig) -> Figure:
     """The trend chart as a matplotlib Figure (drawn by ``trend_chart_png``)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.ticker import FixedLocator, PercentFormatter
+
     font = FontProperties(family=matplotlib_font_family())
     small = FontProperties(family=matplotlib_font_family(), size=8.5)
     fig = Figure(figsize=(8.4, 4.2), dpi=110, facecolor="white")

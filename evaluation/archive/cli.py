@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import click
@@ -9,8 +11,8 @@ from flask.cli import AppGroup
 
 from evaluation import audit
 from evaluation.accounts.units import get_unit
-from evaluation.archive.export import scope_text, workbook_bytes
-from evaluation.archive.queries import find_person_by_staff_no, visible_entries
+from evaluation.archive.export import archive_contents, scope_text, write_workbook
+from evaluation.archive.queries import count_visible, find_person_by_staff_no
 from evaluation.cli import ACTOR, one_line_errors
 from evaluation.errors import InputError
 from evaluation.transactions import writes
@@ -34,24 +36,36 @@ def export_command(unit_path: str | None, staff_no: str | None, out: Path) -> No
             raise InputError(f"输出文件应以 .xlsx 结尾：{out}")
         tree = get_unit(unit_path) if unit_path else None
         person = find_person_by_staff_no(staff_no) if staff_no else None
-        entries = visible_entries(None, person=person, tree=tree)
         # Recorded first: the workbook carries the audit log's head that includes this export.
         entry = audit.record(
             ACTOR,
             "archive.export",
             unit=tree.path if tree else None,
             staff_no=person.staff_no if person else None,
-            entries=len(entries),
+            entries=count_visible(None, person=person, tree=tree),
         )
-        data = workbook_bytes(
-            entries, audit_head=audit.head_of(entry), scope=scope_text(None, tree, person)
-        )
+        contents = archive_contents(None, tree=tree, person=person)
         try:
             out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_bytes(data)
+            # Written beside the target and renamed over it once complete: a failed or
+            # interrupted export leaves no half-written workbook behind.
+            with tempfile.NamedTemporaryFile(
+                dir=out.parent, prefix=f".{out.name}.", suffix=".part", delete=False
+            ) as part:
+                try:
+                    count = write_workbook(
+                        part,
+                        contents,
+                        audit_head=audit.head_of(entry),
+                        scope=scope_text(None, tree, person),
+                    )
+                except BaseException:
+                    Path(part.name).unlink(missing_ok=True)
+                    raise
+            os.replace(part.name, out)
         except OSError as exc:
             raise InputError(f"无法写入 {out}：{exc.strerror}") from None
-        return len(entries)
+        return count
 
     count = _export()
     click.echo(f"已导出 {count} 条档案记录")

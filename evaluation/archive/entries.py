@@ -112,6 +112,21 @@ def entry_figures(rnd: Round, result: TallyResult, subject: SubjectResult) -> di
     }
 
 
+def rule_columns(figures: dict[str, Any], round_closed_at: datetime | None) -> dict[str, Any]:
+    """The columns the accountability rules read, from an entry's figures (and, for figures
+    that predate ``closed_at``, the round's close)."""
+    text = figures.get("closed_at")
+    closed = datetime.fromisoformat(text) if text else round_closed_at
+    if closed is not None and closed.tzinfo is None:
+        closed = closed.replace(tzinfo=UTC)
+    return {
+        "closed_at": closed,
+        "satisfaction_rate": figures.get("satisfaction_rate"),
+        "trust_rate": figures.get("trust_rate"),
+        "weighted": bool(figures.get("weighted")),
+    }
+
+
 def entry_remarks(figures: dict[str, Any]) -> str:
     """How an entry's figures were computed, in words: weighting and pooled strata."""
     parts = []
@@ -173,6 +188,7 @@ def append_round(rnd: Round, *, actor: str) -> list[ArchiveEntry]:
             subject_name=subject.name,
             form_id=subject.form_id,
             figures=figures,
+            **rule_columns(figures, rnd.closed_at),
             grade=sealed.grade_label,
             rank=sealed.rank,
             valid_round=result.valid,

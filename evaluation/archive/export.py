@@ -13,15 +13,15 @@ from __future__ import annotations
 import io
 import math
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from fractions import Fraction
-from typing import Any
+from functools import lru_cache
+from typing import IO, Any
 from xml.sax.saxutils import escape
 
 from openpyxl.styles import Alignment, Border, Font, Side
-from openpyxl.utils import get_column_letter
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
@@ -33,29 +33,35 @@ from reportlab.platypus import (
     Table,
     TableStyle,
 )
+from sqlalchemy import and_, true
 
 from evaluation import audit
+from evaluation.archive import queries
 from evaluation.archive.entries import entry_remarks
-from evaluation.archive.queries import Timeline, build_timeline, share, visible_entries
+from evaluation.archive.queries import EntryRow, Timeline, build_timeline, share, visible_entries
+from evaluation.archive.rules import Flag, RuleConfig
+from evaluation.archive.xlsx import Book, BookSheet
 from evaluation.ballot_forms import SHORT_FORM_NAMES
 from evaluation.errors import NotFound
 from evaluation.extensions import db
 from evaluation.fonts import pdf_font_name
-from evaluation.models import ArchiveEntry, Subject, Unit
+from evaluation.models import ArchiveAnnotation, ArchiveEntry, Subject, Unit
 from evaluation.reports import feedback
 from evaluation.rounds.operations import LOCAL_TZ
 from evaluation.rounds.state import round_rule_set
 from evaluation.spreadsheets import (
     BOLD_FONT,
     HEADER_FILL,
-    Sheet,
     Styled,
     decimal_cell,
-    new_workbook,
+    is_formula_like,
     percent_cell,
 )
 from evaluation.tally.aggregate import sealed_result
 from evaluation.tally.core import decimal_text, percent
+
+# An entry as read for a page (ORM) or streamed for an export (plain columns).
+Entry = ArchiveEntry | EntryRow
 
 XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -126,6 +132,8 @@ BORDER = Border(left=THIN, right=THIN, top=THIN, bottom=THIN)
 CELL_ALIGN = Alignment(wrap_text=True, vertical="center")
 NUMBER_ALIGN = Alignment(wrap_text=False, vertical="center", horizontal="right")
 HEAD_ALIGN = Alignment(wrap_text=True, vertical="center", horizontal="center")
+TITLE_ALIGN = Alignment(horizontal="center", vertical="center")
+NOTE_ALIGN = Alignment(wrap_text=True, vertical="top")
 TITLE_FONT = Font(bold=True, size=16)
 SCOPE_FONT = Font(size=11)
 # Row heights in points: a line of 11 pt text (CJK fonts are taller than Latin ones).
@@ -161,7 +169,7 @@ def local_date_text(moment: datetime | date | None = None) -> str:
     return f"{moment.year}年{moment.month}月{moment.day}日"
 
 
-def person_or_subject_name(entry: ArchiveEntry) -> str:
+def person_or_subject_name(entry: Entry) -> str:
     """测评对象: the cadre's name, or the team's / organ's subject name."""
     return entry.person.name if entry.person is not None else entry.subject_name
 
@@ -179,13 +187,13 @@ def _posts(entries: Sequence[ArchiveEntry]) -> dict[int, str]:
     return posts
 
 
-def grading_rule_set(entry: ArchiveEntry) -> str:
+def grading_rule_set(entry: Entry) -> str:
     """The name of the grading rule set the entry's round used (stored when archived)."""
     stored = (entry.figures or {}).get("rule_set")
     return str(stored) if stored else round_rule_set(entry.round).title
 
 
-def remarks(entry: ArchiveEntry) -> str:
+def remarks(entry: Entry) -> str:
     """计算说明: weighting (with the unweighted shares beside it) and pooled strata."""
     figures = entry.figures or {}
     text = entry_remarks(figures)
@@ -204,43 +212,42 @@ def remarks(entry: ArchiveEntry) -> str:
     return text
 
 
+def entry_row(e: Entry, post: str | None) -> list[Any]:
+    """One row of sheet 档案记录, in the order of ``ENTRY_COLUMNS``; ``post`` is the 职务 the
+    round's subject row kept (the cadre's present one when it kept none)."""
+    figures = e.figures or {}
+    post = post or (e.person.post if e.person is not None else "")
+    return [
+        e.person.staff_no if e.person is not None and e.person.staff_no else "",
+        person_or_subject_name(e),
+        post or "",
+        e.unit.path,
+        e.year,
+        figures.get("round_title", "") + ("" if e.valid_round else "（无效：参测率低于最低要求）"),
+        figures.get("form_title", e.form_id),
+        int(figures.get("valid", 0)),
+        int(figures.get("abstentions", 0)),
+        percent_cell(share(e, "excellent_rate")),
+        percent_cell(share(e, "satisfaction_rate")),
+        percent_cell(share(e, "trust_rate")),
+        "加权" if figures.get("weighted") else "不加权",
+        grading_rule_set(e),
+        e.grade or "—",
+        e.rank if e.rank is not None else "",
+        e.opinion or "",
+        e.rectification or "",
+        Styled(remarks(e), wrap=True),
+    ]
+
+
 def entry_rows(entries: Sequence[ArchiveEntry]) -> list[list[Any]]:
     """Rows of sheet 档案记录, in the order of ``ENTRY_COLUMNS``."""
     posts = _posts(entries)
-    rows = []
-    for e in entries:
-        figures = e.figures or {}
-        post = posts.get(e.subject_id) or (e.person.post if e.person is not None else "")
-        rows.append(
-            [
-                e.person.staff_no if e.person is not None and e.person.staff_no else "",
-                person_or_subject_name(e),
-                post or "",
-                e.unit.path,
-                e.year,
-                figures.get("round_title", "")
-                + ("" if e.valid_round else "（无效：参测率低于最低要求）"),
-                figures.get("form_title", e.form_id),
-                int(figures.get("valid", 0)),
-                int(figures.get("abstentions", 0)),
-                percent_cell(share(e, "excellent_rate")),
-                percent_cell(share(e, "satisfaction_rate")),
-                percent_cell(share(e, "trust_rate")),
-                "加权" if figures.get("weighted") else "不加权",
-                grading_rule_set(e),
-                e.grade or "—",
-                e.rank if e.rank is not None else "",
-                e.opinion or "",
-                e.rectification or "",
-                Styled(remarks(e), wrap=True),
-            ]
-        )
-    return rows
+    return [entry_row(e, posts.get(e.subject_id)) for e in entries]
 
 
-def flag_rows(entries: Sequence[ArchiveEntry], timeline: Timeline | None = None) -> list[list[Any]]:
-    """Rows of sheet 预警: every flag the rules raise over ``entries``, with what it rests on."""
-    timeline = timeline or build_timeline(entries)
+def flag_rows(flags: Sequence[Flag]) -> list[list[Any]]:
+    """Rows of sheet 预警: every flag the rules raise, with what it rests on."""
     return [
         [
             f.subject_name,
@@ -253,18 +260,42 @@ def flag_rows(entries: Sequence[ArchiveEntry], timeline: Timeline | None = None)
             f.source,
             Styled(f.action, wrap=True),
         ]
-        for f in timeline.flags
+        for f in flags
     ]
 
 
-def flag_notes(timeline: Timeline) -> list[str]:
-    """One line per rule set behind the flags: its name and its (true) source."""
+def flag_notes(flags: Sequence[Flag], rule_sets: Iterable[RuleConfig]) -> list[str]:
+    """One line per rule set behind the flags (or that judged the entries, when none was
+    raised): its name and its (true) source."""
     used: dict[str, str] = {}
-    for f in timeline.flags:
+    for f in flags:
         used.setdefault(f.rule_set, f.rule_set_source)
     if not used:
-        used = {r.name: r.source for r in timeline.rule_sets.values()}
+        used = {r.name: r.source for r in rule_sets}
     return [f"规则集“{name}”：{source}" for name, source in used.items()]
+
+
+def notes_text(annotations: Iterable[ArchiveAnnotation]) -> str:
+    """更正说明 of an entry, oldest first, in one cell."""
+    return "；".join(f"{n.reason}（{n.author}，{n.created_at:%Y-%m-%d}）" for n in annotations)
+
+
+def check_row(e: Entry, counted: Container[int], notes: str) -> list[Any]:
+    """One row of sheet 核验: validity, counting, seal and correction notes of the entry."""
+    return [
+        person_or_subject_name(e),
+        e.unit.path,
+        e.year,
+        e.figures.get("round_title", ""),
+        "有效" if e.valid_round else "无效（参测率低于最低要求）",
+        "是" if e.id in counted else "否",
+        percent_cell(share(e, "turnout")),
+        percent_cell(share(e, "excellent_rate")),
+        decimal_cell(share(e, "score")),
+        e.rank,
+        e.seal,
+        Styled(notes, wrap=True),
+    ]
 
 
 def check_rows(
@@ -272,28 +303,7 @@ def check_rows(
 ) -> list[list[Any]]:
     """Rows of sheet 核验: validity, counting, seal and correction notes of each entry."""
     counted = (timeline or build_timeline(entries)).counted
-    rows = []
-    for e in entries:
-        notes = "；".join(
-            f"{n.reason}（{n.author}，{n.created_at:%Y-%m-%d}）" for n in e.annotations
-        )
-        rows.append(
-            [
-                person_or_subject_name(e),
-                e.unit.path,
-                e.year,
-                e.figures.get("round_title", ""),
-                "有效" if e.valid_round else "无效（参测率低于最低要求）",
-                "是" if e.id in counted else "否",
-                percent_cell(share(e, "turnout")),
-                percent_cell(share(e, "excellent_rate")),
-                decimal_cell(share(e, "score")),
-                e.rank,
-                e.seal,
-                Styled(notes, wrap=True),
-            ]
-        )
-    return rows
+    return [check_row(e, counted, notes_text(e.annotations)) for e in entries]
 
 
 def audit_rows(head: audit.ChainHead) -> list[list[Any]]:
@@ -315,43 +325,46 @@ FLAG_NOTE = (
 
 
 @dataclass(frozen=True)
-class PrintSheet:
-    """A print-ready sheet: title, a scope/date line and notes above one header row."""
+class Contents:
+    """What an archive workbook holds: its entries (each with the 职务 its round kept and its
+    correction notes, in order, streamed), and the rules' judgement of them."""
 
-    name: str
-    title: str
-    notes: Sequence[str]
-    header: Sequence[str]
-    rows: list[list[Any]]
-
-
-Book = list[PrintSheet | tuple[str, Sequence[str], list[list[Any]]]]
+    entries: Iterable[tuple[Entry, str | None, str]]
+    flags: Sequence[Flag]
+    counted: Container[int]
+    rule_sets: Iterable[RuleConfig]
 
 
-def sheets(
-    entries: Sequence[ArchiveEntry],
-    audit_head: audit.ChainHead | None = None,
-    *,
-    scope: str = "全部单位",
-    today: date | datetime | None = None,
-) -> Book:
-    """The workbook's sheets; ``audit_head`` defaults to the current, ``today`` to now."""
+def contents_of(entries: Sequence[ArchiveEntry]) -> Contents:
+    """The contents of a workbook of ``entries`` already read (tests, small exports)."""
     timeline = build_timeline(entries)
-    dated = f"范围：{scope}　　导出日期：{local_date_text(today)}（北京时间）"
-    return [
-        PrintSheet(
-            ENTRY_SHEET, ENTRY_TITLE, [dated, ENTRY_NOTE], ENTRY_COLUMNS, entry_rows(entries)
+    posts = _posts(entries)
+    return Contents(
+        entries=[(e, posts.get(e.subject_id), notes_text(e.annotations)) for e in entries],
+        flags=timeline.flags,
+        counted=timeline.counted,
+        rule_sets=timeline.rule_sets.values(),
+    )
+
+
+def archive_contents(
+    root: Unit | None, *, tree: Unit | None = None, person: Any = None
+) -> Contents:
+    """The contents of the archive workbook of a scope, read as it is written: the rules'
+    judgement from plain columns first, then the entries streamed (``queries.stream_entries``).
+    """
+    conditions = queries.visible_conditions(root, person=person, tree=tree)
+    judged = queries.judge_condition(and_(true(), *conditions))
+    notes = queries.notes_by_entry(conditions)
+    return Contents(
+        entries=(
+            (entry, post, notes_text(notes.get(entry.id, ())))
+            for entry, post in queries.stream_entries(conditions)
         ),
-        PrintSheet(
-            FLAG_SHEET,
-            FLAG_TITLE,
-            [dated, FLAG_NOTE, *flag_notes(timeline)],
-            FLAG_COLUMNS,
-            flag_rows(entries, timeline),
-        ),
-        (CHECK_SHEET, CHECK_COLUMNS, check_rows(entries, timeline)),
-        (AUDIT_SHEET, AUDIT_COLUMNS, audit_rows(audit_head or audit.chain_head())),
-    ]
+        flags=judged.judgement.flags,
+        counted=judged.judgement.counted,
+        rule_sets=judged.rule_sets.values(),
+    )
 
 
 def workbook_bytes(
@@ -362,80 +375,126 @@ def workbook_bytes(
     today: date | datetime | None = None,
 ) -> bytes:
     """The archive workbook of ``entries`` as .xlsx bytes; ``scope`` says whose archive it is."""
-    return _write(sheets(entries, audit_head, scope=scope, today=today))
-
-
-def _write(book: Book) -> bytes:
-    """Write the sheets with the shared writer (percent formats, safe text), rows streamed."""
-    workbook = new_workbook()
-    for part in book:
-        if isinstance(part, PrintSheet):
-            _print_sheet(workbook, part)
-            continue
-        name, header, rows = part
-        sheet = Sheet(workbook, name, widths=WIDTHS.get(name, ()), page_title=f"廉政档案 · {name}")
-        sheet.header(header)
-        for row in rows:
-            sheet.row(row)
     buffer = io.BytesIO()
-    workbook.save(buffer)
+    write_workbook(buffer, contents_of(entries), audit_head=audit_head, scope=scope, today=today)
     return buffer.getvalue()
 
 
-def _print_sheet(workbook: Any, part: PrintSheet) -> None:
-    """Title and notes (merged across the table), header repeated on each page, bordered rows."""
-    widths = WIDTHS[part.name]
-    sheet = Sheet(
-        workbook, part.name, widths=widths, page_title=f"廉政档案 · {part.title}", freeze=None
+def write_workbook(
+    out: IO[bytes],
+    contents: Contents,
+    *,
+    audit_head: audit.ChainHead | None = None,
+    scope: str = "全部单位",
+    today: date | datetime | None = None,
+) -> int:
+    """Write the archive workbook to ``out``; the number of entries written.
+
+    Sheets 档案记录 and 核验 are written row by row as the entries arrive, each row to its
+    sheet's temporary file (``evaluation.archive.xlsx``), so a province's archive takes as
+    much memory as a county's. ``audit_head`` defaults to the current head, ``today`` to now.
+    """
+    dated = f"范围：{scope}　　导出日期：{local_date_text(today)}（北京时间）"
+    book = Book(out)
+    entry_sheet = PrintSheet(book, ENTRY_SHEET, ENTRY_TITLE, [dated, ENTRY_NOTE], ENTRY_COLUMNS)
+    flag_sheet = PrintSheet(
+        book,
+        FLAG_SHEET,
+        FLAG_TITLE,
+        [dated, FLAG_NOTE, *flag_notes(contents.flags, contents.rule_sets)],
+        FLAG_COLUMNS,
     )
-    ws = sheet.ws
-    last = get_column_letter(len(part.header))
-    full = float(sum(widths))
+    for row in flag_rows(contents.flags):
+        flag_sheet.row(row)
+    check = _data_sheet(book, CHECK_SHEET, CHECK_COLUMNS)
+    written = 0
+    for entry, post, notes in contents.entries:
+        entry_sheet.row(entry_row(entry, post))
+        check.row(check_row(entry, contents.counted, notes))
+        written += 1
+    trail = _data_sheet(book, AUDIT_SHEET, AUDIT_COLUMNS)
+    for row in audit_rows(audit_head or audit.chain_head()):
+        trail.row(row)
+    book.close()
+    return written
 
-    title = sheet.cell(part.title)
-    title.font = TITLE_FONT
-    title.alignment = Alignment(horizontal="center", vertical="center")
-    ws.row_dimensions[1].height = 28
-    ws.append([title])
-    ws.merged_cells.add(f"A1:{last}1")
 
-    note = sheet.cell("\n".join(part.notes))
-    note.font = SCOPE_FONT
-    note.alignment = Alignment(wrap_text=True, vertical="top")
-    ws.row_dimensions[2].height = row_height([(note.value, full)])
-    ws.append([note])
-    ws.merged_cells.add(f"A2:{last}2")
-
-    head = []
-    for name in part.header:
-        cell = sheet.cell(name)
-        cell.font = BOLD_FONT
-        cell.fill = HEADER_FILL
-        cell.border = BORDER
-        cell.alignment = HEAD_ALIGN
-        head.append(cell)
-    ws.row_dimensions[PRINT_HEADER_ROW].height = row_height(
-        list(zip(part.header, widths, strict=True))
+def _data_sheet(book: Book, name: str, header: Sequence[str]) -> BookSheet:
+    """A plain data sheet (核验, 审计日志): its header row frozen and printed on every page."""
+    sheet = book.sheet(
+        name, widths=WIDTHS[name], page_title=f"廉政档案 · {name}", freeze_rows=1, title_rows=(0, 0)
     )
-    ws.append(head)
+    sheet.header(header)
+    return sheet
 
-    for index, row in enumerate(part.rows, PRINT_HEADER_ROW + 1):
+
+class PrintSheet:
+    """A print-ready sheet, written as it goes: a title and notes merged across the table, one
+    header row repeated on every printed page and frozen, bordered rows as tall as their text."""
+
+    def __init__(
+        self, book: Book, name: str, title: str, notes: Sequence[str], header: Sequence[str]
+    ) -> None:
+        self.widths = WIDTHS[name]
+        self.sheet = book.sheet(
+            name,
+            widths=self.widths,
+            page_title=f"廉政档案 · {title}",
+            freeze_rows=PRINT_HEADER_ROW,
+            title_rows=(PRINT_HEADER_ROW - 1, PRINT_HEADER_ROW - 1),
+        )
+        self._formats: dict[tuple[Any, ...], Any] = {}
+        full = float(sum(self.widths))
+        columns = len(header)
+        self.sheet.merged(title, Styled(title, font=TITLE_FONT, alignment=TITLE_ALIGN), 28, columns)
+        text = "\n".join(notes)
+        self.sheet.merged(
+            text,
+            Styled(text, font=SCOPE_FONT, alignment=NOTE_ALIGN),
+            row_height([(text, full)]),
+            columns,
+        )
+        self.sheet.bordered(
+            [
+                Styled(name, font=BOLD_FONT, fill=HEADER_FILL, border=BORDER, alignment=HEAD_ALIGN)
+                for name in header
+            ],
+            row_height(list(zip(header, self.widths, strict=True))),
+        )
+
+    def row(self, values: Sequence[Any]) -> None:
+        """One bordered data row, wrapped text left, numbers right (as tall as its text)."""
         cells = []
         texts: list[tuple[Any, float]] = []
-        for value, width in zip(row, widths, strict=True):
-            cell = sheet.cell(value)
-            cell.border = BORDER
-            raw = value.value if isinstance(value, Styled) else value
+        for value, width in zip(values, self.widths, strict=True):
+            raw, number_format = (
+                (value.value, value.number_format) if isinstance(value, Styled) else (value, None)
+            )
             if isinstance(raw, str):
-                cell.alignment = CELL_ALIGN
                 texts.append((raw, width))
-            else:
-                cell.alignment = NUMBER_ALIGN
-            cells.append(cell)
-        ws.row_dimensions[index].height = row_height(texts)
-        ws.append(cells)
-    ws.freeze_panes = f"A{PRINT_HEADER_ROW + 1}"
-    ws.print_title_rows = f"{PRINT_HEADER_ROW}:{PRINT_HEADER_ROW}"
+            cells.append((raw, number_format))
+        sheet = self.sheet
+        index = sheet.rows
+        sheet.ws.set_row(index, row_height(texts))
+        for column, (raw, number_format) in enumerate(cells):
+            sheet.write(index, column, raw, self._format(raw, number_format))
+        sheet.done()
+
+    def _format(self, raw: Any, number_format: str | None) -> Any:
+        """Bordered; text wrapped on the left (quoted when formula-like), numbers right."""
+        text = isinstance(raw, str)
+        quote = text and is_formula_like(raw)
+        key = (number_format, text, quote)
+        made = self._formats.get(key)
+        if made is None:
+            styled = Styled(
+                None,
+                number_format=number_format,
+                border=BORDER,
+                alignment=CELL_ALIGN if text else NUMBER_ALIGN,
+            )
+            made = self._formats[key] = self.sheet.book.format_of(styled, quote=quote)
+        return made
 
 
 def text_units(text: str) -> float:
@@ -447,6 +506,7 @@ def text_units(text: str) -> float:
     return sum(1.9 if unicodedata.east_asian_width(ch) in "WF" else 1.1 for ch in text)
 
 
+@lru_cache(maxsize=16384)
 def text_lines(text: str, width: float) -> int:
     """Lines ``text`` wraps to in a column ``width`` units wide (generously: never cut)."""
     room = max(width - 1.2, 1.0)

@@ -2,33 +2,43 @@
 
 Scoping: an entry is visible to a user when it was made in one of the user's units or belongs
 to a cadre now in one of them (跟踪追究).
+
+Reads stay flat in the length of the history (issue 18): a page reads its own subject's entries
+through an index (``archive_entry.unit_id``, ``archive_entry.person_id``), never the whole
+tree's; a tree is resolved to its unit and cadre ids first, so the filter is ``unit_id IN (…) OR
+person_id IN (…)``, which both engines serve from those two indexes; the flags of a tree are
+judged from plain columns (``rule_records``: no ORM object, no round row), and only the entries
+of the flags shown are loaded whole.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from fractions import Fraction
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import and_, func, or_
+from sqlalchemy import func, or_
 from sqlalchemy.orm import aliased, contains_eager, selectinload
 
 from evaluation.accounts.units import in_tree, path_in_tree, scope_root, subtree_clause
-from evaluation.archive.accountability import subject_rules
-from evaluation.archive.rules import (
-    Flag,
-    Record,
-    RuleConfig,
-    counted_entry_ids,
-    evaluate,
-    is_current,
-    latest_years,
-)
+from evaluation.archive.accountability import subject_rules, unit_rule_sets
+from evaluation.archive.rules import Flag, Judgement, Record, RuleConfig, SubjectKey, judge
+from evaluation.ballot_forms import SHORT_FORM_NAMES
 from evaluation.errors import NotFound
 from evaluation.extensions import db
-from evaluation.models import ArchiveEntry, Person, Round, Unit, User, is_row_id
+from evaluation.models import (
+    ArchiveAnnotation,
+    ArchiveEntry,
+    Person,
+    Round,
+    Subject,
+    Unit,
+    User,
+    is_row_id,
+)
 
 # --- scoping -----------------------------------------------------------------------------------
 
@@ -60,60 +70,240 @@ def rounds_in_scope(entries: Iterable[ArchiveEntry], root: Unit | None) -> set[i
     return {int(round_id) for round_id, path in rows if path_in_tree(path, root)}
 
 
-def _entries_query(*trees: Unit | None, subjects_now_in: Unit | None = None) -> Any:
-    """Entries made in each of ``trees`` or belonging to a cadre now in it (None: everywhere).
-
-    ``subjects_now_in`` keeps only the entries of units in that tree and of cadres now in it.
-    """
+def _entries_query() -> Any:
+    """Entries with their unit, cadre and cadre's current unit joined and loaded (one statement
+    for any number of rows) and their correction notes; oldest first. Filters are added by the
+    caller. The round is not loaded: its forms and sealed result are large and no archive page
+    reads them (the entry's figures carry its title and close time)."""
     entry_unit = aliased(Unit)
     person_unit = aliased(Unit)
-    query = (
+    return (
         db.select(ArchiveEntry)
         .join(entry_unit, ArchiveEntry.unit_id == entry_unit.id)
         .outerjoin(Person, ArchiveEntry.person_id == Person.id)
         .outerjoin(person_unit, Person.unit_id == person_unit.id)
         .join(Round, ArchiveEntry.round_id == Round.id)
         .options(
+            contains_eager(ArchiveEntry.unit.of_type(entry_unit)),
+            contains_eager(ArchiveEntry.person.of_type(Person)).contains_eager(
+                Person.unit.of_type(person_unit)
+            ),
             selectinload(ArchiveEntry.annotations),
-            selectinload(ArchiveEntry.round),
-            selectinload(ArchiveEntry.unit),
-            selectinload(ArchiveEntry.person).selectinload(Person.unit),
         )
+        .order_by(ArchiveEntry.year, Round.closed_at, ArchiveEntry.round_id, ArchiveEntry.id)
     )
-    for tree in trees:
-        if tree is not None:
-            query = query.where(
-                or_(subtree_clause(entry_unit.path, tree), subtree_clause(person_unit.path, tree))
-            )
-    if subjects_now_in is not None:
-        query = query.where(
-            or_(
-                and_(
-                    ArchiveEntry.person_id.is_(None),
-                    subtree_clause(entry_unit.path, subjects_now_in),
-                ),
-                subtree_clause(person_unit.path, subjects_now_in),
-            )
+
+
+@dataclass(frozen=True)
+class Members:
+    """A unit tree as ids: its units, and the cadres now in them."""
+
+    unit_ids: list[int]
+    person_ids: list[int]
+
+    def entries(self) -> Any:
+        """SQL condition: made in the tree, or of a cadre now in it (two index lookups)."""
+        return or_(
+            ArchiveEntry.unit_id.in_(self.unit_ids), ArchiveEntry.person_id.in_(self.person_ids)
         )
-    return query.order_by(
-        ArchiveEntry.year, Round.closed_at, ArchiveEntry.round_id, ArchiveEntry.id
+
+    def subjects(self) -> Any:
+        """SQL condition: entries of the subjects now in the tree — its teams and organs, and
+        its cadres with their whole history (made in the tree by a cadre who has left is not)."""
+        return or_(
+            (ArchiveEntry.unit_id.in_(self.unit_ids) & ArchiveEntry.person_id.is_(None)),
+            ArchiveEntry.person_id.in_(self.person_ids),
+        )
+
+
+def members(tree: Unit, *, subtree: bool = True) -> Members:
+    """The ids of ``tree``'s units (only itself with ``subtree=False``) and of its cadres now."""
+    units = (
+        db.select(Unit.id).where(subtree_clause(Unit.path, tree))
+        if subtree
+        else db.select(Unit.id).where(Unit.id == tree.id)
     )
+    unit_ids = [int(i) for i in db.session.execute(units).scalars()]
+    people = db.select(Person.id).where(Person.unit_id.in_(unit_ids))
+    return Members(unit_ids, [int(i) for i in db.session.execute(people).scalars()])
+
+
+def _visible_to(root: Unit | None, person: Person | None = None) -> list[Any]:
+    """Conditions for entries ``root`` may see (of ``person`` when given)."""
+    if person is not None:
+        conditions = [ArchiveEntry.person_id == person.id]
+        if root is not None and not in_scope(person.unit, root):
+            # A cadre who moved away: only what was made in the account's units.
+            conditions.append(ArchiveEntry.unit_id.in_(members(root).unit_ids))
+        return conditions
+    return [] if root is None else [members(root).entries()]
+
+
+def visible_conditions(
+    root: Unit | None, *, person: Person | None = None, tree: Unit | None = None
+) -> list[Any]:
+    """Conditions for the entries in scope; optionally of one person, or under one unit's tree
+    (with its cadres). ``tree`` must be in scope (``get_unit``): what is made in it or belongs
+    to a cadre now in it is then visible, so the scope's own condition is not needed beside it.
+    """
+    if tree is not None and person is None:
+        return [members(tree).entries()]
+    conditions = _visible_to(root, person)
+    if tree is not None:
+        conditions.append(members(tree).entries())
+    return conditions
 
 
 def visible_entries(
     root: Unit | None, *, person: Person | None = None, tree: Unit | None = None
 ) -> list[ArchiveEntry]:
     """Entries in scope; optionally of one person, or under one unit's tree (with its cadres)."""
-    query = _entries_query(root, tree)
-    if person is not None:
-        query = query.where(ArchiveEntry.person_id == person.id)
+    query = _entries_query().where(*visible_conditions(root, person=person, tree=tree))
     return list(db.session.execute(query).scalars())
+
+
+def count_visible(
+    root: Unit | None, *, person: Person | None = None, tree: Unit | None = None
+) -> int:
+    """How many entries ``visible_entries`` would return, without reading them."""
+    conditions = visible_conditions(root, person=person, tree=tree)
+    query = db.select(func.count()).select_from(ArchiveEntry).where(*conditions)
+    return int(db.session.execute(query).scalar_one())
+
+
+@dataclass(frozen=True, slots=True)
+class CadreRow:
+    """The cadre of an ``EntryRow``."""
+
+    id: int
+    name: str
+    staff_no: str | None
+    post: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class UnitRow:
+    """The unit of an ``EntryRow`` (where the entry was made)."""
+
+    id: int
+    path: str
+
+
+@dataclass(frozen=True, slots=True)
+class EntryRow:
+    """An archive entry as the export writes it: plain columns, no ORM object (a province's
+    12,000 entries stream in a fraction of the time). Same attribute names as ArchiveEntry."""
+
+    id: int
+    round_id: int
+    subject_id: int
+    year: int
+    subject_name: str
+    form_id: str
+    figures: dict[str, Any]
+    grade: str | None
+    rank: int | None
+    valid_round: bool
+    seal: str
+    opinion: str
+    rectification: str
+    person: CadreRow | None
+    unit: UnitRow
+
+    @property
+    def round(self) -> Round:
+        """The entry's round (read only for entries whose figures predate what they keep)."""
+        return db.session.get_one(Round, self.round_id)
+
+
+def stream_entries(
+    conditions: Sequence[Any], chunk: int = 1000
+) -> Iterator[tuple[EntryRow, str | None]]:
+    """The entries matching ``conditions`` in archive order, each with the 职务 its round's
+    subject row kept, read ``chunk`` rows at a time through one statement (a server-side
+    cursor on PostgreSQL): memory holds a chunk, not the archive. Correction notes are read
+    apart (``notes_by_entry``)."""
+    entry_unit = aliased(Unit)
+    query = (
+        db.select(
+            ArchiveEntry.id,
+            ArchiveEntry.round_id,
+            ArchiveEntry.subject_id,
+            ArchiveEntry.year,
+            ArchiveEntry.subject_name,
+            ArchiveEntry.form_id,
+            ArchiveEntry.figures,
+            ArchiveEntry.grade,
+            ArchiveEntry.rank,
+            ArchiveEntry.valid_round,
+            ArchiveEntry.seal,
+            ArchiveEntry.opinion,
+            ArchiveEntry.rectification,
+            Person.id,
+            Person.name,
+            Person.staff_no,
+            Person.post,
+            entry_unit.id,
+            entry_unit.path,
+            Subject.post,
+        )
+        .join(entry_unit, ArchiveEntry.unit_id == entry_unit.id)
+        .outerjoin(Person, ArchiveEntry.person_id == Person.id)
+        .outerjoin(Subject, ArchiveEntry.subject_id == Subject.id)
+        .join(Round, ArchiveEntry.round_id == Round.id)
+        .where(*conditions)
+        .order_by(ArchiveEntry.year, Round.closed_at, ArchiveEntry.round_id, ArchiveEntry.id)
+        .execution_options(yield_per=chunk)
+    )
+    for row in db.session.execute(query):
+        person = None if row[13] is None else CadreRow(row[13], row[14], row[15], row[16])
+        entry = EntryRow(
+            id=row[0],
+            round_id=row[1],
+            subject_id=row[2],
+            year=row[3],
+            subject_name=row[4],
+            form_id=row[5],
+            figures=row[6] or {},
+            grade=row[7],
+            rank=row[8],
+            valid_round=bool(row[9]),
+            seal=row[10],
+            opinion=row[11] or "",
+            rectification=row[12] or "",
+            person=person,
+            unit=UnitRow(row[17], row[18]),
+        )
+        yield entry, row[19]
+
+
+def notes_by_entry(conditions: Sequence[Any]) -> dict[int, list[ArchiveAnnotation]]:
+    """The correction notes of the entries matching ``conditions``, oldest first (one read)."""
+    query = (
+        db.select(ArchiveAnnotation)
+        .join(ArchiveEntry, ArchiveAnnotation.entry_id == ArchiveEntry.id)
+        .where(*conditions)
+        .order_by(ArchiveAnnotation.id)
+    )
+    notes: dict[int, list[ArchiveAnnotation]] = {}
+    for note in db.session.execute(query).scalars():
+        notes.setdefault(note.entry_id, []).append(note)
+    return notes
+
+
+def entries_by_id(ids: Iterable[int]) -> dict[int, ArchiveEntry]:
+    """Entries by id, loaded as the pages show them (the caller has checked the scope)."""
+    wanted = sorted(set(ids))
+    if not wanted:
+        return {}
+    query = _entries_query().where(ArchiveEntry.id.in_(wanted))
+    return {e.id: e for e in db.session.execute(query).scalars()}
 
 
 def get_entry(entry_id: int, root: Unit | None) -> ArchiveEntry:
     """One entry in scope; NotFound otherwise."""
     entry = db.session.execute(
-        _entries_query(root).where(ArchiveEntry.id == entry_id)
+        _entries_query().where(ArchiveEntry.id == entry_id, *_visible_to(root))
     ).scalar_one_or_none()
     if entry is None:
         raise NotFound(f"档案记录 {entry_id} 不存在或不在您的管辖范围内")
@@ -123,7 +313,9 @@ def get_entry(entry_id: int, root: Unit | None) -> ArchiveEntry:
 def get_person(person_id: int, root: Unit | None) -> Person:
     """The person, if they are in scope now or have an entry in scope; NotFound otherwise."""
     person = db.session.get(Person, person_id) if is_row_id(person_id) else None
-    if person is not None and (in_scope(person.unit, root) or visible_entries(root, person=person)):
+    if person is not None and (
+        in_scope(person.unit, root) or count_visible(root, person=person) > 0
+    ):
         return person
     raise NotFound(f"干部 {person_id} 不存在或不在您的管辖范围内")
 
@@ -139,19 +331,36 @@ def get_unit(unit_id: int, root: Unit | None) -> Unit:
 # --- reading entries ---------------------------------------------------------------------------
 
 
-def share(entry: ArchiveEntry, key: str) -> Fraction | None:
+def share(entry: ArchiveEntry | EntryRow, key: str) -> Fraction | None:
     """An exact share from the entry's figures ("p/q" text), or None."""
-    value = (entry.figures or {}).get(key)
-    return None if value is None else Fraction(value)
+    return fraction((entry.figures or {}).get(key))
+
+
+def fraction(text: str | None) -> Fraction | None:
+    """A stored exact share ("p/q" or "n") as a Fraction; None stays None."""
+    return None if text is None else _fraction(str(text))
+
+
+@lru_cache(maxsize=8192)
+def _fraction(text: str) -> Fraction:
+    """Shares repeat across a history (1/2, 2/3 …): each text is parsed once per process
+    (a Fraction is immutable, so sharing one is safe)."""
+    numerator, slash, denominator = str(text).partition("/")
+    try:
+        return Fraction(int(numerator), int(denominator) if slash else 1)
+    except ValueError:
+        return Fraction(text)  # any other form Fraction reads ("0.5")
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    if moment is not None and moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment
 
 
 def closed_at(entry: ArchiveEntry) -> datetime | None:
     """When the entry's round closed (UTC)."""
-    text = (entry.figures or {}).get("closed_at")
-    moment = datetime.fromisoformat(text) if text else entry.round.closed_at
-    if moment is not None and moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment
+    return _aware(entry.closed_at)
 
 
 def subject_key(entry: ArchiveEntry) -> tuple[str, int]:
@@ -161,11 +370,14 @@ def subject_key(entry: ArchiveEntry) -> tuple[str, int]:
     return ("unit", entry.unit_id)
 
 
+def _label(name: str, staff_no: str | None) -> str:
+    return f"{name}（{staff_no}）" if staff_no else name
+
+
 def subject_label(entry: ArchiveEntry) -> str:
     """How flags name the subject: the cadre's name (and staff number), or the unit's path."""
     if entry.person is not None:
-        person = entry.person
-        return f"{person.name}（{person.staff_no}）" if person.staff_no else person.name
+        return _label(entry.person.name, entry.person.staff_no)
     return entry.unit.path
 
 
@@ -180,10 +392,10 @@ def to_record(entry: ArchiveEntry) -> Record:
         valid_round=entry.valid_round,
         round_id=entry.round_id,
         closed_at=closed_at(entry),
-        satisfaction=share(entry, "satisfaction_rate"),
-        trust=share(entry, "trust_rate"),
+        satisfaction=fraction(entry.satisfaction_rate),
+        trust=fraction(entry.trust_rate),
         grade=entry.grade,
-        weighted=bool((entry.figures or {}).get("weighted")),
+        weighted=entry.weighted,
     )
 
 
@@ -216,22 +428,41 @@ def current_unit(entry: ArchiveEntry) -> Unit:
     return entry.person.unit if entry.person is not None else entry.unit
 
 
+@dataclass
+class Judged:
+    """Records judged, each subject by the set of its current unit."""
+
+    judgement: Judgement
+    rule_sets: dict[str, RuleConfig]
+
+
+def judge_records(
+    records: Sequence[Record], units_now: dict[SubjectKey, Unit], titles: dict[str, str]
+) -> Judged:
+    """Apply each subject's rule set (that of its current unit) to ``records``."""
+    config = subject_rules(units_now)
+    judgement = judge(records, config, titles)
+    used = {r.id: r for r in (config(subject) for subject in {rec.subject for rec in records})}
+    return Judged(judgement, used)
+
+
 def build_timeline(entries: Sequence[ArchiveEntry], *, restricted: bool = False) -> Timeline:
     """Apply the rules to ``entries``: each subject by the set of its current unit."""
-    config = subject_rules({subject_key(e): current_unit(e) for e in entries})
-    records = [to_record(e) for e in entries]
-    flags = evaluate(records, config, form_titles(entries))
-    latest = latest_years(records, config)
-    used = {r.id: r for r in (config(rec.subject) for rec in records)}
+    judged = judge_records(
+        [to_record(e) for e in entries],
+        {subject_key(e): current_unit(e) for e in entries},
+        form_titles(entries),
+    )
+    judgement = judged.judgement
     return Timeline(
         entries=list(entries),
-        flags=flags,
-        current=[f for f in flags if is_current(f, latest)],
-        counted=counted_entry_ids(records, config),
+        flags=judgement.flags,
+        current=judgement.current,
+        counted=judgement.counted,
         restricted=restricted,
         years=sorted({e.year for e in entries}),
-        rule_sets=used,
-        counted_forms=set().union(*(r.forms for r in used.values())),
+        rule_sets=judged.rule_sets,
+        counted_forms=set().union(*(r.forms for r in judged.rule_sets.values())),
     )
 
 
@@ -247,11 +478,11 @@ def person_timeline(person: Person, root: Unit | None) -> Timeline:
 
 
 def unit_timeline(unit: Unit, root: Unit | None) -> Timeline:
-    """The entries of a unit's own team and discipline organ."""
-    entries = [
-        e for e in visible_entries(root, tree=unit) if e.person_id is None and e.unit_id == unit.id
-    ]
-    return build_timeline(entries)
+    """The entries of a unit's own team and discipline organ (``unit`` is in scope)."""
+    query = _entries_query().where(
+        ArchiveEntry.unit_id == unit.id, ArchiveEntry.person_id.is_(None)
+    )
+    return build_timeline(list(db.session.execute(query).scalars()))
 
 
 @dataclass(frozen=True)
@@ -264,39 +495,163 @@ class Cadre:
 
 
 def unit_cadres(unit: Unit, root: Unit | None) -> list[Cadre]:
-    """Cadres now in the unit, and those evaluated there before they moved."""
-    entries = [e for e in visible_entries(root, tree=unit) if e.person is not None]
+    """Cadres now in the unit, and those evaluated there before they moved (two statements)."""
     years: dict[int, set[int]] = {}
-    people: dict[int, Person] = {}
-    for e in entries:
-        assert e.person is not None
-        if e.unit_id == unit.id or e.person.unit_id == unit.id:
-            people[e.person.id] = e.person
-            if e.unit_id == unit.id:
-                years.setdefault(e.person.id, set()).add(e.year)
-    for person in db.session.execute(db.select(Person).where(Person.unit_id == unit.id)).scalars():
-        people.setdefault(person.id, person)
+    evaluated_here = db.select(ArchiveEntry.person_id, ArchiveEntry.year).where(
+        ArchiveEntry.unit_id == unit.id, ArchiveEntry.person_id.is_not(None)
+    )
+    for person_id, year in db.session.execute(evaluated_here.distinct()):
+        years.setdefault(int(person_id), set()).add(int(year))
+    person_unit = aliased(Unit)
+    people = (
+        db.select(Person)
+        .join(person_unit, Person.unit_id == person_unit.id)
+        .where(or_(Person.unit_id == unit.id, Person.id.in_(sorted(years))))
+        .options(contains_eager(Person.unit.of_type(person_unit)))
+    )
     return sorted(
         (
             Cadre(person=p, current=p.unit_id == unit.id, years=tuple(sorted(years.get(p.id, ()))))
-            for p in people.values()
+            for p in db.session.execute(people).scalars()
         ),
         key=lambda c: (not c.current, c.person.name, c.person.id),
     )
 
 
-def flags_overview(root: Unit | None, tree: Unit | None = None) -> list[tuple[Flag, ArchiveEntry]]:
-    """All flags still in force for subjects now under ``tree`` (default: the user's scope).
+def subject_records(condition: Any) -> Iterator[tuple[SubjectKey, int, list[Record]]]:
+    """The rules' data of the entries matching ``condition``, one subject at a time: (subject,
+    the id of the unit it belongs to now, its records). Plain columns (no figures, no ORM
+    object), one statement read in chunks, ordered by subject: memory holds one subject's
+    history, not the archive's."""
+    entry_unit = aliased(Unit)
+    query = (
+        db.select(
+            ArchiveEntry.id,
+            ArchiveEntry.person_id,
+            ArchiveEntry.unit_id,
+            ArchiveEntry.year,
+            ArchiveEntry.form_id,
+            ArchiveEntry.valid_round,
+            ArchiveEntry.round_id,
+            ArchiveEntry.grade,
+            ArchiveEntry.closed_at,
+            ArchiveEntry.satisfaction_rate,
+            ArchiveEntry.trust_rate,
+            ArchiveEntry.weighted,
+            Person.name,
+            Person.staff_no,
+            Person.unit_id,
+            entry_unit.path,
+        )
+        .join(entry_unit, ArchiveEntry.unit_id == entry_unit.id)
+        .outerjoin(Person, ArchiveEntry.person_id == Person.id)
+        .where(condition)
+        # A cadre's entries together (across the units they served in), then each team's.
+        .order_by(ArchiveEntry.person_id, ArchiveEntry.unit_id)
+        .execution_options(yield_per=2000)
+    )
+    current: SubjectKey | None = None
+    unit_now = 0
+    records: list[Record] = []
+    for row in db.session.execute(query):
+        entry_id, person_id, unit_id, year, form_id, valid, round_id, grade = row[:8]
+        closed, satisfaction, trust, weighted, name, staff_no, now_in, path = row[8:]
+        subject: SubjectKey = ("person", person_id) if person_id is not None else ("unit", unit_id)
+        if subject != current:
+            if current is not None:
+                yield current, unit_now, records
+            current, records = subject, []
+            unit_now = now_in if person_id is not None else unit_id
+        records.append(
+            Record(
+                entry_id=entry_id,
+                subject=subject,
+                subject_name=_label(name, staff_no) if person_id is not None else path,
+                year=year,
+                form_id=form_id,
+                valid_round=bool(valid),
+                round_id=round_id,
+                closed_at=_aware(closed),
+                satisfaction=fraction(satisfaction),
+                trust=fraction(trust),
+                grade=grade,
+                weighted=bool(weighted),
+            )
+        )
+    if current is not None:
+        yield current, unit_now, records
 
-    The rules run over each subject's whole visible history, so a cadre who moved in brings the
-    years served elsewhere with them; a cadre who moved away is judged by their new unit.
+
+class _FormTitles(dict[str, str]):
+    """Form id → the title a flag names it by: the short name of a shipped form, else the
+    title an entry of the form keeps (read once per other form, when first needed)."""
+
+    def __missing__(self, form_id: str) -> str:
+        title = (
+            SHORT_FORM_NAMES.get(form_id)
+            or db.session.execute(
+                db.select(ArchiveEntry.figures["form_title"].as_string())
+                .where(ArchiveEntry.form_id == form_id)
+                .limit(1)
+            ).scalar()
+        )
+        self[form_id] = title or form_id
+        return self[form_id]
+
+
+def judge_condition(condition: Any) -> Judged:
+    """The rules applied to the entries matching ``condition``, subject by subject (each by
+    the set of the unit it belongs to now): two statements — the units, and the entries'
+    plain columns streamed (``subject_records``) — however long the history."""
+    # Every unit, so that a subject's unit and its ancestors are found without a query each
+    # (units, not entries: a province has a few hundred).
+    units = {u.id: u for u in db.session.execute(db.select(Unit)).scalars()}
+    rules_of = unit_rule_sets(units)
+    titles = _FormTitles()
+    flags: list[Flag] = []
+    latest: dict[SubjectKey, int] = {}
+    counted: set[int] = set()
+    used: dict[str, RuleConfig] = {}
+    for _subject, unit_id, records in subject_records(condition):
+        rules = rules_of(unit_id)
+        used[rules.id] = rules
+        for form_id in {r.form_id for r in records}:
+            titles[form_id]  # noqa: B018 - read now, outside the rules (they take a mapping)
+        judged = judge(records, rules, titles)
+        flags += judged.flags
+        latest.update(judged.latest)
+        counted |= judged.counted
+    flags.sort(key=lambda f: (f.subject, f.year, f.rule, f.form_id))
+    return Judged(Judgement(flags, latest, counted), used)
+
+
+def current_flags_under(
+    root: Unit | None, tree: Unit | None = None, *, subtree: bool = True
+) -> list[Flag]:
+    """Every flag still in force for subjects now under ``tree`` (default: the scope), or now
+    in ``tree`` itself with ``subtree=False``.
+
+    The rules run over each subject's whole history, so a cadre who moved in brings the years
+    served elsewhere with them; a cadre who moved away is judged by their new unit. A subject
+    now in the account's scope may be seen whole (SPEC §9 跟踪追究).
     """
     where = tree if tree is not None else root
-    query = _entries_query(root, subjects_now_in=where)
-    entries = list(db.session.execute(query).scalars())
-    timeline = build_timeline(entries)
-    by_id = {e.id: e for e in entries}
-    return [(f, by_id[f.entry_ids[-1]]) for f in timeline.current]
+    condition = ArchiveEntry.id.is_not(None) if where is None else None
+    if where is not None:
+        condition = members(where, subtree=subtree).subjects()
+    return judge_condition(condition).judgement.current
+
+
+def with_entries(flags: Sequence[Flag]) -> list[tuple[Flag, ArchiveEntry]]:
+    """Each flag with the entry it was raised on (loaded in one statement)."""
+    entries = entries_by_id(f.entry_ids[-1] for f in flags)
+    return [(f, entries[f.entry_ids[-1]]) for f in flags]
+
+
+def flags_overview(root: Unit | None, tree: Unit | None = None) -> list[tuple[Flag, ArchiveEntry]]:
+    """All flags still in force for subjects now under ``tree`` (default: the user's scope),
+    each with the entry it was raised on."""
+    return with_entries(current_flags_under(root, tree))
 
 
 # --- search ------------------------------------------------------------------------------------
@@ -373,10 +728,12 @@ def _total(query: Any, shown: int, limit: int) -> int:
 
 def feedback_years(unit: Unit, root: Unit | None) -> list[int]:
     """Years in which cadres of ``unit`` have archived results, newest first."""
-    years = {
-        e.year for e in visible_entries(root, tree=unit) if e.person_id and e.unit_id == unit.id
-    }
-    return sorted(years, reverse=True)
+    query = (
+        db.select(ArchiveEntry.year)
+        .where(ArchiveEntry.unit_id == unit.id, ArchiveEntry.person_id.is_not(None))
+        .distinct()
+    )
+    return sorted((int(y) for y in db.session.execute(query).scalars()), reverse=True)
 
 
 def find_person_by_staff_no(staff_no: str) -> Person:

@@ -32,7 +32,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from fractions import Fraction
 from functools import cached_property
 from typing import Any
@@ -300,6 +300,10 @@ def _steps(section: Mapping[str, Any], where: str) -> tuple[Step, ...]:
     return tuple(steps)
 
 
+# Sorts before any close time (a record without one is the earliest of its year).
+_NEVER = datetime.min.replace(tzinfo=UTC)
+
+
 @dataclass(frozen=True)
 class Record:
     """What the rules need from one archive entry."""
@@ -318,10 +322,10 @@ class Record:
     weighted: bool = False
 
     @cached_property
-    def order(self) -> tuple[str, int, int]:
-        """Later rounds sort last: by close time, then round id, then entry id."""
-        when = self.closed_at.strftime("%Y-%m-%dT%H:%M:%S.%f") if self.closed_at else ""
-        return (when, self.round_id, self.entry_id)
+    def order(self) -> tuple[bool, datetime, int, int]:
+        """Later rounds sort last: by close time (none first), then round id, then entry id."""
+        when = self.closed_at
+        return (when is not None, when or _NEVER, self.round_id, self.entry_id)
 
 
 @dataclass(frozen=True)
@@ -430,6 +434,44 @@ def measured_text(rule: str, rec: Record) -> str:
     return f"信任率 {percent(rec.trust)}（{weighted}年度 {rec.year}）"
 
 
+@dataclass(frozen=True)
+class Judgement:
+    """What the rules make of a set of records, from one pass over them."""
+
+    flags: list[Flag]
+    # Each subject's most recent year with a counting result under any rule.
+    latest: dict[SubjectKey, int]
+    # Ids of the entries some rule counts (the rest are invalid or superseded that year).
+    counted: set[int]
+
+    @property
+    def current(self) -> list[Flag]:
+        """Flags raised in their subject's most recent counting year (still in force)."""
+        return [f for f in self.flags if is_current(f, self.latest)]
+
+
+def judge(
+    records: Iterable[Record],
+    config: Rules = None,
+    form_titles: Mapping[str, str] | None = None,
+) -> Judgement:
+    """Flags, latest years and counted entries of ``records``, grouping them once."""
+    config_for = _resolver(config)
+    tracks = _tracks(records, config_for)
+    flags: list[Flag] = []
+    latest: dict[SubjectKey, int] = {}
+    counted_ids: set[int] = set()
+    for track, recs in tracks.items():
+        counted = counting_records(recs)
+        if not counted:
+            continue
+        latest[track.subject] = max(latest.get(track.subject, 0), max(counted))
+        counted_ids.update(r.entry_id for r in counted.values())
+        flags += _track_flags(track, counted, config_for(track.subject), form_titles or {})
+    flags.sort(key=lambda f: (f.subject, f.year, f.rule, f.form_id))
+    return Judgement(flags, latest, counted_ids)
+
+
 def evaluate(
     records: Iterable[Record],
     config: Rules = None,
@@ -439,67 +481,63 @@ def evaluate(
 
     ``config``: one set for every subject, or a function giving each subject's set.
     """
-    config_for = _resolver(config)
-    titles = form_titles or {}
+    return judge(records, config, form_titles).flags
+
+
+def _track_flags(
+    track: Track, counted: dict[int, Record], rules: RuleConfig, titles: Mapping[str, str]
+) -> list[Flag]:
+    """The flags of one track, from the record each year counts by."""
     flags: list[Flag] = []
-    for track, recs in _tracks(records, config_for).items():
-        rules = config_for(track.subject)
-        counted = counting_records(recs)
-        for year in sorted(counted):
-            if not _meets(track, counted[year], rules):
-                continue
-            streak = 1
-            while (year - streak) in counted and _meets(track, counted[year - streak], rules):
-                streak += 1
-            if track.rule == TRUST:
-                step: tuple[int, Step] | None = (1, rules.trust_step)
-            else:
-                step = _step_for(streak, rules.ladder(track.rule))
-            if step is None:
-                continue
-            level, rung = step
-            years = tuple(range(year - streak + 1, year + 1))
-            if track.rule == TRUST:
-                years = (year,)
-            rec = counted[year]
-            flags.append(
-                Flag(
-                    rule=track.rule,
-                    subject=track.subject,
-                    subject_name=rec.subject_name,
-                    year=year,
-                    years=years,
-                    level=level,
-                    label=rung.label,
-                    action=rung.action,
-                    title=_title(
-                        track,
-                        len(years),
-                        rules,
-                        SHORT_FORM_NAMES.get(rec.form_id) or titles.get(rec.form_id, rec.form_id),
-                    ),
-                    form_id=rec.form_id,
-                    entry_ids=tuple(counted[y].entry_id for y in years),
-                    measured="；".join(measured_text(track.rule, counted[y]) for y in years),
-                    threshold=rules.threshold(track.rule),
-                    rule_set=rules.name,
-                    rule_set_id=rules.id,
-                    rule_set_source=rules.source,
-                    source=rules.rule_source(track.rule),
-                )
+    for year in sorted(counted):
+        if not _meets(track, counted[year], rules):
+            continue
+        streak = 1
+        while (year - streak) in counted and _meets(track, counted[year - streak], rules):
+            streak += 1
+        if track.rule == TRUST:
+            step: tuple[int, Step] | None = (1, rules.trust_step)
+        else:
+            step = _step_for(streak, rules.ladder(track.rule))
+        if step is None:
+            continue
+        level, rung = step
+        years = tuple(range(year - streak + 1, year + 1))
+        if track.rule == TRUST:
+            years = (year,)
+        rec = counted[year]
+        flags.append(
+            Flag(
+                rule=track.rule,
+                subject=track.subject,
+                subject_name=rec.subject_name,
+                year=year,
+                years=years,
+                level=level,
+                label=rung.label,
+                action=rung.action,
+                title=_title(
+                    track,
+                    len(years),
+                    rules,
+                    SHORT_FORM_NAMES.get(rec.form_id) or titles.get(rec.form_id, rec.form_id),
+                ),
+                form_id=rec.form_id,
+                entry_ids=tuple(counted[y].entry_id for y in years),
+                measured="；".join(measured_text(track.rule, counted[y]) for y in years),
+                threshold=rules.threshold(track.rule),
+                rule_set=rules.name,
+                rule_set_id=rules.id,
+                rule_set_source=rules.source,
+                source=rules.rule_source(track.rule),
             )
-    flags.sort(key=lambda f: (f.subject, f.year, f.rule, f.form_id))
+        )
     return flags
 
 
 def latest_years(records: Iterable[Record], config: Rules = None) -> dict[SubjectKey, int]:
     """Each subject's most recent year with a counting result under any rule."""
-    latest: dict[SubjectKey, int] = {}
-    for track, recs in _tracks(records, _resolver(config)).items():
-        counted = counting_records(recs)
-        if counted:
-            latest[track.subject] = max(latest.get(track.subject, 0), max(counted))
-    return latest
+    return judge(records, config).latest
 
 
 def is_current(flag: Flag, latest: Mapping[SubjectKey, int]) -> bool:
@@ -513,14 +551,9 @@ def current_flags(
     form_titles: Mapping[str, str] | None = None,
 ) -> list[Flag]:
     """Flags raised in each subject's most recent counting year (what is still in force)."""
-    records = list(records)
-    latest = latest_years(records, config)
-    return [f for f in evaluate(records, config, form_titles) if is_current(f, latest)]
+    return judge(records, config, form_titles).current
 
 
 def counted_entry_ids(records: Iterable[Record], config: Rules = None) -> set[int]:
     """Ids of the entries some rule counts (the rest are invalid or superseded that year)."""
-    ids: set[int] = set()
-    for recs in _tracks(records, _resolver(config)).values():
-        ids.update(r.entry_id for r in counting_records(recs).values())
-    return ids
+    return judge(records, config).counted

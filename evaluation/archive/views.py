@@ -7,11 +7,21 @@ correction notes.
 
 from __future__ import annotations
 
-import io
-from typing import Any
+import os
+import tempfile
+from collections.abc import Iterator
+from typing import IO, Any
 from urllib.parse import quote
 
-from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from wtforms import SelectField, StringField, TextAreaField
@@ -36,6 +46,9 @@ from evaluation.transactions import write_transaction
 from evaluation.web import safe_filename
 
 bp = Blueprint("archive", __name__, url_prefix="/archive")
+
+# Flags listed per page of /archive/flags (a province has hundreds in force).
+FLAGS_PER_PAGE = 100
 
 RULE_LABELS = {
     archive_rules.INTEGRITY: "廉洁自律测评",
@@ -229,7 +242,9 @@ def _unit_page(unit_id: int, form: AnnotationForm | None = None, status: int = 2
     unit = queries.get_unit(unit_id, root)
     timeline = queries.unit_timeline(unit, root)
     cadres = queries.unit_cadres(unit, root)
-    flags = queries.flags_overview(root, unit)
+    # Its own subjects only: the subtree's flags are one link away (the page stays the size of
+    # the unit's own history, however large the tree beneath it).
+    flags = queries.with_entries(queries.current_flags_under(root, unit, subtree=False))
     feedback_years = queries.feedback_years(unit, root)
     children = list(
         db.session.execute(
@@ -308,9 +323,17 @@ def flags() -> Any:
     units_q = db.select(Unit).order_by(Unit.path)
     if root is not None:
         units_q = units_q.where(subtree_clause(Unit.path, root))
+    flags = queries.current_flags_under(root, tree)
+    pages = max(1, -(-len(flags) // FLAGS_PER_PAGE))
+    page = min(max(1, _id_arg("page") or 1), pages)
+    shown = flags[(page - 1) * FLAGS_PER_PAGE : page * FLAGS_PER_PAGE]
     return render_template(
         "archive/flags.html",
-        flags=queries.flags_overview(root, tree),
+        flags=queries.with_entries(shown),
+        total=len(flags),
+        first=(page - 1) * FLAGS_PER_PAGE + 1,
+        page=page,
+        pages=pages,
         tree=tree,
         units=list(db.session.execute(units_q).scalars()),
         rule_labels=RULE_LABELS,
@@ -327,27 +350,34 @@ def export() -> Response:
         tree = queries.get_unit(unit_id, root)
     if (person_id := _id_arg("person")) is not None:
         person = queries.get_person(person_id, root)
-    entries = queries.visible_entries(root, person=person, tree=tree)
     # Recorded first: the workbook carries the audit log's head that includes this export.
     head = audit.record_download(
         current_user.username,
         "archive.export",
         unit=tree.path if tree else None,
         person_id=person.id if person else None,
-        entries=len(entries),
+        entries=queries.count_visible(root, person=person, tree=tree),
     )
-    # The record's commit expired what was read: read it again in one go (with its eager
-    # loads) rather than entry by entry as the workbook touches each.
-    entries = queries.visible_entries(root, person=person, tree=tree)
-    data = archive_export.workbook_bytes(
-        entries, audit_head=head, scope=archive_export.scope_text(root, tree, person)
-    )
+    # Written to a temporary file as the entries stream in, then sent from it: a province's
+    # archive costs the worker no more memory than a county's.
+    out = tempfile.TemporaryFile()
+    try:
+        archive_export.write_workbook(
+            out,
+            archive_export.archive_contents(root, tree=tree, person=person),
+            audit_head=head,
+            scope=archive_export.scope_text(root, tree, person),
+        )
+        out.seek(0)
+    except BaseException:
+        out.close()
+        raise
     name = "廉政档案.xlsx"
     if person is not None:
         name = f"廉政档案-{person.name}.xlsx"
     elif tree is not None:
         name = f"廉政档案-{tree.name}.xlsx"
-    return _download(data, name, archive_export.XLSX_MIME)
+    return _download(out, name, archive_export.XLSX_MIME)
 
 
 @bp.route("/unit/<int:unit_id>/feedback/<int:year>")
@@ -382,14 +412,30 @@ def _png(data: bytes) -> Response:
     return response
 
 
-def _download(data: bytes, filename: str, mimetype: str) -> Response:
+def _download(data: bytes | IO[bytes], filename: str, mimetype: str) -> Response:
+    """An attachment: bytes, or an open file sent in chunks (and closed once sent)."""
     filename = safe_filename(filename, "archive")
-    response = Response(io.BytesIO(data).getvalue(), mimetype=mimetype)
+    if isinstance(data, bytes):
+        response = Response(data, mimetype=mimetype)
+    else:
+        size = os.fstat(data.fileno()).st_size
+        response = Response(_chunks(data), mimetype=mimetype, direct_passthrough=True)
+        response.content_length = size
     response.headers["Content-Disposition"] = (
         f"attachment; filename=\"archive{_suffix(filename)}\"; filename*=UTF-8''{quote(filename)}"
     )
     response.headers["Cache-Control"] = "private, no-store"
     return response
+
+
+def _chunks(file: IO[bytes], size: int = 256 * 1024) -> Iterator[bytes]:
+    """The file's bytes in chunks; the file is closed once they are sent (or the client has
+    gone: the server closes the iterator)."""
+    try:
+        while chunk := file.read(size):
+            yield chunk
+    finally:
+        file.close()
 
 
 def _suffix(filename: str) -> str:

@@ -14,15 +14,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
-
-import matplotlib
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.colors import to_rgb
-from matplotlib.figure import Figure
+from typing import TYPE_CHECKING
 
 from evaluation.ballot_forms import SHORT_FORM_NAMES, BallotForm
 from evaluation.fonts import matplotlib_font_family
 from evaluation.tally.core import POOL_NAME, SubjectResult, TallyResult, percent
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+# matplotlib is imported where a chart is drawn, not with this module: a process that draws
+# none (a CLI export, a worker serving votes) starts without it.
 
 GREEN, BLUE, AMBER, RED, GREY = "#2e7d32", "#4f8fcf", "#e0a526", "#c62828", "#9aa3ad"
 INK = "#1f2328"
@@ -60,6 +62,8 @@ NO_VOTES_STYLE = GradeStyle("无有效票", "#eef0f3", "..")
 
 def luminance(colour: str) -> float:
     """Grey level of a colour as printed in black and white (ITU-R BT.601, 0–255)."""
+    from matplotlib.colors import to_rgb
+
     r, g, b = (round(c * 255) for c in to_rgb(colour))
     return 0.299 * r + 0.587 * g + 0.114 * b
 
@@ -116,6 +120,8 @@ def rank_text(subject: SubjectResult) -> str:
 @contextmanager
 def _cjk() -> Iterator[None]:
     """Draw inside this context: the CJK font, and an ASCII minus the font certainly has."""
+    import matplotlib
+
     with matplotlib.rc_context(
         {
             "font.family": [matplotlib_font_family()],
@@ -141,12 +147,17 @@ def _png(fig: Figure, seal: str | None = None) -> bytes:
             fontsize=6.5,
             color="#8a939e",
         )
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
     buffer = io.BytesIO()
     FigureCanvasAgg(fig).print_png(buffer)
     return buffer.getvalue()
 
 
 def _new(width: float, height: float) -> Figure:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(width, height), dpi=DPI, facecolor="white")
     FigureCanvasAgg(fig)
     return fig
@@ -342,6 +353,9 @@ def _ranking_figure(result: TallyResult) -> Figure:
     """One row of panels per form, never mixed: 满意率 and each share the form's rules test,
     subjects in rank order, each bar in the colour (and hatching) of the subject's grade, with
     a line at every threshold those rules use and none where they use none."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     plans = [
         (members[0].form, _rank_order(members), form_measures(members[0].form))
         for members in _by_form(result)

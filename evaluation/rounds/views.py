@@ -44,7 +44,7 @@ from evaluation.codes.turnout import round_turnout
 from evaluation.errors import DomainError, InputError, NotFound, StateError
 from evaluation.extensions import db
 from evaluation.forms import ActionForm
-from evaluation.models import Role, Round, RoundState, Stratum, Subject
+from evaluation.models import Person, Role, Round, RoundState, Stratum, Subject
 from evaluation.rounds import (
     copying,
     dashboard,
@@ -310,9 +310,14 @@ def _render_detail(
     rule_set = round_rule_set(rnd)
     if rule_set_form is not failed:
         rule_set_form.rule_set.data = rule_set.id
+    # The cadres of the subjects in one query (the page shows each one's staff number).
+    people = db.session.execute(
+        db.select(Person).where(Person.id.in_({s.person_id for s in rnd.subjects if s.person_id}))
+    ).scalars()
     return render_template(
         "rounds/round_detail.html",
         rnd=rnd,
+        people=list(people),  # held while the page renders: the session keeps them weakly
         is_draft=rnd.state == DRAFT,
         rule_set=rule_set,
         rule_rows=_rule_rows(rnd, rule_set),

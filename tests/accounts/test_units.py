@@ -6,6 +6,7 @@ The scoped admin is an admin of 甘肃省局/兰州市局; 天水 is outside its
 from __future__ import annotations
 
 import io
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -166,7 +167,13 @@ def test_merge_moves_everything_and_removes_the_unit(
     db.session.commit()
     source_id, target_id = source.id, _unit(LANZHOU).id
     auth.login("admin")
-    token = csrf_token(client, "/units")
+    # The 单位 page links each unit to a page of its own for choosing where it goes.
+    assert f"/units/{source_id}/merge" in client.get("/units").get_data(as_text=True)
+    page = client.get(f"/units/{source_id}/merge").get_data(as_text=True)
+    offered = re.findall(r'<option value="(\d+)">', page)
+    assert str(target_id) in offered and str(source_id) not in offered
+    assert str(_unit(chengguan + "/东岗所").id) not in offered  # nor beneath itself
+    token = csrf_token(client, f"/units/{source_id}/merge")
     # Never into itself or beneath itself.
     for bad in (source_id, _unit(chengguan + "/东岗所").id):
         response = client.post(

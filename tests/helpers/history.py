@@ -39,7 +39,7 @@ SHAPES = (Shape(4, 2), Shape(9, 10))
 VOTERS = 3
 
 # The pages whose archive queries PostgreSQL's plans are checked for: the archive filters.
-FILTERED = ("/archive/unit/<县局>", "/archive/person/<id>")
+FILTERED = ("/archive/unit/<县局>", "/archive/flags?unit=<县局>", "/archive/person/<id>")
 
 
 @dataclass
@@ -144,8 +144,21 @@ def served_by_index(plan: dict[str, Any], relation: str) -> bool:
             if "Index Cond" not in node:
                 return False
         elif kind == "Bitmap Heap Scan":
-            if not any("Index Cond" in c for c in node.get("Plans", [])):
+            # Its bitmap: one index scan, or several combined (BitmapOr / BitmapAnd).
+            scans = _bitmap_scans(node)
+            if not scans or not all("Index Cond" in scan for scan in scans):
                 return False
         else:  # Seq Scan, or anything else that reads the whole table
             return False
     return True
+
+
+def _bitmap_scans(node: dict[str, Any]) -> list[dict[str, Any]]:
+    """The Bitmap Index Scans beneath ``node``, through any BitmapOr and BitmapAnd."""
+    found = []
+    for child in node.get("Plans", []):
+        if child["Node Type"] == "Bitmap Index Scan":
+            found.append(child)
+        elif child["Node Type"] in ("BitmapOr", "BitmapAnd"):
+            found += _bitmap_scans(child)
+    return found
