@@ -38,7 +38,7 @@ from sqlalchemy import and_, true
 from evaluation import audit
 from evaluation.archive import queries
 from evaluation.archive.entries import entry_remarks
-from evaluation.archive.queries import EntryRow, Timeline, build_timeline, share, visible_entries
+from evaluation.archive.queries import EntryRow, Timeline, build_timeline, share
 from evaluation.archive.rules import Flag, RuleConfig
 from evaluation.archive.xlsx import Book, BookSheet
 from evaluation.ballot_forms import SHORT_FORM_NAMES
@@ -529,16 +529,13 @@ def unit_feedback_pdf(
 
     ``audit_head``: the audit log's head printed on it (by default the current one).
     """
-    entries = [
-        e
-        for e in visible_entries(root, tree=unit)
-        if e.person_id is not None and e.unit_id == unit.id and e.year == year
-    ]
+    entries = queries.unit_cadre_entries(unit, year)
     if not entries:
         raise NotFound(f"{unit.path} {year} 年度没有干部的归档测评结果")
     head = audit_head or audit.chain_head()
     people = {e.person_id for e in entries}
-    history = [e for e in visible_entries(root) if e.person_id in people]
+    # Those cadres' visible histories only (their flags), not the whole scope's archive.
+    history = queries.visible_entries_of(root, people)
     raised: dict[int, list[str]] = {}
     for flag in build_timeline(history).flags:
         raised.setdefault(flag.entry_ids[-1], []).append(flag.label)

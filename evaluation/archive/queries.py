@@ -7,7 +7,7 @@ Reads stay flat in the length of the history (issue 18): a page reads its own su
 through an index (``archive_entry.unit_id``, ``archive_entry.person_id``), never the whole
 tree's; a tree is resolved to its unit and cadre ids first, so the filter is ``unit_id IN (…) OR
 person_id IN (…)``, which both engines serve from those two indexes; the flags of a tree are
-judged from plain columns (``rule_records``: no ORM object, no round row), and only the entries
+judged from plain columns (``subject_records``: no ORM object, no round row), and only the entries
 of the flags shown are loaded whole.
 """
 
@@ -159,6 +159,23 @@ def visible_entries(
 ) -> list[ArchiveEntry]:
     """Entries in scope; optionally of one person, or under one unit's tree (with its cadres)."""
     query = _entries_query().where(*visible_conditions(root, person=person, tree=tree))
+    return list(db.session.execute(query).scalars())
+
+
+def visible_entries_of(root: Unit | None, people: Iterable[int | None]) -> list[ArchiveEntry]:
+    """The entries of these cadres that ``root`` may see (through the person index)."""
+    ids = sorted({p for p in people if p is not None})
+    query = _entries_query().where(ArchiveEntry.person_id.in_(ids), *_visible_to(root))
+    return list(db.session.execute(query).scalars())
+
+
+def unit_cadre_entries(unit: Unit, year: int) -> list[ArchiveEntry]:
+    """The entries of cadres evaluated in ``unit`` (in scope) in ``year``."""
+    query = _entries_query().where(
+        ArchiveEntry.unit_id == unit.id,
+        ArchiveEntry.year == year,
+        ArchiveEntry.person_id.is_not(None),
+    )
     return list(db.session.execute(query).scalars())
 
 
