@@ -15,7 +15,6 @@ from evaluation.archive.export import archive_contents, scope_text, write_workbo
 from evaluation.archive.queries import count_visible, find_person_by_staff_no
 from evaluation.cli import ACTOR, one_line_errors
 from evaluation.errors import InputError
-from evaluation.transactions import writes
 
 archive_cli = AppGroup("archive", help="廉政档案")
 
@@ -30,14 +29,15 @@ def export_command(unit_path: str | None, staff_no: str | None, out: Path) -> No
     """Export the archive (sheets 档案记录, 预警, 核验, 审计日志) to an .xlsx file."""
 
     @one_line_errors
-    @writes
     def _export() -> int:
         if out.suffix.lower() != ".xlsx":
             raise InputError(f"输出文件应以 .xlsx 结尾：{out}")
         tree = get_unit(unit_path) if unit_path else None
         person = find_person_by_staff_no(staff_no) if staff_no else None
-        # Recorded first: the workbook carries the audit log's head that includes this export.
-        entry = audit.record(
+        # Recorded and committed first (as a download from the pages is): the workbook carries
+        # the audit log's head that includes this export, and the seconds a province's archive
+        # takes to write hold no write lock (on SQLite that lock would stall every voter).
+        head = audit.record_download(
             ACTOR,
             "archive.export",
             unit=tree.path if tree else None,
@@ -54,10 +54,7 @@ def export_command(unit_path: str | None, staff_no: str | None, out: Path) -> No
             ) as part:
                 try:
                     count = write_workbook(
-                        part,
-                        contents,
-                        audit_head=audit.head_of(entry),
-                        scope=scope_text(None, tree, person),
+                        part, contents, audit_head=head, scope=scope_text(None, tree, person)
                     )
                 except BaseException:
                     Path(part.name).unlink(missing_ok=True)

@@ -17,7 +17,8 @@ from evaluation.archive import export as archive_export
 from evaluation.archive import queries
 from evaluation.archive import views as archive_views
 from evaluation.extensions import db
-from evaluation.models import ArchiveEntry
+from evaluation.models import ArchiveEntry, AuditEntry
+from evaluation.transactions import in_write_transaction
 from tests.helpers.archive import LANZHOU, TIANSHUI, build_history
 
 ROOT = "甘肃省局"
@@ -125,3 +126,27 @@ def test_a_failed_cli_export_leaves_no_file(
     monkeypatch.setattr("evaluation.archive.cli.write_workbook", half_then_fail)
     assert runner.invoke(args=["archive", "export", "--out", str(out)]).exit_code == 1
     assert out.read_bytes() == before and [p.name for p in folder.iterdir()] == [out.name]
+
+
+def test_the_cli_export_writes_its_workbook_holding_no_write_lock(
+    app: Flask, runner: FlaskCliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The export is recorded and committed first; the seconds a province's workbook takes are
+    spent outside the write transaction (on SQLite that lock would stall every voter), and the
+    workbook carries the head of the log that includes its own export."""
+    build_history()
+    real = archive_export.write_workbook
+    seen: list[tuple[bool, int]] = []
+
+    def watching(target, contents, **kwargs):  # type: ignore[no-untyped-def]
+        last = db.session.execute(
+            db.select(AuditEntry).order_by(AuditEntry.id.desc()).limit(1)
+        ).scalar_one()
+        assert last.action == "archive.export"
+        seen.append((in_write_transaction(), kwargs["audit_head"].seq - last.id))
+        return real(target, contents, **kwargs)
+
+    monkeypatch.setattr("evaluation.archive.cli.write_workbook", watching)
+    result = runner.invoke(args=["archive", "export", "--out", str(tmp_path / "a.xlsx")])
+    assert result.exit_code == 0, result.output
+    assert seen == [(False, 0)]
