@@ -35,12 +35,15 @@ def post_worker_init(worker):  # type: ignore[no-untyped-def]
     Then the application's own objects (modules, templates, forms: a few hundred thousand,
     alive for the worker's life) are moved out of the garbage collector's sight: a full
     collection in a request that builds many objects (a province's flags) no longer walks
-    them all (gc.freeze; measured in docs/performance.md).
+    them all (gc.freeze; measured in docs/performance.md). The hash that a login with an
+    unknown username is checked against is made here too, so that no login waits for it.
     """
     import gc
 
+    from evaluation.accounts.operations import dummy_hash
     from evaluation.rounds import scheduler
 
     scheduler.start(worker.wsgi)
+    dummy_hash()
     gc.collect()
     gc.freeze()

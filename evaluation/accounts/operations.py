@@ -8,6 +8,7 @@ replaced at the next successful login. No password ever reaches the audit log.
 from __future__ import annotations
 
 import secrets
+from functools import cache
 
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -123,14 +124,19 @@ def authenticate(username: str, password: str) -> User | None:
     ).scalar_one_or_none()
     if user is None or not user.active:
         # Spend the same time as a real check so timing does not reveal usernames.
-        check_password_hash(_DUMMY_HASH, password or "")
+        check_password_hash(dummy_hash(), password or "")
         return None
     if not check_password_hash(user.password_hash, password or ""):
         return None
     return user
 
 
-_DUMMY_HASH = generate_password_hash("not-a-real-password")
+@cache
+def dummy_hash() -> str:
+    """A hash of no one's password, checked when the username is unknown. Made on first use
+    (90 ms of scrypt): a command that never logs anyone in does not pay for it; gunicorn
+    workers make it as they start (gunicorn.conf.py), so no login waits for it."""
+    return generate_password_hash("not-a-real-password")
 
 
 # --- passwords -----------------------------------------------------------------------------------
@@ -141,13 +147,10 @@ def hash_password(password: str) -> str:
     return generate_password_hash(password)
 
 
-# "scrypt:32768:8:1" today: the method and its parameters, everything before the salt.
-_CURRENT_METHOD = _DUMMY_HASH.split("$", 1)[0]
-
-
 def needs_rehash(password_hash: str) -> bool:
-    """True when the hash was made with another method or older parameters than today's."""
-    return password_hash.split("$", 1)[0] != _CURRENT_METHOD
+    """True when the hash was made with another method or older parameters than today's
+    (the method and its parameters are everything before the salt: "scrypt:32768:8:1")."""
+    return password_hash.split("$", 1)[0] != dummy_hash().split("$", 1)[0]
 
 
 def record_login(user: User, password: str) -> None:

@@ -465,36 +465,39 @@ class PrintSheet:
     def row(self, values: Sequence[Any]) -> None:
         """One bordered data row, wrapped text left, numbers right (as tall as its text)."""
         cells = []
-        texts: list[tuple[Any, float]] = []
+        lines = 1
+        formats = self._formats
         for value, width in zip(values, self.widths, strict=True):
-            raw, number_format = (
-                (value.value, value.number_format) if isinstance(value, Styled) else (value, None)
-            )
-            if isinstance(raw, str):
-                texts.append((raw, width))
-            cells.append((raw, number_format))
+            if type(value) is Styled:
+                raw, number_format = value.value, value.number_format
+            else:
+                raw, number_format = value, None
+            if type(raw) is str:
+                if raw:
+                    lines = max(lines, text_lines(raw, width))
+                key = (number_format, True, is_formula_like(raw))
+            else:
+                key = (number_format, False, False)
+            made = formats.get(key)
+            if made is None:
+                made = formats[key] = self._format(*key)
+            cells.append((raw, made))
         sheet = self.sheet
         index = sheet.rows
-        sheet.ws.set_row(index, row_height(texts))
-        for column, (raw, number_format) in enumerate(cells):
-            sheet.write(index, column, raw, self._format(raw, number_format))
+        sheet.ws.set_row(index, lines_height(lines))
+        for column, (raw, made) in enumerate(cells):
+            sheet.write(index, column, raw, made)
         sheet.done()
 
-    def _format(self, raw: Any, number_format: str | None) -> Any:
+    def _format(self, number_format: str | None, text: bool, quote: bool) -> Any:
         """Bordered; text wrapped on the left (quoted when formula-like), numbers right."""
-        text = isinstance(raw, str)
-        quote = text and is_formula_like(raw)
-        key = (number_format, text, quote)
-        made = self._formats.get(key)
-        if made is None:
-            styled = Styled(
-                None,
-                number_format=number_format,
-                border=BORDER,
-                alignment=CELL_ALIGN if text else NUMBER_ALIGN,
-            )
-            made = self._formats[key] = self.sheet.book.format_of(styled, quote=quote)
-        return made
+        styled = Styled(
+            None,
+            number_format=number_format,
+            border=BORDER,
+            alignment=CELL_ALIGN if text else NUMBER_ALIGN,
+        )
+        return self.sheet.book.format_of(styled, quote=quote)
 
 
 def text_units(text: str) -> float:
@@ -516,6 +519,11 @@ def text_lines(text: str, width: float) -> int:
 def row_height(texts: Sequence[tuple[Any, float]]) -> float:
     """Height in points of a row holding each (text, column width)."""
     lines = max((text_lines(str(t), w) for t, w in texts if t not in (None, "")), default=1)
+    return lines_height(lines)
+
+
+def lines_height(lines: int) -> float:
+    """Height in points of a row of ``lines`` lines of text."""
     return round(lines * LINE_HEIGHT + ROW_PADDING, 1)
 
 

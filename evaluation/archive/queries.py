@@ -234,7 +234,7 @@ class EntryRow:
 
 
 def stream_entries(
-    conditions: Sequence[Any], chunk: int = 1000
+    conditions: Sequence[Any], chunk: int = 200
 ) -> Iterator[tuple[EntryRow, str | None]]:
     """The entries matching ``conditions`` in archive order, each with the 职务 its round's
     subject row kept, read ``chunk`` rows at a time through one statement (a server-side
@@ -565,7 +565,7 @@ def subject_records(condition: Any) -> Iterator[tuple[SubjectKey, int, list[Reco
         .where(condition)
         # A cadre's entries together (across the units they served in), then each team's.
         .order_by(ArchiveEntry.person_id, ArchiveEntry.unit_id)
-        .execution_options(yield_per=2000)
+        .execution_options(yield_per=500)
     )
     current: SubjectKey | None = None
     unit_now = 0

@@ -218,18 +218,31 @@ class BookSheet:
         return self.widths[column] if column < len(self.widths) else 8.43
 
     def write(self, row: int, column: int, value: Any, cell_format: Format | None) -> None:
-        """One cell: text as text, Fractions and numbers as numbers, None as a blank."""
-        if isinstance(value, Fraction):
-            value = float(value)
-        if value is None or value == "":
+        """One cell: text as text, Fractions and numbers as numbers, None as a blank.
+
+        Dispatched on the exact type first (this runs for every cell of a province's archive:
+        ``isinstance`` against ``Fraction`` goes through the ABC machinery)."""
+        kind = type(value)
+        if kind is str:
+            if value:
+                self.ws.write_string(row, column, value, cell_format)
+            elif cell_format is not None:
+                self.ws.write_blank(row, column, None, cell_format)
+        elif kind is int or kind is float:
+            self.ws.write_number(row, column, value, cell_format)
+        elif value is None:
             if cell_format is not None:
                 self.ws.write_blank(row, column, None, cell_format)
-        elif isinstance(value, str):
-            self.ws.write_string(row, column, value, cell_format)
+        elif kind is bool:
+            self.ws.write_boolean(row, column, value, cell_format)
+        elif isinstance(value, Fraction):
+            self.ws.write_number(row, column, float(value), cell_format)
         elif isinstance(value, bool):
             self.ws.write_boolean(row, column, value, cell_format)
         elif isinstance(value, int | float):
             self.ws.write_number(row, column, value, cell_format)
+        elif isinstance(value, str):
+            self.write(row, column, str(value), cell_format)
         else:
             self.ws.write_string(row, column, str(value), cell_format)
 
@@ -280,29 +293,37 @@ class BookSheet:
         most = 1
         size = 11.0
         cells = []
+        widths = self.widths
         for column, value in enumerate(values):
-            styled = value if isinstance(value, Styled) else None
-            raw = value.value if styled is not None else value
-            long = False
-            if isinstance(raw, str) and raw:
-                width = self.width(column)
+            if type(value) is Styled:
+                styled: Styled | None = value
+                raw = value.value
+                if value.font is not None and value.font.sz:
+                    size = max(size, float(value.font.sz))
+            else:
+                styled, raw = None, value
+            long = quote = False
+            if type(raw) is not str and isinstance(raw, str):
+                raw = str(raw)
+            if type(raw) is str and raw:
+                width = widths[column] if column < len(widths) else 8.43
                 long = text_width(raw) > width - 1.0
                 if long or "\n" in raw:
                     most = max(most, text_lines(raw, width))
-            if styled is not None and styled.font is not None and styled.font.sz:
-                size = max(size, float(styled.font.sz))
-            cells.append((raw, styled, long))
+                quote = is_formula_like(raw)
+            cells.append((raw, styled, long, quote))
         tall = most > 1 or size > 11
         index = self.rows
         if tall:
             self.ws.set_row(index, row_height(most, size))
-        for column, (raw, styled, long) in enumerate(cells):
-            quote = isinstance(raw, str) and is_formula_like(raw)
+        for column, (raw, styled, long, quote) in enumerate(cells):
             if styled is None and not (long or tall or quote):
                 self.write(index, column, raw, None)
-                continue
-            cell_format = self.book.format_of(styled or _PLAIN, wrap=long, top=tall, quote=quote)
-            self.write(index, column, raw, cell_format)
+            else:
+                cell_format = self.book.format_of(
+                    styled or _PLAIN, wrap=long, top=tall, quote=quote
+                )
+                self.write(index, column, raw, cell_format)
         self.done()
 
 
