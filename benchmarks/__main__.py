@@ -454,6 +454,7 @@ def main(argv: list[str]) -> int:
     if "postgresql" not in engines:
         _say("未设置 BENCH_DATABASE_URL：PostgreSQL 列不运行（需要一个专用的库，它会被清空）")
     header = machine()
+    harness.compile_sources()
     started = time.perf_counter()
     rows: list[Row] = []
     for name in [s.strip() for s in args.only.split(",") if s.strip()]:
