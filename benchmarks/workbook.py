@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> None:
     from evaluation.reports.outputs import write_report
     from evaluation.reports.workbook import chart_images, write_workbook
     from evaluation.rounds.round_file import import_round
-    from evaluation.tally.aggregate import tally_round
+    from evaluation.tally.aggregate import seal_round, tally_round
 
     parser = argparse.ArgumentParser(prog="python -m benchmarks.workbook")
     parser.add_argument("voters", nargs="*", type=int, help=f"选票数（默认 {VOTERS}）")
@@ -72,6 +72,9 @@ def main(argv: list[str] | None = None) -> None:
                 _grow(rnd, n - done, rng)
                 _analyze()
                 done = n
+                # Sealed as a close seals it: ``flask report`` reads the sealed result.
+                seal_round(rnd)
+                db.session.commit()
                 result = tally_round(rnd)
                 images = chart_images(result, rnd.seal)
 

@@ -117,3 +117,23 @@ def test_the_close_benchmark_counts_every_sealed_ballot_while_another_round_vote
     assert r["sealed_box"] and r["counted"] == 300
     assert r["other_errors"] == []
     assert r["other_median_before_s"] > 0  # the other round was voting before the close
+
+
+def test_the_workbook_benchmark_runs_on_its_own() -> None:
+    """``python -m benchmarks.workbook N`` writes the round's whole report, as ``flask report``
+    does after a close (it reads the sealed result, so the benchmark seals its round)."""
+    import subprocess
+    import sys
+
+    from benchmarks import harness
+
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.workbook", "20"],
+        cwd=harness.ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    last = done.stdout.strip().splitlines()[-1].split()
+    assert last[0] == "20" and "个（工作簿" in done.stdout
