@@ -439,3 +439,28 @@ def test_redis_down_limits_still_count_and_nothing_fails(tmp_path: Path, sqlite_
     assert response.status_code == 401
     with application.app_context():
         db.engine.dispose()
+
+
+def test_the_entry_point_hides_the_built_application_from_the_collector(tmp_path: Path) -> None:
+    """``wsgi`` freezes the objects of the application it built (gc.freeze): later full
+    collections, and the shutdown of every ``flask`` command, no longer walk them."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run(
+        [sys.executable, "-c", "import gc, wsgi; print(gc.get_freeze_count())"],
+        cwd=root,
+        env=dict(
+            os.environ,
+            PYTHONPATH=str(root),
+            DATABASE_URL=f"sqlite:///{tmp_path / 'frozen.db'}",
+            INSTANCE_DIR=str(tmp_path / "instance"),
+            EVALUATION_ENV="development",
+        ),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert int(done.stdout.strip().splitlines()[-1]) > 50_000
