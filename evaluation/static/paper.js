@@ -1,7 +1,8 @@
 // 纸质票录入: keyboard-only entry. One key per line, Enter to the next line; Enter on the last
 // line saves the ballot. Each line echoes what its key means. A 票面 key that voids the ballot
 // (data-voids) saves at once: its other lines do not count. On the 核定 page (lines marked
-// data-differs) Enter goes to the next differing line and saves after the last one.
+// data-differs) Enter goes to the next differing line and saves after the last one; Enter on
+// such a line left empty asks for a second Enter before it counts as "nothing ticked".
 // Without this script the form still works: Tab moves between lines and Enter saves.
 (function () {
   "use strict";
@@ -42,6 +43,7 @@
         var value = fold(field.value);
         if (value.length > 1) value = value.slice(-1);
         if (value !== field.value) field.value = value;
+        field.removeAttribute("data-empty-ok");
         meaning(field);
       });
       field.addEventListener("focus", function () { field.select(); });
@@ -49,8 +51,19 @@
         if (event.key !== "Enter" || event.isComposing) return;
         event.preventDefault();
         if (!meaning(field)) return; // stay on a line whose key means nothing
-        var voids = field.getAttribute("data-voids");
         var key = fold(field.value);
+        if (key === "" && field.hasAttribute("data-differs") && !field.hasAttribute("data-empty-ok")) {
+          // A line the two clerks read differently is cleared for the paper's answer: an Enter
+          // alone would settle it as "nothing ticked" unseen. Ask for a second Enter.
+          field.setAttribute("data-empty-ok", "");
+          var cell = field.closest("tr").querySelector(".meaning");
+          if (cell) {
+            cell.textContent = "空着即“" + cell.textContent + "”：确认请再按一次回车，否则输入键";
+            cell.classList.add("bad");
+          }
+          return;
+        }
+        var voids = field.getAttribute("data-voids");
         if (voids !== null && key && voids.indexOf(key) >= 0) { save(form); return; }
         var at = path.indexOf(field);
         var next = at >= 0 ? path[at + 1] : fields[fields.indexOf(field) + 1];

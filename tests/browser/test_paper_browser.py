@@ -173,6 +173,10 @@ def test_two_clerks_enter_a_stack_with_the_keyboard_only(
     # their key, and Enter on the last differing line saves.
     assert _focused(clerk2) == "q0-2"
     assert clerk2.locator("#q1-2").input_value() == "1"
+    # An Enter on the cleared line alone does not settle it as 未勾选 unseen: it asks again.
+    clerk2.keyboard.press("Enter")
+    assert _focused(clerk2) == "q0-2"
+    assert "再按一次回车" in clerk2.locator("#ballot-2 tr.differs .meaning").inner_text()
     clerk2.keyboard.type("1")
     with clerk2.expect_navigation():
         clerk2.keyboard.press("Enter")
