@@ -472,6 +472,8 @@ class PrintSheet:
                 raw, number_format = value.value, value.number_format
             else:
                 raw, number_format = value, None
+            if type(raw) is not str and isinstance(raw, str):
+                raw = str(raw)
             if type(raw) is str:
                 if raw:
                     lines = max(lines, text_lines(raw, width))
