@@ -148,25 +148,26 @@ def unit_rules(unit: Unit, sets: dict[str, RuleConfig] | None = None) -> RuleCon
 def subject_rules(units_now: dict[SubjectKey, Unit]) -> Callable[[SubjectKey], RuleConfig]:
     """For ``evaluate``: each subject's set, from its current unit (cached per unit)."""
     sets = available_sets()
-    by_unit: dict[int, RuleConfig] = {}
-    ancestors = load_ancestors({u.id: u for u in units_now.values()}.values())
+    units = {u.id: u for u in units_now.values()}
+    ancestors = load_ancestors(units.values())
+    rules_of = unit_rule_sets(units, sets)
 
     def rules_for(subject: SubjectKey) -> RuleConfig:
         unit = units_now.get(subject)
         if unit is None:
             return sets[DEFAULT_SET_ID]
-        if unit.id not in by_unit:
-            assert ancestors is not None  # the closure holds them while rules_for lives
-            by_unit[unit.id] = _choice(unit, sets).rules
-        return by_unit[unit.id]
+        assert ancestors is not None  # the closure holds them while rules_for lives
+        return rules_of(unit.id)
 
     return rules_for
 
 
-def unit_rule_sets(units: dict[int, Unit]) -> Callable[[int], RuleConfig]:
-    """Unit id → the set its subjects are judged by, for ``units`` (which must hold every
-    ancestor of each: read them all at once), cached per unit."""
-    sets = available_sets()
+def unit_rule_sets(
+    units: dict[int, Unit], sets: dict[str, RuleConfig] | None = None
+) -> Callable[[int], RuleConfig]:
+    """Unit id → the set its subjects are judged by, for ``units`` (whose ancestors must be in
+    the session: ``load_ancestors``, or every unit read at once), cached per unit."""
+    sets = available_sets() if sets is None else sets
     by_unit: dict[int, RuleConfig] = {}
 
     def rules_for(unit_id: int) -> RuleConfig:

@@ -38,7 +38,7 @@ from sqlalchemy import and_, true
 from evaluation import audit
 from evaluation.archive import queries
 from evaluation.archive.entries import entry_remarks
-from evaluation.archive.queries import EntryRow, Timeline, build_timeline, share
+from evaluation.archive.queries import EntryRow, build_timeline, share
 from evaluation.archive.rules import Flag, RuleConfig
 from evaluation.archive.xlsx import Book, BookSheet
 from evaluation.ballot_forms import SHORT_FORM_NAMES
@@ -296,14 +296,6 @@ def check_row(e: Entry, counted: Container[int], notes: str) -> list[Any]:
         e.seal,
         Styled(notes, wrap=True),
     ]
-
-
-def check_rows(
-    entries: Sequence[ArchiveEntry], timeline: Timeline | None = None
-) -> list[list[Any]]:
-    """Rows of sheet 核验: validity, counting, seal and correction notes of each entry."""
-    counted = (timeline or build_timeline(entries)).counted
-    return [check_row(e, counted, notes_text(e.annotations)) for e in entries]
 
 
 def audit_rows(head: audit.ChainHead) -> list[list[Any]]:

@@ -20,7 +20,7 @@ from fractions import Fraction
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import func, or_
+from sqlalchemy import func, or_, true
 from sqlalchemy.orm import aliased, contains_eager, selectinload
 
 from evaluation.accounts.units import in_tree, path_in_tree, scope_root, subtree_clause
@@ -453,24 +453,11 @@ class Judged:
     rule_sets: dict[str, RuleConfig]
 
 
-def judge_records(
-    records: Sequence[Record], units_now: dict[SubjectKey, Unit], titles: dict[str, str]
-) -> Judged:
-    """Apply each subject's rule set (that of its current unit) to ``records``."""
-    config = subject_rules(units_now)
-    judgement = judge(records, config, titles)
-    used = {r.id: r for r in (config(subject) for subject in {rec.subject for rec in records})}
-    return Judged(judgement, used)
-
-
 def build_timeline(entries: Sequence[ArchiveEntry], *, restricted: bool = False) -> Timeline:
     """Apply the rules to ``entries``: each subject by the set of its current unit."""
-    judged = judge_records(
-        [to_record(e) for e in entries],
-        {subject_key(e): current_unit(e) for e in entries},
-        form_titles(entries),
-    )
-    judgement = judged.judgement
+    config = subject_rules({subject_key(e): current_unit(e) for e in entries})
+    judgement = judge([to_record(e) for e in entries], config, form_titles(entries))
+    used = {r.id: r for r in (config(subject) for subject in {subject_key(e) for e in entries})}
     return Timeline(
         entries=list(entries),
         flags=judgement.flags,
@@ -478,8 +465,8 @@ def build_timeline(entries: Sequence[ArchiveEntry], *, restricted: bool = False)
         counted=judgement.counted,
         restricted=restricted,
         years=sorted({e.year for e in entries}),
-        rule_sets=judged.rule_sets,
-        counted_forms=set().union(*(r.forms for r in judged.rule_sets.values())),
+        rule_sets=used,
+        counted_forms=set().union(*(r.forms for r in used.values())),
     )
 
 
@@ -653,9 +640,7 @@ def current_flags_under(
     now in the account's scope may be seen whole (SPEC §9 跟踪追究).
     """
     where = tree if tree is not None else root
-    condition = ArchiveEntry.id.is_not(None) if where is None else None
-    if where is not None:
-        condition = members(where, subtree=subtree).subjects()
+    condition = true() if where is None else members(where, subtree=subtree).subjects()
     return judge_condition(condition).judgement.current
 
 

@@ -535,11 +535,6 @@ def _track_flags(
     return flags
 
 
-def latest_years(records: Iterable[Record], config: Rules = None) -> dict[SubjectKey, int]:
-    """Each subject's most recent year with a counting result under any rule."""
-    return judge(records, config).latest
-
-
 def is_current(flag: Flag, latest: Mapping[SubjectKey, int]) -> bool:
     """True when ``flag`` was raised in its subject's most recent counting year (in force)."""
     return latest.get(flag.subject) == flag.year

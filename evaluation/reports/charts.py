@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from evaluation.ballot_forms import SHORT_FORM_NAMES, BallotForm
 from evaluation.fonts import matplotlib_font_family
@@ -154,11 +154,12 @@ def _png(fig: Figure, seal: str | None = None) -> bytes:
     return buffer.getvalue()
 
 
-def _new(width: float, height: float) -> Figure:
+def _new(width: float, height: float, layout: Literal["constrained"] | None = None) -> Figure:
+    """A white figure of ``width`` × ``height`` inches with its canvas (``layout``: Figure's)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(width, height), dpi=DPI, facecolor="white")
+    fig = Figure(figsize=(width, height), dpi=DPI, facecolor="white", layout=layout)
     FigureCanvasAgg(fig)
     return fig
 
@@ -353,9 +354,6 @@ def _ranking_figure(result: TallyResult) -> Figure:
     """One row of panels per form, never mixed: 满意率 and each share the form's rules test,
     subjects in rank order, each bar in the colour (and hatching) of the subject's grade, with
     a line at every threshold those rules use and none where they use none."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     plans = [
         (members[0].form, _rank_order(members), form_measures(members[0].form))
         for members in _by_form(result)
@@ -363,13 +361,7 @@ def _ranking_figure(result: TallyResult) -> Figure:
     columns = max((len(m) for _, _, m in plans), default=1)
     rows = max(len(plans), 1)
     heights = [len(members) + 2.2 for _, members, _ in plans] or [1]
-    fig = Figure(
-        figsize=(2.6 + 2.9 * columns, 1.0 + sum(0.48 * h for h in heights)),
-        dpi=DPI,
-        facecolor="white",
-        layout="constrained",
-    )
-    FigureCanvasAgg(fig)
+    fig = _new(2.6 + 2.9 * columns, 1.0 + sum(0.48 * h for h in heights), layout="constrained")
     axes = fig.subplots(rows, columns, squeeze=False, height_ratios=heights)
     weighted = "加权" if result.weighted else ""
     fig.suptitle(
