@@ -171,13 +171,13 @@ def test_zip_entries_are_safe_with_a_hostile_stratum_name(
     app: Flask, client: FlaskClient, auth: AuthActions, users: Any, sample_round: Any
 ) -> None:
     with write_transaction():
-        operations.add_stratum(sample_round, actor="test", name="../../x", planned=3)
+        hostile = operations.add_stratum(sample_round, actor="test", name="../../x", planned=3)
     rid = sample_round.id
     auth.login("organiser")
     token = csrf_token(client, f"/rounds/{rid}/codes")
     response = client.post(
         f"/rounds/{rid}/codes/issue",
-        data={"csrf_token": token, "stratum": "../../x", "count": "3", "format": "zip"},
+        data={"csrf_token": token, "stratum": str(hostile.id), "count": "3", "format": "zip"},
     )
     assert response.status_code == 200, response.get_data(as_text=True)
     assert response.headers["Cache-Control"] == "no-store"

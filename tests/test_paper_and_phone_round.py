@@ -237,7 +237,12 @@ def test_paper_and_phone_in_one_round(
         token = csrf_token(client, f"/rounds/{rnd.id}/codes")
         response = client.post(
             f"/rounds/{rnd.id}/codes/issue",
-            data={"csrf_token": token, "stratum": name, "count": str(count), "format": "pdf"},
+            data={
+                "csrf_token": token,
+                "stratum": str(_stratum(rnd, name).id),
+                "count": str(count),
+                "format": "pdf",
+            },
         )
         assert response.mimetype == "application/pdf", response.get_data(as_text=True)[:2000]
         slips.update(read_slips(response.data, tmp_path, f"{name}.pdf"))

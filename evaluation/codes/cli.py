@@ -34,7 +34,7 @@ def codes_issue(
         # Slips are rendered before the write lock is taken; the lock covers the hashes and
         # the file writes (a failed write rolls the batch back).
         rnd = get_round(round_id)
-        found = codes.find_stratum(rnd, stratum)
+        found = codes.stratum_named(rnd, stratum)
         number = codes.parse_count(count)
         codes.check_can_issue(rnd, found)
         plain = codes.new_codes(number)
@@ -45,7 +45,7 @@ def codes_issue(
         with write_transaction():
             rnd = get_round(round_id)
             issued = codes.issue_batch(
-                rnd, codes.find_stratum(rnd, found.name), number, actor=ACTOR, plain=plain
+                rnd, codes.stratum_named(rnd, found.name), number, actor=ACTOR, plain=plain
             )
             if pdf_path is not None and issued.first_serial != draft.first_serial:
                 pdf = slips_pdf(issued)

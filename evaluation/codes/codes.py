@@ -175,13 +175,25 @@ class IssuedBatch:
         return [slip_serial(self.letter, self.first_serial + i) for i in range(len(self.codes))]
 
 
-def find_stratum(rnd: Round, name_or_id: str | int) -> Stratum:
-    """The round's stratum with this name (or id); InputError naming the choices otherwise."""
+def stratum_named(rnd: Round, name: str) -> Stratum:
+    """The round's stratum of this name (``flask codes issue --stratum NAME``); InputError
+    naming the choices otherwise."""
+    wanted = str(name).strip()
     for stratum in rnd.strata:
-        if stratum.name == str(name_or_id).strip() or str(stratum.id) == str(name_or_id):
+        if stratum.name == wanted:
             return stratum
     known = "、".join(s.name for s in rnd.strata) or "（无）"
-    raise InputError(f"测评活动“{rnd.title}”没有测评人员类别“{name_or_id}”（现有：{known}）")
+    raise InputError(f"测评活动“{rnd.title}”没有测评人员类别“{wanted}”（现有：{known}）")
+
+
+def stratum_chosen(rnd: Round, value: object) -> Stratum:
+    """The stratum a page's form chose: its id (a name may be any text, digits too, so a
+    page never sends one). InputError when it is not one of the round's strata."""
+    text = str(value if value is not None else "").strip()
+    for stratum in rnd.strata:
+        if str(stratum.id) == text:
+            return stratum
+    raise InputError(f"请选择测评活动“{rnd.title}”的测评人员类别（页面可能已过期，请刷新后重试）")
 
 
 def parse_count(value: object) -> int:

@@ -111,7 +111,7 @@ def issue(round_id: int) -> Any:
     write lock is taken only to store the hashes, so voters are never kept waiting by a PDF.
     """
     rnd = visible_round(round_id)
-    stratum = codes.find_stratum(rnd, request.form.get("stratum", ""))
+    stratum = codes.stratum_chosen(rnd, request.form.get("stratum"))
     fmt = request.form.get("format", "pdf")
     if fmt not in FORMATS:
         fmt = "pdf"
@@ -128,10 +128,10 @@ def issue(round_id: int) -> Any:
     draft = codes.IssuedBatch(0, rnd.title, stratum.name, plain, letter, first)
     pdf = slips_pdf(draft) if fmt in ("pdf", "zip") else b""
     csv = codes.csv_text(draft).encode("utf-8") if fmt in ("csv", "zip") else b""
-    stratum_name = stratum.name
+    stratum_id = stratum.id
     with write_transaction():  # voters may be writing: the lock before the re-read (SQLite)
         rnd = visible_round(round_id)
-        stratum = codes.find_stratum(rnd, stratum_name)
+        stratum = codes.stratum_chosen(rnd, stratum_id)
         issued = codes.issue_batch(rnd, stratum, count, actor=current_user.username, plain=plain)
     if issued.first_serial != first and fmt in ("pdf", "zip"):
         pdf = slips_pdf(issued)
@@ -198,7 +198,7 @@ def paper_ballots(round_id: int) -> Any:
     """
     rnd = visible_round(round_id)
     require_state(rnd, RoundState.DRAFT, RoundState.OPEN, action="打印纸质选票")
-    stratum = codes.find_stratum(rnd, request.form.get("stratum", ""))
+    stratum = codes.stratum_chosen(rnd, request.form.get("stratum"))
     count = paper.parse_copies(request.form.get("count", ""))
     confirmation = _over_planned(rnd, stratum, count)
     if confirmation:

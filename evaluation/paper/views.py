@@ -14,7 +14,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user
 
 from evaluation.accounts.access import roles_required, visible_round
-from evaluation.codes.codes import find_stratum
+from evaluation.codes.codes import stratum_chosen
 from evaluation.errors import Forbidden, InputError
 from evaluation.models import PaperBatch, Role, Round, RoundState
 from evaluation.paper import entry as paper_entry
@@ -111,7 +111,7 @@ def batches(round_id: int) -> Any:
 def new_batch(round_id: int) -> Any:
     """Start a stack: its stratum and how many ballots it holds."""
     rnd = visible_round(round_id)
-    stratum = find_stratum(rnd, request.form.get("stratum", ""))
+    stratum = stratum_chosen(rnd, request.form.get("stratum"))
     batch = paper_entry.create_batch(
         rnd, stratum, request.form.get("count", ""), actor=current_user.username
     )

@@ -19,6 +19,7 @@ from evaluation.models import AuditEntry, Code, CodeBatch, CodeState
 from evaluation.rounds import lifecycle
 from evaluation.transactions import write_transaction
 from tests.helpers.voters import issue, open_with_codes
+from tests.helpers.web import csrf_token
 
 CODE_SHAPE = re.compile(r"^[2-9A-HJKMNP-Z]{4}(-[2-9A-HJKMNP-Z]{4}){4}$")
 
@@ -121,7 +122,7 @@ def test_issue_refuses_bad_counts_unknown_strata_and_closed_rounds(app: Flask, s
     with pytest.raises(InputError, match="之间"):
         codes.issue_batch(sample_round, sample_round.strata[0], codes.MAX_BATCH + 1, actor="t")
     with pytest.raises(InputError, match="没有测评人员类别“不存在”"):
-        codes.find_stratum(sample_round, "不存在")
+        codes.stratum_named(sample_round, "不存在")
     open_with_codes(sample_round, 1)
     with write_transaction():
         lifecycle.close_round(sample_round, actor="t")
@@ -301,6 +302,60 @@ def test_cli_issue_refuses_bad_input_in_one_line(
     assert "Traceback" not in result.output
     assert not out_csv.exists()
     assert db.session.execute(db.select(db.func.count()).select_from(Code)).scalar() == 0
+
+
+def test_a_stratum_named_like_another_strata_id_is_never_taken_for_it(
+    app: Flask, client, auth, users, runner, sample_round, tmp_path
+) -> None:
+    """A stratum's name is free text and may read like another stratum's id: the page sends
+    the id of the stratum chosen, the command line names one, and neither is taken for the
+    other (slips issued to the wrong stratum would weight and pool the wrong ballots)."""
+    named, chosen = sample_round.strata[0], sample_round.strata[1]
+    named.name = str(chosen.id)
+    db.session.commit()
+
+    def issued_to(stratum_id: int) -> int:
+        query = db.select(db.func.count()).where(Code.stratum_id == stratum_id)
+        return int(db.session.execute(query.select_from(Code)).scalar_one())
+
+    auth.login()
+    url = f"/rounds/{sample_round.id}/codes"
+    page = client.get(url).get_data(as_text=True)
+    assert f'name="stratum" value="{chosen.id}"' in page
+    response = client.post(
+        f"{url}/issue",
+        data={
+            "csrf_token": csrf_token(client, url),
+            "stratum": str(chosen.id),
+            "count": "2",
+            "format": "csv",
+        },
+    )
+    assert response.status_code == 200, response.get_data(as_text=True)[:1000]
+    assert (issued_to(chosen.id), issued_to(named.id)) == (2, 0)
+
+    result = runner.invoke(
+        args=[
+            "codes",
+            "issue",
+            str(sample_round.id),
+            "--stratum",
+            str(chosen.id),  # the name of the first stratum
+            "--count",
+            "3",
+            "--csv",
+            str(tmp_path / "named.csv"),
+        ]
+    )
+    assert result.exit_code == 0, result.output
+    assert (issued_to(chosen.id), issued_to(named.id)) == (2, 3)
+
+    refused = client.post(
+        f"{url}/issue",
+        data={"csrf_token": csrf_token(client, url), "stratum": "不存在", "count": "1"},
+    )
+    assert refused.status_code == 400
+    assert "请选择测评活动" in refused.get_data(as_text=True)
 
 
 def test_cli_issue_unknown_round(app: Flask, runner, tmp_path) -> None:

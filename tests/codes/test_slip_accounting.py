@@ -46,7 +46,8 @@ def _token(client: FlaskClient, rnd: Round) -> str:
 
 
 def _issue(client: FlaskClient, rnd: Round, stratum: str, count: int, **extra: str) -> Any:
-    data = {"csrf_token": _token(client, rnd), "stratum": stratum, "count": str(count)}
+    data = {"csrf_token": _token(client, rnd), "stratum": str(_stratum(rnd, stratum).id)}
+    data["count"] = str(count)
     data.setdefault("format", "pdf")
     return client.post(f"/rounds/{rnd.id}/codes/issue", data={**data, **extra})
 
@@ -529,7 +530,7 @@ def test_issuing_beyond_planned_asks_first_with_the_effect_on_turnout(
     assert count_codes() == 7 and len(_audit("codes.issue")) == 1
     assert fields["action"] == f"/rounds/{sample_round.id}/codes/issue"
     assert (fields["stratum"], fields["count"], fields["format"], fields["confirm"]) == (
-        A,
+        str(_stratum(sample_round, A).id),
         "3",
         "pdf",
         "yes",

@@ -55,7 +55,7 @@ def code_state(code: str) -> CodeState:
 
 def issue(rnd: Round, stratum_name: str, count: int) -> list[str]:
     """Issue ``count`` codes for a stratum and commit; return the plaintext codes."""
-    issued = codes.issue_batch(rnd, codes.find_stratum(rnd, stratum_name), count, actor="test")
+    issued = codes.issue_batch(rnd, codes.stratum_named(rnd, stratum_name), count, actor="test")
     db.session.commit()
     return list(issued.codes)
 

@@ -170,7 +170,7 @@ def test_codes_per_request_are_capped(
         f"{url}/issue",
         data={
             "csrf_token": csrf_token(client, url),
-            "stratum": sample_round.strata[0].name,
+            "stratum": str(sample_round.strata[0].id),
             "count": str(codes.MAX_BATCH + 1),
             "format": "pdf",
         },

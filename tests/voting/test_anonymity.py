@@ -71,7 +71,7 @@ def test_anonymous_tables_have_exactly_the_expected_columns(app: Flask) -> None:
 
 def test_ballot_ids_are_random_not_sequential(app: Flask, sample_round) -> None:
     issued = open_with_codes(sample_round, 5)["一般干部"]
-    stratum = codes.find_stratum(sample_round, "一般干部")
+    stratum = codes.stratum_named(sample_round, "一般干部")
     answers = [(s.id, "", None) for s in sample_round.subjects]
     layout = ballot_layout(sample_round)
     for code in issued:
@@ -226,7 +226,7 @@ def test_postgresql_xmin_no_longer_links_ballots_to_codes(app: Flask, sample_rou
         assert db.engine.dialect.name == "sqlite"  # SQLite has no xmin; rowid is tested above
         return
     issued = open_with_codes(sample_round, 5)["中层干部"]
-    stratum = codes.find_stratum(sample_round, "中层干部").id
+    stratum = codes.stratum_named(sample_round, "中层干部").id
     layout = ballot_layout(sample_round)
     for index, code in enumerate(issued):
         cast_ballot(
@@ -414,7 +414,7 @@ def test_voiding_a_large_batch_takes_its_unused_codes_out_of_turnout(
     lost = open_with_codes(sample_round, SMALL_BATCH)["一般干部"]
     assert voted(Voter(client).vote(lost[0], full_answers(sample_round)))
     assert _stratum_figures(sample_round, "一般干部") == (SMALL_BATCH, 1)
-    stratum = codes.find_stratum(sample_round, "一般干部")
+    stratum = codes.stratum_named(sample_round, "一般干部")
     batch = db.session.execute(
         db.select(CodeBatch).where(CodeBatch.stratum_id == stratum.id)
     ).scalar_one()

@@ -279,7 +279,7 @@ def test_cast_stores_one_ballot_and_uses_the_code(client, sample_round) -> None:
     # The close opens the box: the ballot, as cast, in clear.
     close(sample_round)
     ballot = db.session.execute(db.select(Ballot)).scalar_one()
-    assert ballot.stratum_id == codes.find_stratum(sample_round, "中层干部").id
+    assert ballot.stratum_id == codes.stratum_named(sample_round, "中层干部").id
     answers = db.session.execute(db.select(Answer)).scalars().all()
     assert len(answers) == 5
     assert sum(a.grade is None for a in answers) == 1
@@ -384,7 +384,7 @@ def test_the_write_itself_refuses_a_round_past_its_closing_time(app, sample_roun
     from evaluation.voting.views import cast_ballot
 
     issued = open_with_codes(sample_round)["班子成员"]
-    stratum = codes.find_stratum(sample_round, "班子成员")
+    stratum = codes.stratum_named(sample_round, "班子成员")
     answers = [(s.id, "", None) for s in sample_round.subjects]
     layout = ballot_layout(sample_round)
     # A closing time still ahead (a minute, and a day) does not stop the cast …
@@ -405,7 +405,7 @@ def test_cast_ballot_refuses_a_used_code_and_a_closed_round(app, sample_round) -
     from evaluation.voting.views import cast_ballot
 
     issued = open_with_codes(sample_round)["班子成员"]
-    stratum = codes.find_stratum(sample_round, "班子成员")
+    stratum = codes.stratum_named(sample_round, "班子成员")
     answers = [(s.id, "", None) for s in sample_round.subjects]
     layout = ballot_layout(sample_round)
     cast_ballot(codes.code_digest(issued[0]), sample_round, stratum.id, layout, answers)
@@ -516,7 +516,12 @@ def test_codes_page_issues_a_file_once_and_lists_counts_only(
     client.set_cookie("session", session_cookie.value, domain="evil.example")
     response = client.post(
         f"/rounds/{sample_round.id}/codes/issue",
-        data={"stratum": "中层干部", "count": "4", "format": "csv", "csrf_token": token},
+        data={
+            "stratum": str(codes.stratum_named(sample_round, "中层干部").id),
+            "count": "4",
+            "format": "csv",
+            "csrf_token": token,
+        },
         environ_overrides={"HTTP_HOST": "evil.example"},
     )
     assert response.status_code == 200, response.get_data(as_text=True)
@@ -534,7 +539,12 @@ def test_codes_page_issues_a_file_once_and_lists_counts_only(
     assert not any(p in listing or codes.normalise(p) in listing for p in plain)
     pdf = client.post(
         f"/rounds/{sample_round.id}/codes/issue",
-        data={"stratum": "班子成员", "count": "3", "format": "pdf", "csrf_token": token},
+        data={
+            "stratum": str(codes.stratum_named(sample_round, "班子成员").id),
+            "count": "3",
+            "format": "pdf",
+            "csrf_token": token,
+        },
     )
     assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF")
     assert count(Code) == 7
@@ -545,7 +555,11 @@ def test_codes_page_refusals(client, auth, users, sample_round) -> None:
     token = csrf_token(client, f"/rounds/{sample_round.id}/codes")
     bad = client.post(
         f"/rounds/{sample_round.id}/codes/issue",
-        data={"stratum": "中层干部", "count": "0", "csrf_token": token},
+        data={
+            "stratum": str(codes.stratum_named(sample_round, "中层干部").id),
+            "count": "0",
+            "csrf_token": token,
+        },
     )
     assert bad.status_code == 400 and "之间" in bad.get_data(as_text=True)
     issue(sample_round, "中层干部", 2)
