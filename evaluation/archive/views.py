@@ -307,10 +307,7 @@ def flags() -> Any:
     """Every flag still in force under the user's unit tree (or a chosen part of it)."""
     root = _root()
     tree = None
-    if request.args.get("unit", ""):
-        unit_id = _id_arg("unit")
-        if unit_id is None:
-            raise NotFound("单位不存在")
+    if (unit_id := _scope_arg("unit", "单位")) is not None:
         tree = queries.get_unit(unit_id, root)
     units_q = db.select(Unit).order_by(Unit.path)
     if root is not None:
@@ -338,9 +335,9 @@ def export() -> Response:
     """Download the archive (of a unit tree or one cadre) as a workbook."""
     root = _root()
     tree = person = None
-    if (unit_id := _id_arg("unit")) is not None:
+    if (unit_id := _scope_arg("unit", "单位")) is not None:
         tree = queries.get_unit(unit_id, root)
-    if (person_id := _id_arg("person")) is not None:
+    if (person_id := _scope_arg("person", "干部")) is not None:
         person = queries.get_person(person_id, root)
     # Recorded first: the workbook carries the audit log's head that includes this export.
     head = audit.record_download(
@@ -396,6 +393,18 @@ def _id_arg(name: str) -> int | None:
     if not value.isdecimal():
         return None
     return int(value) if len(value) <= 19 else 0
+
+
+def _scope_arg(name: str, what: str) -> int | None:
+    """The id of a scope argument (``?unit=3``, ``?person=7``): None when absent or empty;
+    anything else that is not an id is a 404 naming what was not found — never a silent
+    export or list of everything."""
+    if not request.args.get(name, ""):
+        return None
+    value = _id_arg(name)
+    if not value:
+        raise NotFound(f"{what}不存在")
+    return value
 
 
 def _png(data: bytes) -> Response:

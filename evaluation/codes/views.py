@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import re
 import zipfile
+from fractions import Fraction
 from typing import Any
 from urllib.parse import quote
 
@@ -27,6 +28,7 @@ from flask import (
 )
 from flask_login import current_user
 
+from evaluation import formatting
 from evaluation.accounts.access import roles_required, visible_round
 from evaluation.codes import codes, paper, reconcile
 from evaluation.codes.slips import slips_pdf
@@ -311,13 +313,19 @@ def turnout_data(rnd: Round) -> dict[str, Any]:
     turnout = round_turnout(rnd)
 
     def percent(used: int, issued: int) -> float:
-        return round(100 * used / issued, 1) if issued else 0.0
+        """For the progress bar: tenths of a percent, rounded half up like every figure."""
+        return int(Fraction(1000 * used, issued) + Fraction(1, 2)) / 10 if issued else 0.0
+
+    def text(used: int, issued: int) -> str:
+        """As the 测评活动 list shows it ("75 %", "66.7 %"; "—" before any is issued)."""
+        return formatting.percent(Fraction(used, issued)) if issued else "—"
 
     return {
         "state": state_label(rnd.state),
         "issued": turnout.issued,
         "used": turnout.used,
         "percent": percent(turnout.used, turnout.issued),
+        "percent_text": text(turnout.used, turnout.issued),
         "strata": [
             {
                 "id": s.stratum_id,
@@ -326,6 +334,7 @@ def turnout_data(rnd: Round) -> dict[str, Any]:
                 "issued": s.issued,
                 "used": s.used,
                 "percent": percent(s.used, s.issued),
+                "percent_text": text(s.used, s.issued),
             }
             for s in turnout.strata
         ],

@@ -126,14 +126,14 @@
           set(panel, ".turnout-state", data.state);
           set(panel, ".turnout-used", data.used);
           set(panel, ".turnout-issued", data.issued);
-          set(panel, ".turnout-percent", data.percent);
+          set(panel, ".turnout-percent", data.percent_text);
           panel.querySelector(".turnout-total").value = data.percent;
           data.strata.forEach(function (s) {
             var row = panel.querySelector('tr[data-stratum="' + s.id + '"]');
             if (!row) { return; }
             set(row, ".s-used", s.used);
             set(row, ".s-issued", s.issued);
-            set(row, ".s-percent", s.percent);
+            set(row, ".s-percent", s.percent_text);
             row.querySelector("progress").value = s.percent;
           });
         })

@@ -398,6 +398,28 @@ def test_timeline_pages_and_trend_chart(app, client, auth, users) -> None:  # ty
     assert "黄牌管理" not in flags and "党政纪处理/引咎辞职" in flags
     assert client.get("/archive/person/999999").status_code == 404
     assert client.get("/archive/flags?unit=abc").status_code == 404
+    # A scope that names nothing is a 404 — never the whole archive exported or listed.
+    downloads = db.session.execute(
+        db.select(db.func.count())
+        .select_from(AuditEntry)
+        .where(AuditEntry.action == "archive.export")
+    ).scalar_one()
+    for query in ("unit=abc", "person=x", "unit=99999999999999999999999", "unit=0", "person=-1"):
+        for path in ("/archive/export.xlsx", "/archive/flags"):
+            if path == "/archive/flags" and query.startswith("person"):
+                continue
+            response = client.get(f"{path}?{query}")
+            text = response.get_data(as_text=True)
+            assert response.status_code == 404, (path, query)
+            assert ("干部不存在" if query.startswith("person") else "单位不存在") in text
+    assert (
+        db.session.execute(
+            db.select(db.func.count())
+            .select_from(AuditEntry)
+            .where(AuditEntry.action == "archive.export")
+        ).scalar_one()
+        == downloads
+    )
 
 
 # --- exports -----------------------------------------------------------------------------------

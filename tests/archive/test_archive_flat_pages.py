@@ -57,6 +57,7 @@ def test_a_unit_page_shows_its_own_flags_and_links_the_subtree(
     page = client.get(f"/archive/unit/{root.id}").get_data(as_text=True)
     # 甘肃省局 itself has no team entries and no cadres: none of 兰州's flags are listed here.
     assert "没有正在生效的预警" in page and "党政纪处理/引咎辞职" not in page
+    assert "本单位及其现任干部没有正在生效的预警（下级单位的另行列出，见下）" in page
     assert f"/archive/flags?unit={root.id}" in page
     lanzhou_page = client.get(f"/archive/unit/{lanzhou.id}").get_data(as_text=True)
     assert "党政纪处理/引咎辞职" in lanzhou_page  # its team, three years 不合格

@@ -591,6 +591,16 @@ def test_turnout_shows_counts_per_stratum_and_nothing_about_votes(
     assert (data["used"], data["issued"]) == (3, 12)
     by_name = {s["name"]: (s["used"], s["issued"], s["percent"]) for s in data["strata"]}
     assert by_name == {"班子成员": (3, 4, 75.0), "中层干部": (0, 4, 0.0), "一般干部": (0, 4, 0.0)}
+    # Shown as the 测评活动 list shows a turnout: one formatter, rounded half up.
+    assert [s["percent_text"] for s in data["strata"]] == ["75 %", "0 %", "0 %"]
+    assert data["percent_text"] == "25 %" and "25 %" in page and "75 %" in page
+    issue(sample_round, "班子成员", 44)  # 3 of 48 = 6.25 %: half up, not to the even tenth
+    data = client.get(f"/rounds/{sample_round.id}/turnout.json").get_json()
+    assert (data["strata"][0]["percent"], data["strata"][0]["percent_text"]) == (6.3, "6.3 %")
+    page = client.get(f"/rounds/{sample_round.id}/turnout").get_data(as_text=True)
+    assert '<span class="s-percent">6.3 %</span>' in page
+    listing = client.get("/").get_data(as_text=True)
+    assert "3/56" in listing and "5.4 %" in listing  # the same figure on the list
     for label in ("优秀", "合格", "称职", "弃权"):
         assert label not in page and label not in str(data)
 
