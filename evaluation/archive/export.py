@@ -100,7 +100,12 @@ FLAG_COLUMNS = (
     "规则集",
     "依据",
     "处理建议",
+    "状态",
 )
+# 状态 of a flag: raised in its subject's most recent counting year (what the 预警 page lists),
+# or in an earlier year, the subject having counting results after it.
+IN_FORCE = "正在生效"
+EARLIER = "历年"
 CHECK_SHEET = "核验"
 CHECK_COLUMNS = (
     "测评对象",
@@ -120,7 +125,7 @@ AUDIT_SHEET = "审计日志"
 AUDIT_COLUMNS = ("项目", "内容")
 WIDTHS = {
     ENTRY_SHEET: (7, 10, 8, 12, 5, 14, 12, 5, 5, 8, 8, 8, 5, 12, 6, 4, 14, 14, 14),
-    FLAG_SHEET: (14, 20, 10, 26, 16, 11, 14, 14, 26),
+    FLAG_SHEET: (14, 20, 10, 26, 16, 11, 14, 14, 26, 8),
     CHECK_SHEET: (12, 22, 7, 34, 22, 12, 10, 10, 10, 6, 30, 50),
     AUDIT_SHEET: (18, 100),
 }
@@ -246,8 +251,10 @@ def entry_rows(entries: Sequence[ArchiveEntry]) -> list[list[Any]]:
     return [entry_row(e, posts.get(e.subject_id)) for e in entries]
 
 
-def flag_rows(flags: Sequence[Flag]) -> list[list[Any]]:
-    """Rows of sheet 预警: every flag the rules raise, with what it rests on."""
+def flag_rows(flags: Sequence[Flag], current: Sequence[Flag] = ()) -> list[list[Any]]:
+    """Rows of sheet 预警: every flag the rules raise in the scope's whole history, with what
+    it rests on and whether it is still in force (one of ``current``)."""
+    in_force = {id(f) for f in current}
     return [
         [
             f.subject_name,
@@ -259,9 +266,21 @@ def flag_rows(flags: Sequence[Flag]) -> list[list[Any]]:
             f.rule_set,
             f.source,
             Styled(f.action, wrap=True),
+            IN_FORCE if id(f) in in_force else EARLIER,
         ]
         for f in flags
     ]
+
+
+def flag_count_note(flags: Sequence[Flag], current: Sequence[Flag]) -> str:
+    """The line that ties the sheet to the 预警 page: all years here, those in force there."""
+    if not flags:
+        return "所选范围内历年均未提出预警。"
+    return (
+        f"本表列出所选范围内历年提出的全部预警，共 {len(flags)} 条；其中“{IN_FORCE}”的 "
+        f"{len(current)} 条即“预警”页面列出的（在该对象最近一个计入年度提出），"
+        f"“{EARLIER}”的是该对象此后又有计入的测评结果。"
+    )
 
 
 def flag_notes(flags: Sequence[Flag], rule_sets: Iterable[RuleConfig]) -> list[str]:
@@ -325,6 +344,7 @@ class Contents:
     flags: Sequence[Flag]
     counted: Container[int]
     rule_sets: Iterable[RuleConfig]
+    current: Sequence[Flag] = ()  # the flags still in force (some of ``flags``)
 
 
 def contents_of(entries: Sequence[ArchiveEntry]) -> Contents:
@@ -336,6 +356,7 @@ def contents_of(entries: Sequence[ArchiveEntry]) -> Contents:
         flags=timeline.flags,
         counted=timeline.counted,
         rule_sets=timeline.rule_sets.values(),
+        current=timeline.current,
     )
 
 
@@ -356,6 +377,7 @@ def archive_contents(
         flags=judged.judgement.flags,
         counted=judged.judgement.counted,
         rule_sets=judged.rule_sets.values(),
+        current=judged.judgement.current,
     )
 
 
@@ -393,10 +415,15 @@ def write_workbook(
         book,
         FLAG_SHEET,
         FLAG_TITLE,
-        [dated, FLAG_NOTE, *flag_notes(contents.flags, contents.rule_sets)],
+        [
+            dated,
+            flag_count_note(contents.flags, contents.current),
+            FLAG_NOTE,
+            *flag_notes(contents.flags, contents.rule_sets),
+        ],
         FLAG_COLUMNS,
     )
-    for row in flag_rows(contents.flags):
+    for row in flag_rows(contents.flags, contents.current):
         flag_sheet.row(row)
     check = _data_sheet(book, CHECK_SHEET, CHECK_COLUMNS)
     written = 0

@@ -254,9 +254,17 @@ def test_export_columns_and_values_against_the_history(app: Flask, tmp_path: Pat
     for column in ("规则集", "依据", "实测值", "阈值"):
         assert column in head
     flag_rows = list(flags.iter_rows(min_row=4, values_only=True))
-    expected = queries.build_timeline(entries).flags
+    timeline = queries.build_timeline(entries)
+    expected = timeline.flags
     assert len(flag_rows) == len(expected) > 0
+    # Every year's flags, each marked whether it is one the 预警 page lists (in force).
+    assert 0 < len(timeline.current) < len(expected)
+    assert (
+        f"共 {len(expected)} 条；其中“正在生效”的 {len(timeline.current)} 条" in flags["A2"].value
+    )
     for row, flag in zip(flag_rows, expected, strict=True):
+        in_force = any(flag is f for f in timeline.current)
+        assert row[head.index("状态")] == ("正在生效" if in_force else "历年")
         assert row[head.index("实测值")] == flag.measured and flag.measured
         assert row[head.index("阈值")] == flag.threshold and flag.threshold
         assert row[head.index("规则集")] == "某县责任追究办法（000 §五）"

@@ -491,6 +491,7 @@ def test_cli_export_cells(app, runner, tmp_path: Path) -> None:  # type: ignore[
         "规则集",
         "依据",
         "处理建议",
+        "状态",
     ]
     assert [r[:8] for r in flags[1:]] == [
         [
