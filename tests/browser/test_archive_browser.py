@@ -72,3 +72,31 @@ def test_timeline_fits_a_phone(live_app: Any, live_server: Any, phone: Any) -> N
     assert wrap.evaluate("el => el.getBoundingClientRect().width") <= 360
     chart = phone.locator("img.trend-chart")
     assert chart.evaluate("img => img.getBoundingClientRect().width") >= 600
+    # ... and it opens on its right end, the newest years, saying that it scrolls
+    box = wrap.evaluate("el => el.getBoundingClientRect().toJSON()")
+    drawn = chart.evaluate("img => img.getBoundingClientRect().toJSON()")
+    assert abs(drawn["right"] - box["right"]) <= 2 and drawn["left"] < box["left"]
+    assert phone.locator(".chart-hint").first.is_visible()
+    # Each year's entry is a block of labelled lines: its rates and grade within the screen.
+    first = phone.locator("table.archive-table tbody tr").first
+    for label in ("年度", "满意率", "信任率", "测评等次"):
+        cell = first.locator(f'td[data-label="{label}"]')
+        assert cell.is_visible(), label
+        right = cell.evaluate("td => td.getBoundingClientRect().right")
+        assert right <= 360, (label, right)
+    shown = first.locator('td[data-label="满意率"]').evaluate(
+        "td => getComputedStyle(td, '::before').content"
+    )
+    assert shown == '"满意率"'  # the label is printed beside the value
+
+
+def test_flags_fit_a_phone(live_app: Any, live_server: Any, phone: Any) -> None:
+    _prepare(live_app)
+    _login(phone, live_server.url, "tianshui")
+    phone.goto(f"{live_server.url}/archive/flags")
+    rows = phone.locator("table.flag-table tbody tr")
+    assert rows.count() > 0
+    assert phone.evaluate("document.documentElement.scrollWidth") <= 360
+    for label in ("对象", "规则", "处理建议"):
+        cell = rows.first.locator(f'td[data-label="{label}"]')
+        assert cell.evaluate("td => td.getBoundingClientRect().right") <= 360, label
