@@ -55,7 +55,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from evaluation import audit
-from evaluation.cli import ACTOR
+from evaluation.cli import ACTOR, Command, CommandError
 from evaluation.errors import DomainError, InputError
 from evaluation.extensions import db
 from evaluation.models import Round, RoundState
@@ -478,7 +478,7 @@ def _reset_sequences() -> None:
 # --- command line -----------------------------------------------------------------------------
 
 
-@click.command("backup")
+@click.command("backup", cls=Command)
 @click.argument("out", type=click.Path(path_type=Path))
 def backup_command(out: Path) -> None:
     """Write the whole database to OUT (JSON lines; gzip if OUT ends in .gz)."""
@@ -487,21 +487,21 @@ def backup_command(out: Path) -> None:
         with write_transaction():
             audit.record(ACTOR, "backup.create", file=out.name, rows=summary.total)
     except DomainError as exc:
-        raise click.ClickException(exc.message) from None
+        raise CommandError(exc.message) from None
     click.echo(f"已备份 {len(summary.counts)} 张表、共 {summary.total} 行到 {out}")
 
 
-@click.command("restore")
+@click.command("restore", cls=Command)
 @click.argument("source", metavar="IN", type=click.Path(path_type=Path))
 def restore_command(source: Path) -> None:
     """Restore a backup into an empty, migrated database (all or nothing)."""
     try:
         summary = restore_from(source)
     except DomainError as exc:
-        raise click.ClickException(exc.message) from None
+        raise CommandError(exc.message) from None
     except SQLAlchemyError as exc:
         reason = type(getattr(exc, "orig", exc)).__name__
-        raise click.ClickException(
+        raise CommandError(
             f"恢复失败（数据库拒绝了备份中的数据：{reason}），数据库未作任何改动"
         ) from None
     click.echo(f"已从 {source} 恢复 {len(summary.counts)} 张表、共 {summary.total} 行")

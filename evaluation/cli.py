@@ -10,10 +10,11 @@ it changes in the audit log.
 from __future__ import annotations
 
 import functools
+import re
 import secrets
 from collections.abc import Callable
 from pathlib import Path
-from typing import ParamSpec, TypeVar
+from typing import IO, Any, ParamSpec, TypeVar
 
 import click
 from flask.cli import AppGroup
@@ -33,6 +34,96 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 
+class CommandError(click.ClickException):
+    """A command's reason for refusing: one line, "错误：…", on standard error; exit status 1."""
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        click.echo(f"错误：{self.format_message()}", file=file, err=file is None)
+
+
+# Click's own words for the usual mistakes on a command line, in Chinese.
+_CLICK_WORDS = (
+    (re.compile(r"^'(.*)' is not a valid integer( range)?\.$", re.S), "“{0}”不是整数"),
+    (re.compile(r"^'(.*)' is not a valid float( range)?\.$", re.S), "“{0}”不是数字"),
+    (re.compile(r"^'(.*)' is not one of (.*)\.$", re.S), "“{0}”不是可选的值（{1}）"),
+    (re.compile(r"^(?:File|Path|Directory) '(.*)' does not exist\.$", re.S), "“{0}”不存在"),
+    (re.compile(r"^(?:File|Path) '(.*)' is a directory\.$", re.S), "“{0}”是目录，不是文件"),
+    (re.compile(r"^Directory '(.*)' is a file\.$", re.S), "“{0}”是文件，不是目录"),
+    (re.compile(r"^Got unexpected extra arguments? \((.*)\)$", re.S), "多余的参数：{0}"),
+    (re.compile(r"^Option '(.*)' requires an argument\.$", re.S), "选项 {0} 后面要给一个值"),
+    (re.compile(r"^Option '(.*)' requires (\d+) arguments\.$", re.S), "选项 {0} 后面要给 {1} 个值"),
+)
+
+
+def usage_reason(exc: click.UsageError) -> str:
+    """A usage error (a missing, unknown or malformed argument) as one line of Chinese."""
+    where = f"（用法见 {exc.ctx.command_path} --help）" if exc.ctx is not None else ""
+    if isinstance(exc, click.MissingParameter):
+        hint = exc.param.get_error_hint(exc.ctx) if exc.param and exc.ctx else ""
+        kind = exc.param.param_type_name if exc.param is not None else exc.param_type
+        return f"缺少{'参数' if kind == 'argument' else '选项'} {hint}{where}"
+    if isinstance(exc, click.NoSuchOption):
+        return f"没有选项 {exc.option_name}{where}"
+    message = exc.message
+    for pattern, words in _CLICK_WORDS:
+        if found := pattern.match(message):
+            message = words.format(*found.groups())
+            break
+    if isinstance(exc, click.BadParameter) and exc.param is not None and exc.ctx is not None:
+        return f"{exc.param.get_error_hint(exc.ctx)} 的值不对：{message}{where}"
+    return f"{message}{where}"
+
+
+class Command(click.Command):
+    """A ``flask`` command whose usage errors are one Chinese line, like its other refusals."""
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.exceptions.NoArgsIsHelpError:
+            raise  # shows the help, as ``--help`` does
+        except click.UsageError as exc:
+            raise CommandError(usage_reason(exc)) from None
+
+
+class Commands(AppGroup):
+    """A group of ``flask`` commands (``flask round …``): each a ``Command``, and an unknown
+    sub-command is one Chinese line too."""
+
+    command_class = Command
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.exceptions.NoArgsIsHelpError:
+            raise  # shows the help, as ``--help`` does
+        except click.UsageError as exc:
+            raise CommandError(usage_reason(exc)) from None
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        try:
+            return super().resolve_command(ctx, args)
+        except click.UsageError:
+            known = "、".join(sorted(self.list_commands(ctx)))
+            raise CommandError(
+                f"没有命令 {ctx.command_path} {args[0] if args else ''}（可用：{known}）"
+            ) from None
+
+
 def one_line_errors(fn: Callable[P, T]) -> Callable[P, T]:
     """Turn a domain error into a one-line Chinese reason and exit status 1."""
 
@@ -43,12 +134,12 @@ def one_line_errors(fn: Callable[P, T]) -> Callable[P, T]:
         except DomainError as exc:
             problems = getattr(exc, "problems", [])
             detail = ("：" + "；".join(problems)) if problems else ""
-            raise click.ClickException(exc.message + detail) from None
+            raise CommandError(exc.message + detail) from None
 
     return wrapper
 
 
-audit_cli = AppGroup("audit", help="审计日志")
+audit_cli = Commands("audit", help="审计日志")
 
 
 @audit_cli.command("verify")
@@ -69,19 +160,19 @@ def audit_verify(against: Path | None) -> None:
     if against is None:
         checked, problem = audit.verify_chain()
         if problem is not None:
-            raise click.ClickException(f"{problem}（此前 {checked} 条完好）")
+            raise CommandError(f"{problem}（此前 {checked} 条完好）")
         click.echo(f"审计日志完好：共 {checked} 条记录，哈希链无断裂")
         return
     head = audit.recorded_head(against)
     checked, problem = audit.check_against(head)
     if problem is not None:
-        raise click.ClickException(f"{problem}（核对 {against.name} 记录的链头：{head}）")
+        raise CommandError(f"{problem}（核对 {against.name} 记录的链头：{head}）")
     click.echo(
         f"审计日志完好：共 {checked} 条记录，哈希链无断裂，包含 {against.name} 记录的链头（{head}）"
     )
 
 
-@click.command("setup")
+@click.command("setup", cls=Command)
 @click.option("--host", default="127.0.0.1")
 @click.option("--port", default=5000, type=int)
 @one_line_errors
@@ -100,7 +191,7 @@ def setup_command(host: str, port: int) -> None:
     load_demo_if_empty(actor=ACTOR)
 
 
-@click.command("demo")
+@click.command("demo", cls=Command)
 @click.option("--csv", "csv_path", default=None, type=click.Path(path_type=Path))
 def demo_command(csv_path: Path | None) -> None:
     """Create a complete, open sample round with codes and print a few voting links."""

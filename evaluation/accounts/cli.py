@@ -5,13 +5,12 @@ from __future__ import annotations
 import sys
 
 import click
-from flask.cli import AppGroup
 
 from evaluation.accounts.operations import create_user, set_password
-from evaluation.cli import ACTOR, one_line_errors
+from evaluation.cli import ACTOR, Commands, one_line_errors
 from evaluation.transactions import writes
 
-user_cli = AppGroup("user", help="账号管理")
+user_cli = Commands("user", help="账号管理")
 
 
 @user_cli.command("create")

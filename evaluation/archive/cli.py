@@ -7,16 +7,15 @@ import tempfile
 from pathlib import Path
 
 import click
-from flask.cli import AppGroup
 
 from evaluation import audit
 from evaluation.accounts.units import get_unit
 from evaluation.archive.export import archive_contents, scope_text, write_workbook
 from evaluation.archive.queries import count_visible, find_person_by_staff_no
-from evaluation.cli import ACTOR, one_line_errors
+from evaluation.cli import ACTOR, Commands, one_line_errors
 from evaluation.errors import InputError
 
-archive_cli = AppGroup("archive", help="廉政档案")
+archive_cli = Commands("archive", help="廉政档案")
 
 
 @archive_cli.command("export")

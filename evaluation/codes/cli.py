@@ -5,15 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from flask.cli import AppGroup
 
-from evaluation.cli import ACTOR, one_line_errors
+from evaluation.cli import ACTOR, CommandError, Commands, one_line_errors
 from evaluation.codes import codes
 from evaluation.codes.slips import slips_pdf
 from evaluation.rounds.state import get_round
 from evaluation.transactions import write_transaction
 
-codes_cli = AppGroup("codes", help="测评码")
+codes_cli = Commands("codes", help="测评码")
 
 
 @codes_cli.command("issue")
@@ -58,9 +57,7 @@ def codes_issue(
             except OSError as exc:
                 for path in written:
                     path.unlink(missing_ok=True)
-                raise click.ClickException(
-                    f"无法写入文件：{exc.strerror}（{exc.filename}）"
-                ) from None
+                raise CommandError(f"无法写入文件：{exc.strerror}（{exc.filename}）") from None
         return issued
 
     issued = _issue()

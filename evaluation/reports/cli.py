@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from evaluation import audit
-from evaluation.cli import ACTOR, one_line_errors
+from evaluation.cli import ACTOR, Command, CommandError, one_line_errors
 from evaluation.fonts import FontMissing
 from evaluation.reports.outputs import write_report
 from evaluation.rounds.state import get_round
@@ -16,7 +16,7 @@ from evaluation.tally.verify import verify_round
 from evaluation.transactions import writes
 
 
-@click.command("report")
+@click.command("report", cls=Command)
 @click.argument("round_id", type=int)
 @click.option(
     "--out",
@@ -36,14 +36,14 @@ def report_command(round_id: int, out: Path | None) -> None:
     try:
         paths = write_report(rnd, out, audit_head=audit.head_of(entry))
     except FontMissing as exc:
-        raise click.ClickException(str(exc)) from None
+        raise CommandError(str(exc)) from None
     except OSError as exc:
-        raise click.ClickException(f"无法写入输出目录：{exc.strerror or exc}") from None
+        raise CommandError(f"无法写入输出目录：{exc.strerror or exc}") from None
     for path in paths:
         click.echo(str(path))
 
 
-@click.command("verify")
+@click.command("verify", cls=Command)
 @click.argument("round_id", type=int)
 @one_line_errors
 def verify_command(round_id: int) -> None:
@@ -72,7 +72,7 @@ def verify_command(round_id: int) -> None:
             click.echo(f"  - {difference}", err=True)
         for note in report.notes:
             click.echo(f"  说明：{note}", err=True)
-        raise click.ClickException(f"核验失败：{len(report.differences)} 处差异（见上）")
+        raise CommandError(f"核验失败：{len(report.differences)} 处差异（见上）")
     click.echo(f"测评活动 {rnd.id}“{rnd.title}”核验通过。")
     click.echo(f"  选票 {report.ballots} 张，已使用测评码 {report.used_codes} 个")
     click.echo(

@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from flask.cli import AppGroup
 
-from evaluation.cli import ACTOR, one_line_errors
+from evaluation.cli import ACTOR, Commands, one_line_errors
 from evaluation.errors import InputError
 from evaluation.rounds import lifecycle
 from evaluation.rounds.round_file import check_round_data, import_round, read_round_file
@@ -15,7 +14,7 @@ from evaluation.rounds.state import get_round
 from evaluation.transactions import write_transaction, writes
 from evaluation.voting import box
 
-round_cli = AppGroup("round", help="测评活动")
+round_cli = Commands("round", help="测评活动")
 
 
 @round_cli.command("import")

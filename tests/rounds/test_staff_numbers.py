@@ -197,7 +197,7 @@ def test_deeply_nested_round_file_is_one_line_on_the_command_line(
     assert "Traceback" not in result.output and result.exception is not None
     assert isinstance(result.exception, SystemExit)
     assert result.output.strip().splitlines() == [
-        "Error: deep.toml 嵌套层数过多，不是有效的测评文件"
+        "错误：deep.toml 嵌套层数过多，不是有效的测评文件"
     ]
 
 
