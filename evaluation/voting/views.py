@@ -297,10 +297,19 @@ def enter() -> Any:
         try:
             code, rnd = check_code(typed)
         except CodeUnknown as exc:
-            return render_template("voting/enter.html", error=exc.message), exc.status
+            # What was typed stays in the box, to be corrected rather than typed again (20
+            # characters on a phone). The page is the voter's own answer, never stored.
+            page = render_template("voting/enter.html", error=exc.message, typed=typed[:64])
+            return page, exc.status
         _remember(typed, code, rnd)
         return redirect(url_for("voting.ballot"))
-    return render_template("voting/enter.html", error=None)
+    return render_template("voting/enter.html", error=None, typed="")
+
+
+@bp.route("/v/")
+def enter_slash() -> Any:
+    """``/v/`` (a link cut short, or typed with a slash): the page for typing a code."""
+    return redirect(url_for("voting.enter"))
 
 
 @bp.route("/v/<code>")

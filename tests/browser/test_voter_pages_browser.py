@@ -87,6 +87,12 @@ def test_progress_counts_as_radios_are_clicked_without_script(
         assert _progress(pg) == "已填 3/10"
         fieldsets.nth(5).scroll_into_view_if_needed()
         assert _in_view(pg, "#ballot-progress")
+        # The count floats over the choices below it; a tap there reaches the choice, not it.
+        under = pg.locator("#ballot-progress").evaluate(
+            "p => { const r = p.getBoundingClientRect();"
+            " return document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2) === p; }"
+        )
+        assert under is False
 
         # Submitting with seven left: the list links to each, and the count survives.
         pg.get_by_role("button", name="提交选票").click()

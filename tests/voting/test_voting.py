@@ -63,6 +63,24 @@ def test_typed_code_is_case_dash_and_space_insensitive(client, sample_round) -> 
     assert "中层干部" in page
 
 
+def test_a_mistyped_code_stays_in_the_box_to_be_corrected(client, sample_round) -> None:
+    code = open_with_codes(sample_round)["中层干部"][0]
+    wrong = code[:-1] + ("2" if code[-1] != "2" else "3")
+    token = csrf_token(client, "/v")
+    response = client.post("/v", data={"code": wrong, "csrf_token": token})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 404 and "测评码不存在或已作废" in page
+    assert f'value="{wrong}"' in page and "autofocus" in page
+    assert response.headers["Cache-Control"].startswith("no-store")
+    # ... and corrected, it goes on to the ballot
+    fixed = client.post("/v", data={"code": code, "csrf_token": token})
+    assert fixed.status_code == 302 and fixed.headers["Location"] == "/ballot"
+    # A blank page offers an empty box; "/v/" (a link cut short) leads to it.
+    assert 'value=""' in client.get("/v").get_data(as_text=True)
+    slash = client.get("/v/")
+    assert slash.status_code == 302 and slash.headers["Location"] == "/v"
+
+
 def test_voting_over_https_needs_the_token_but_no_referrer(app, sample_round) -> None:
     # Behind nginx with HTTPS, and a phone that sends no Referer (the voting pages ask for
     # none, SPEC §5.6): typing a code, the ballot and a receipt check all go through.
