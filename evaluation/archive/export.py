@@ -601,7 +601,7 @@ def unit_feedback_pdf(
                 para("、".join(raised.get(e.id, [])) or "—", small),
             ]
         )
-    width = feedback.FRAME_W
+    width = feedback.TEXT_W
     table = Table(
         rows,
         colWidths=[w * width for w in (0.1, 0.1, 0.26, 0.08, 0.1, 0.1, 0.1, 0.16)],

@@ -33,6 +33,7 @@ from reportlab.lib.enums import TA_CENTER, TA_RIGHT
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
+from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import (
     KeepInFrame,
     PageBreak,
@@ -70,6 +71,8 @@ from evaluation.tally.core import (
 MARGIN = 16 * mm
 FRAME_W = A4[0] - 2 * MARGIN
 FRAME_H = A4[1] - 2 * MARGIN
+# The width text is set in: the page's frame less its padding (6 pt each side).
+TEXT_W = FRAME_W - 12
 COMBINED_NAME = "反馈单-全部.pdf"
 
 SUPPRESSED = "—"
@@ -239,6 +242,18 @@ def _styles() -> dict[str, ParagraphStyle]:
         "h": ParagraphStyle("h", parent=base, fontSize=11.5, leading=17, spaceBefore=5),
         "small": ParagraphStyle("small", parent=base, fontSize=8.5, leading=12),
         "warn": ParagraphStyle("warn", parent=base, fontSize=8.5, leading=12),
+        # 测评无效: boxed, at the size of the sheet's text (the font has no bold face)
+        "alert": ParagraphStyle(
+            "alert",
+            parent=base,
+            fontSize=10.5,
+            leading=15,
+            borderWidth=0.8,
+            borderColor=colors.black,
+            borderPadding=(3, 4, 3, 4),
+            spaceBefore=5,
+            spaceAfter=5,
+        ),
         "grade": ParagraphStyle("grade", parent=base, fontSize=13, leading=19),
         "note": ParagraphStyle("note", parent=base, fontSize=10.5, leading=17),
         "footer": ParagraphStyle(
@@ -267,11 +282,11 @@ def _grid(data: list[list[object]], widths: list[float], *, header: bool = True)
     return table
 
 
-def _ruled_lines(count: int) -> Table:
+def _ruled_lines(count: int, width: float) -> Table:
     """Blank ruled lines to write on by hand."""
     table = Table(
         [[""] for _ in range(count)],
-        colWidths=[FRAME_W],
+        colWidths=[width],
         rowHeights=[8 * mm] * count,
         hAlign="LEFT",
     )
@@ -279,12 +294,14 @@ def _ruled_lines(count: int) -> Table:
     return table
 
 
-def _notes_block(heading: str, text: str, st: dict[str, ParagraphStyle]) -> list[object]:
+def _notes_block(
+    heading: str, text: str, st: dict[str, ParagraphStyle], width: float
+) -> list[object]:
     out: list[object] = [_p(heading, st["h"])]
     if text.strip():
         out.append(_p(text.strip(), st["note"]))
     else:
-        out.append(_ruled_lines(BLANK_LINES))
+        out.append(_ruled_lines(BLANK_LINES, width))
     return out
 
 
@@ -292,7 +309,7 @@ def _shares(form_grades: list[str], fig: Figures) -> list[str]:
     return [percent(fig.shares[key]) if fig.shares else SUPPRESSED for key in form_grades]
 
 
-def _figures_table(result: TallyResult, s: SubjectResult) -> Table:
+def _figures_table(result: TallyResult, s: SubjectResult, width: float) -> Table:
     """Counts with their raw shares per grade, 弃权, 有效票 (and the weighted shares)."""
     raw = s.raw_figures
     keys = [g.key for g in s.form.grades]
@@ -318,13 +335,13 @@ def _figures_table(result: TallyResult, s: SubjectResult) -> Table:
         ]
     )
     n = len(header)
-    widths = [FRAME_W * 0.28] + [FRAME_W * 0.72 / (n - 1)] * (n - 1)
+    widths = [width * 0.28] + [width * 0.72 / (n - 1)] * (n - 1)
     table = _grid(rows, widths)
     table.setStyle(TableStyle([("ALIGN", (1, 1), (-1, -1), "RIGHT")]))
     return table
 
 
-def _rates_table(result: TallyResult, s: SubjectResult) -> Table:
+def _rates_table(result: TallyResult, s: SubjectResult, width: float) -> Table:
     """优秀率 / 满意率 / 信任率: labelled 加权 beside the raw ones in a weighted round."""
     f, raw = s.figures, s.raw_figures
     names = (
@@ -337,17 +354,19 @@ def _rates_table(result: TallyResult, s: SubjectResult) -> Table:
         rows = [
             [f"{name}（加权）", percent(w), f"{name}（未加权）", percent(r)] for name, w, r in names
         ]
-        widths = [FRAME_W * 0.3, FRAME_W * 0.2] * 2
+        widths = [width * 0.3, width * 0.2] * 2
     else:
         rows = [[cell for name, w, _ in names for cell in (name, percent(w))]]
-        widths = [FRAME_W * 0.16, FRAME_W * 0.1733] * 3
+        widths = [width * 0.16, width * (1 / 3 - 0.16)] * 3
     table = _grid(rows, widths, header=False)
     right = [("ALIGN", (c, 0), (c, -1), "RIGHT") for c in range(1, len(widths), 2)]
     table.setStyle(TableStyle(right))
     return table
 
 
-def _strata_table(result: TallyResult, s: SubjectResult, st: dict[str, ParagraphStyle]) -> Table:
+def _strata_table(
+    result: TallyResult, s: SubjectResult, st: dict[str, ParagraphStyle], width: float
+) -> Table:
     weight_col = ["权重", "权重（归一后）"] if result.weighted else []
     header = ["测评人员类别", "参评票", "有效票", "满意率（类别内）", *weight_col]
     rows: list[list[object]] = [[_p(h, st["small"]) for h in header]]
@@ -371,7 +390,7 @@ def _strata_table(result: TallyResult, s: SubjectResult, st: dict[str, Paragraph
                 ]
             )
     n = len(rows[0])
-    table = _grid(rows, [FRAME_W * 0.34] + [FRAME_W * 0.66 / (n - 1)] * (n - 1))
+    table = _grid(rows, [width * 0.34] + [width * 0.66 / (n - 1)] * (n - 1))
     table.setStyle(TableStyle([("FONTSIZE", (0, 0), (-1, -1), 8.5)]))
     return table
 
@@ -383,7 +402,37 @@ def subject_page(
     subject: Subject | None,
     audit_head: ChainHead | None = None,
 ) -> list[object]:
-    """The flowables of one subject's feedback sheet (shrunk to fit one A4 page)."""
+    """The flowables of one subject's feedback sheet, shrunk to fit one A4 page if need be.
+
+    A page that is too long is set wider and drawn smaller (``KeepInFrame``): its paragraphs
+    then fill the wider measure, so the tables are made as wide again, to line up with them.
+    """
+    measure = Canvas(io.BytesIO(), pagesize=A4)  # laid out to be measured, never drawn
+    width = TEXT_W
+    for _ in range(4):
+        page = KeepInFrame(
+            TEXT_W,
+            FRAME_H,
+            _subject_story(rnd, result, s, subject, audit_head, width),
+            mode="shrink",
+        )
+        page.wrapOn(measure, TEXT_W, FRAME_H)
+        wanted = TEXT_W * getattr(page, "_scale", 1.0)
+        if abs(wanted - width) < 0.5:
+            break
+        width = wanted
+    return [page]
+
+
+def _subject_story(
+    rnd: Round,
+    result: TallyResult,
+    s: SubjectResult,
+    subject: Subject | None,
+    audit_head: ChainHead | None,
+    width: float,
+) -> list[object]:
+    """One subject's feedback sheet set ``width`` wide, top to bottom."""
     st = _styles()
     to = addressees(rnd, s, subject)
     unit = subject.unit.path if subject is not None else rnd.unit.path
@@ -396,7 +445,7 @@ def subject_page(
         _p(round_title(rnd), st["sub"]),
         Spacer(1, 3 * mm),
     ]
-    quarter = FRAME_W / 4
+    quarter = width / 4
     info = _grid(
         [
             ["测评对象", _p(s.name, st["base"]), "职务", _p(s.post or "—", st["base"])],
@@ -411,16 +460,17 @@ def subject_page(
     story.append(info)
     story.append(Spacer(1, 1.5 * mm))
     story.append(_p(to.basis, st["small"]))
-    story.append(_p(validity_text(result), st["small"]))
+    # An invalid round says so where it cannot be missed (the sheet's figures stand for nothing).
+    story.append(_p(validity_text(result), st["small"] if result.valid else st["alert"]))
     # 纸质票 among the ballots of the strata that rate the subject (none: nothing said).
     paper_ballots = subject_paper(result, rater_ids(rnd, s.subject_id))
     if paper_ballots is not None:
         story.append(_p(paper_ballots.line(), st["small"]))
 
     story.append(_p("一、测评结果", st["h"]))
-    story.append(_figures_table(result, s))
+    story.append(_figures_table(result, s, width))
     story.append(Spacer(1, 1.5 * mm))
-    story.append(_rates_table(result, s))
+    story.append(_rates_table(result, s, width))
     story.append(Spacer(1, 1.5 * mm))
     grade = f"测评等次：{s.grade_label or '无（没有有效票）'}"
     if s.ranked_in_form > 0 and s.rank is not None:
@@ -431,7 +481,7 @@ def subject_page(
     for warning in weight_warnings(result, s):
         story.append(_p(warning, st["warn"]))
     if s.strata:
-        story.append(_strata_table(result, s, st))
+        story.append(_strata_table(result, s, st, width))
         if s.pool is not None or any(c.figures is None for c in s.strata):
             story.append(_p(pooling_text(result), st["small"]))
         for line in pool_notes(result, s):
@@ -449,8 +499,8 @@ def subject_page(
     for line in rule_set_lines(round_rule_set(rnd), [s.form]):
         story.append(_p(line, st["small"]))
 
-    story.extend(_notes_block("二、评价意见", subject.opinion if subject else "", st))
-    story.extend(_notes_block("三、整改要求", subject.rectification if subject else "", st))
+    story.extend(_notes_block("二、评价意见", subject.opinion if subject else "", st, width))
+    story.extend(_notes_block("三、整改要求", subject.rectification if subject else "", st, width))
 
     story.append(Spacer(1, 5 * mm))
     line = "________________"
@@ -462,7 +512,7 @@ def subject_page(
         signs.append([_p(label, st["base"]), line, "日期", date])
     table = Table(
         signs,
-        colWidths=[FRAME_W * 0.34, FRAME_W * 0.3, FRAME_W * 0.08, FRAME_W * 0.28],
+        colWidths=[width * 0.34, width * 0.3, width * 0.08, width * 0.28],
         hAlign="LEFT",
     )
     table.setStyle(
@@ -479,7 +529,7 @@ def subject_page(
     story.append(table)
     story.append(Spacer(1, 4 * mm))
     story.append(_p(seal_reference(rnd, audit_head), st["footer"]))
-    return [KeepInFrame(FRAME_W, FRAME_H, story, mode="shrink")]
+    return story
 
 
 def feedback_pdf(

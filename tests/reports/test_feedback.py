@@ -424,3 +424,31 @@ def test_one_page_per_subject_even_with_full_notes(
     assert pdf_pages(path) == 5
     unit = db.session.execute(db.select(Unit).where(Unit.name == "兰州市局")).scalar_one()
     assert unit.parent is not None and unit.parent.name == "甘肃省局"
+
+
+def test_a_shrunk_sheet_keeps_its_tables_as_wide_as_its_text(
+    client: FlaskClient, auth: AuthActions, users: dict, voted: Round, tmp_path: Path
+) -> None:
+    """A sheet too long for one page is drawn smaller; its tables are set as wide as its
+    paragraphs then are, so the printed page keeps one right edge (not tables a sixth
+    narrower than the text around them)."""
+    auth.login("organiser")
+    full = ("意见" * MAX_NOTE_CHARS)[:MAX_NOTE_CHARS]
+    assert _post_notes(client, voted, PRINCIPAL, full, full).status_code == 303
+    for name in (PRINCIPAL, MEMBER):  # shrunk, and as it is
+        path = _pdf(
+            client,
+            f"/rounds/{voted.id}/results/{th.subject(voted, name).id}/feedback.pdf",
+            tmp_path,
+        )
+        assert pdf_pages(path) == 1
+        words = subprocess.run(
+            ["pdftotext", "-bbox", str(path), "-"], capture_output=True, text=True, check=True
+        ).stdout
+        boxes = re.findall(
+            r'xMin="([\d.]+)" yMin="[\d.]+" xMax="([\d.]+)" yMax="[\d.]+">([^<]*)<', words
+        )
+        text_right = max(float(x1) for _x0, x1, _w in boxes)
+        # the rates and shares are right-aligned in the tables' last columns
+        table_right = max(float(x1) for _x0, x1, w in boxes if re.fullmatch(r"\d+\.\d\d%", w))
+        assert text_right - table_right < 16, (name, text_right, table_right)
