@@ -15,8 +15,10 @@ import secrets
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any, ParamSpec, TypeVar
+from urllib.parse import urlsplit
 
 import click
+from flask import current_app
 from flask.cli import AppGroup
 
 from evaluation import audit
@@ -187,7 +189,16 @@ def setup_command(host: str, port: int) -> None:
         click.echo("  用户名：admin")
         click.echo(f"  密码：  {password}")
         click.echo("=" * 60)
-    click.echo(f"登录：http://{host}:{port}/login")
+    # Links (login, voting, QR codes) are built on PUBLIC_BASE_URL, which `make run` sets to
+    # the address served unless told otherwise.
+    base = str(current_app.config.get("PUBLIC_BASE_URL") or f"http://{host}:{port}")
+    click.echo(f"登录：{base}/login")
+    if urlsplit(base).hostname in ("0.0.0.0", "::", "localhost", "127.0.0.1", "::1"):
+        click.echo(
+            "提示：测评码链接和二维码指向 "
+            f"{base}，只有本机能打开；要用手机投票，请以 HOST=0.0.0.0 "
+            "PUBLIC_BASE_URL=http://本机局域网地址:端口 运行（见 README“用手机试”）"
+        )
     load_demo_if_empty(actor=ACTOR)
 
 

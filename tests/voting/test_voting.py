@@ -661,6 +661,15 @@ def test_setup_loads_the_demo_only_into_an_empty_database(app: Flask, runner) ->
     second = runner.invoke(args=["setup"])
     assert second.exit_code == 0 and "/v/" not in second.output
     assert count(Round) == 1
+    # The login link is the public address the voting links use; on this machine only, it
+    # says how to let phones in.
+    base = app.config["PUBLIC_BASE_URL"]
+    assert f"登录：{base}/login" in second.output
+    local = "127.0.0.1" in base or "localhost" in base
+    assert ("要用手机投票，请以 HOST=0.0.0.0" in second.output) == local
+    app.config["PUBLIC_BASE_URL"] = "http://192.168.1.20:5000"
+    lan = runner.invoke(args=["setup"])
+    assert "登录：http://192.168.1.20:5000/login" in lan.output and "要用手机" not in lan.output
 
 
 def test_healthz_is_a_bare_route(client, app) -> None:
