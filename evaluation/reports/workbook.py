@@ -254,7 +254,7 @@ def print_title(rnd: Round, form: BallotForm) -> str:
     """<unit><year>年度<title>测评汇总表（<form>）, the year and 测评 not said twice."""
     title = rnd.title
     year = f"{rnd.year}年度"
-    if not title.startswith(f"{rnd.year}年"):
+    if f"{rnd.year}年" not in title:  # "示例：2026年度…" has its year too
         title = year + title
     tail = "汇总表" if title.endswith("测评") else "测评汇总表"
     return f"{rnd.unit.name}{title}{tail}（{form_short_name(form)}）"

@@ -18,7 +18,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from evaluation.extensions import db
 from evaluation.models import Round
-from evaluation.reports.workbook import SIGNATURE_LINE
+from evaluation.reports.workbook import SIGNATURE_LINE, print_title
 from tests.helpers.office import page_size_points, pdf_pages, pdf_text, render_pdf
 from tests.helpers.tally import (
     INTEGRITY,
@@ -349,3 +349,26 @@ def test_no_text_printed_over_another(printed: tuple[str, Path]) -> None:
     _, pdf = printed
     for number, page in enumerate(_words(pdf), 1):
         assert not _overprinted(page), (number, _overprinted(page)[:3])
+
+
+@pytest.mark.parametrize(
+    ("title", "printed"),
+    [
+        (
+            "2026年度党风廉政建设责任制民主测评",
+            "兰州市局2026年度党风廉政建设责任制民主测评汇总表（领导班子）",
+        ),
+        (
+            "示例：2026年度党风廉政建设责任制民主测评",
+            "兰州市局示例：2026年度党风廉政建设责任制民主测评汇总表（领导班子）",
+        ),
+        ("党风廉政建设专项民主测评", "兰州市局2026年度党风廉政建设专项民主测评汇总表（领导班子）"),
+        ("年中廉政谈话满意度", "兰州市局2026年度年中廉政谈话满意度测评汇总表（领导班子）"),
+    ],
+)
+def test_the_print_title_says_the_year_once(title: str, printed: str) -> None:
+    from types import SimpleNamespace
+
+    rnd = SimpleNamespace(title=title, year=2026, unit=SimpleNamespace(name="兰州市局"))
+    form = SimpleNamespace(id="gansu-team", title="领导班子执行党风廉政建设责任制情况民主测评表")
+    assert print_title(rnd, form) == printed  # type: ignore[arg-type]
