@@ -198,10 +198,13 @@ def stratum_chosen(rnd: Round, value: object) -> Stratum:
 
 def parse_count(value: object) -> int:
     """A batch size between 1 and MAX_BATCH; InputError otherwise."""
+    text = str(value if value is not None else "").strip()
+    if not text:
+        raise InputError("请填写数量")
     try:
-        count = int(str(value).strip())
+        count = int(text)
     except ValueError:
-        raise InputError(f"数量“{value}”不是整数") from None
+        raise InputError(f"数量“{text}”不是整数") from None
     if not 1 <= count <= MAX_BATCH:
         raise InputError(f"每批数量应在 1 到 {MAX_BATCH} 之间")
     return count

@@ -76,6 +76,8 @@ MAX_FIRST_SERIAL = 99999
 
 def _whole_number(value: object, what: str) -> int:
     text = str(value if value is not None else "").strip()
+    if not text:
+        raise InputError(f"请填写{what}")
     try:
         return int(text)
     except ValueError:

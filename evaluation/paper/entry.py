@@ -180,10 +180,13 @@ def _open(batch: PaperBatch, sealed: bytes) -> Entry:
 
 def parse_stack_size(value: object) -> int:
     """How many ballots a stack holds: 1 … MAX_STACK."""
+    text = str(value if value is not None else "").strip()
+    if not text:
+        raise InputError("请填写本批张数")
     try:
-        count = int(str(value).strip())
+        count = int(text)
     except ValueError:
-        raise InputError(f"张数“{value}”不是整数") from None
+        raise InputError(f"张数“{text}”不是整数") from None
     if not 1 <= count <= MAX_STACK:
         raise InputError(f"每批纸质票应在 1 到 {MAX_STACK} 张之间（多的请分成几批）")
     return count

@@ -123,6 +123,10 @@ def test_issue_refuses_bad_counts_unknown_strata_and_closed_rounds(app: Flask, s
         codes.issue_batch(sample_round, sample_round.strata[0], codes.MAX_BATCH + 1, actor="t")
     with pytest.raises(InputError, match="没有测评人员类别“不存在”"):
         codes.stratum_named(sample_round, "不存在")
+    with pytest.raises(InputError, match="^请填写数量$"):
+        codes.parse_count("")
+    with pytest.raises(InputError, match="数量“abc”不是整数"):
+        codes.parse_count(" abc ")
     open_with_codes(sample_round, 1)
     with write_transaction():
         lifecycle.close_round(sample_round, actor="t")

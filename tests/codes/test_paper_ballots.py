@@ -217,6 +217,8 @@ def test_counts_outside_the_range_are_refused_in_chinese(app: Flask, sample_roun
             paper.paper_ballots_pdf(sample_round, stratum, bad, 1)
     with pytest.raises(InputError, match="不是整数"):
         paper.parse_copies("十")
+    with pytest.raises(InputError, match="^请填写份数$"):
+        paper.parse_copies("  ")
     with pytest.raises(InputError, match="起始编号"):
         paper.parse_first_serial("0")
     assert paper.parse_first_serial("") == 1

@@ -402,11 +402,16 @@ def test_a_stack_is_checked_against_the_ballots_printed(
     )
     assert more.status_code == 400
     assert f"共印制纸质选票 {PRINTED} 张，已录入 0 张，录入中 6 张" in text(more)
-    for bad in ("0", "abc", "501"):
+    for bad, said in (
+        ("0", "之间"),
+        ("abc", "张数“abc”不是整数"),
+        ("501", "之间"),
+        ("", "请填写本批张数"),
+    ):
         refused = clerk1.post(
             f"/rounds/{sample_round.id}/paper/batches", {"stratum": stratum.id, "count": bad}
         )
-        assert refused.status_code == 400
+        assert refused.status_code == 400 and said in text(refused), bad
     fresh()
     assert count(PaperBatch) == 1
 
