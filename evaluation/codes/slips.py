@@ -261,9 +261,10 @@ def render_slips(
         canvas.setFont(CODE_FONT, code_size)
         canvas.drawString(text_x, pad + 23, code)
         if serials:
-            # The slip's serial, for accounting (a lost slip is voided by it), never a person.
+            # The slip's serial, for accounting (a lost slip is voided by it), never a person:
+            # top right, a line above the slip's heading (beside it, a long serial touched it).
             canvas.setFont(font, 8)
-            canvas.drawRightString(slip_w - pad, slip_h - pad - 9, f"编号 {serials[index]}")
+            canvas.drawRightString(slip_w - pad, slip_h - pad + 1, f"编号 {serials[index]}")
         canvas.restoreState()
         if progress is not None and (index + 1) % 250 == 0:
             progress(index + 1, total)

@@ -212,6 +212,38 @@ def test_slips_text_holds_code_title_stratum_instruction(app, sample_round, tmp_
     assert "扫码" in text
 
 
+def test_a_slips_serial_is_printed_clear_of_its_heading(app, sample_round, tmp_path) -> None:
+    import subprocess
+
+    issued = codes.issue_batch(sample_round, sample_round.strata[1], 2, actor="t")
+    pdf = slips.render_slips(
+        round_title=issued.round_title,
+        stratum_name=issued.stratum_name,
+        codes=issued.codes,
+        urls=issued.urls(),
+        entry_url="https://ceping.example.gov.cn/v",
+        serials=["B-0021", "B-0022"],
+    )
+    path = tmp_path / "slips.pdf"
+    path.write_bytes(pdf)
+    words = subprocess.run(
+        ["pdftotext", "-bbox", str(path), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    boxes = [
+        (float(a), float(b), float(c), float(d), w)
+        for a, b, c, d, w in re.findall(
+            r'xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="([\d.]+)">([^<]*)<', words
+        )
+    ]
+    headings = [b for b in boxes if "一次性测评码" in b[4]]
+    serials = [b for b in boxes if b[4] in ("编号", "B-0021", "B-0022")]
+    assert len(headings) == 2 and len(serials) == 4
+    for a in headings:
+        for b in serials:
+            apart = a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1]
+            assert apart, (a, b)
+
+
 def test_slips_qr_codes_scan_to_their_links(app, sample_round, tmp_path) -> None:
     """A page rasterised at print resolution (300 dpi), each slip read by a real QR decoder.
 
