@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from openpyxl.styles import Alignment, Font
+from openpyxl.worksheet.pagebreak import Break
 from PIL import Image as PILImage
 
 from evaluation import audit
@@ -850,6 +851,16 @@ def chart_images(result: TallyResult, seal: str | None) -> list[tuple[str, bytes
     return images
 
 
+# The 图表 sheet printed: A4 portrait, 0.5″ side and 0.7″ top and bottom margins, fitted to
+# the width of its twelve 12-character columns (89 px each at 96 dpi). Rows are 20 px (15 pt).
+CHART_PX = 760
+ROW_PX = 20
+_SHEET_PX = 12 * (12 * 7 + 5)
+_PRINT_SCALE = min(1.0, (8.27 - 2 * 0.5) * 96 / _SHEET_PX)
+# Rows a printed page holds, less a tenth for the header and for Excel measuring differently.
+CHART_ROWS_PER_PAGE = int((11.69 - 2 * 0.7) * 96 / _PRINT_SCALE / ROW_PX * 0.9)
+
+
 def _charts(wb: Any, result: TallyResult, images: list[tuple[str, bytes]]) -> None:
     sheet = Sheet(wb, "图表", widths=[12] * 12, landscape=False, freeze=None)
     sheet.note(
@@ -858,12 +869,18 @@ def _charts(wb: Any, result: TallyResult, images: list[tuple[str, bytes]]) -> No
         + ("；测评无效" if not result.valid else "")
         + "）"
     )
-    row = 3
+    row, page_top = 3, 1  # the first page starts with the note above the charts
     for _, png in images:
-        sheet.image(png, f"A{row}", width=760)
         with PILImage.open(io.BytesIO(png)) as img:
-            height = img.height * 760 / img.width
-        row += int(height / 20) + 2
+            height = img.height * CHART_PX / img.width
+        rows = int(height / ROW_PX) + 2
+        if row > page_top + 2 and row - page_top + rows > CHART_ROWS_PER_PAGE:
+            # A chart that would run over the page's foot starts the next page: printed, no
+            # chart is cut in two.
+            sheet.ws.row_breaks.append(Break(id=row - 1))
+            page_top = row
+        sheet.image(png, f"A{row}", width=CHART_PX)
+        row += rows
 
 
 def write_workbook(

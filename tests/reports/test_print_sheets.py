@@ -372,3 +372,25 @@ def test_the_print_title_says_the_year_once(title: str, printed: str) -> None:
     rnd = SimpleNamespace(title=title, year=2026, unit=SimpleNamespace(name="兰州市局"))
     form = SimpleNamespace(id="gansu-team", title="领导班子执行党风廉政建设责任制情况民主测评表")
     assert print_title(rnd, form) == printed  # type: ignore[arg-type]
+
+
+def test_no_chart_is_cut_by_a_printed_page(
+    runner: FlaskCliRunner, voted: Round, tmp_path: Path
+) -> None:
+    """图表 holds a dozen charts, several pages printed: a chart that would run over a page's
+    foot starts the next page (a manual page break), so none is printed in two halves."""
+    from evaluation.reports.workbook import CHART_ROWS_PER_PAGE, ROW_PX
+
+    ws = load_workbook(_report(runner, voted, tmp_path / "out"))["图表"]
+    charts = sorted(
+        (image.anchor._from.row + 1, image.anchor.ext.height / 9525) for image in ws._images
+    )
+    breaks = sorted(b.id for b in ws.row_breaks.brk)
+    assert len(charts) > 6 and breaks  # more than one page of charts
+    page_tops = [1] + [b + 1 for b in breaks]
+    for top, height in charts:
+        bottom = top + height / ROW_PX  # the row the chart ends in
+        page = max(t for t in page_tops if t <= top)
+        following = [t for t in page_tops if t > page]
+        assert not following or bottom < following[0], (top, bottom, breaks)
+        assert bottom - page <= CHART_ROWS_PER_PAGE, (top, bottom, page)
