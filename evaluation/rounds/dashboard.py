@@ -75,6 +75,34 @@ class Filters:
         """True when anything narrows the list."""
         return bool(self.year or self.unit_id or self.state or self.query)
 
+    def query_args(self, page: int) -> dict[str, str | int]:
+        """The query string of ``page`` of this list: the filters as understood, nothing else
+        (what could not be read is not carried from page to page)."""
+        args: dict[str, str | int] = {}
+        if self.query:
+            args["q"] = self.query
+        if self.year:
+            args["year"] = self.year
+        if self.unit_id:
+            args["unit"] = self.unit_id
+        if self.state:
+            args["state"] = self.state.value
+        if page > 1:
+            args["page"] = page
+        return args
+
+
+def page_links(page: int, pages: int, around: int = 2) -> list[int | None]:
+    """The pages a pager names: the first, the last, and those near ``page``; None for a gap.
+    ``page_links(7, 40)`` → [1, None, 5, 6, 7, 8, 9, None, 40]."""
+    shown = {1, pages, *range(max(1, page - around), min(pages, page + around) + 1)}
+    out: list[int | None] = []
+    for number in sorted(shown):
+        if out and out[-1] is not None and number > out[-1] + 1:
+            out.append(None)
+        out.append(number)
+    return out
+
 
 @dataclass(frozen=True)
 class RoundRow:

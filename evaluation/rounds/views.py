@@ -157,6 +157,7 @@ def index() -> Any:
         filters=filters,
         units=visible_units(current_user),
         states=STATE_LABELS,
+        page_links=dashboard.page_links,
     )
 
 

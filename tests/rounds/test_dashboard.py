@@ -102,9 +102,21 @@ def test_paginated_with_counts_and_statements_do_not_grow_with_rows(
     assert f"共 {dashboard.PAGE_SIZE + 5} 个测评活动，第 1/2 页" in first
     second = client.get("/?page=2").get_data(as_text=True)
     assert _rows(second) == 5
+    # The pager names pages, and carries only the filters it understood.
+    assert '<strong aria-current="page">2</strong>' in second and 'href="/">1</a>' in second
+    odd = client.get("/?page=2&year=abcd&state=draft&junk=1").get_data(as_text=True)
+    assert 'href="/?state=draft">1</a>' in odd and "abcd" not in odd and "junk" not in odd
     with _statements() as many:
         client.get("/")
     with _statements() as few:
         client.get("/?page=2")
     assert len(many) == len(few), (len(many), len(few))
     assert len(many) < 25
+
+
+def test_the_pager_names_the_first_last_and_near_pages() -> None:
+    assert dashboard.page_links(1, 1) == [1]
+    assert dashboard.page_links(1, 3) == [1, 2, 3]
+    assert dashboard.page_links(7, 40) == [1, None, 5, 6, 7, 8, 9, None, 40]
+    assert dashboard.page_links(40, 40) == [1, None, 38, 39, 40]
+    assert dashboard.page_links(3, 40) == [1, 2, 3, 4, 5, None, 40]
