@@ -323,9 +323,14 @@ def _render_units(
     new_form.parent_id.choices = _unit_choices(scope)  # type: ignore[assignment]
     root = current_user.unit
     sets = accountability.available_sets()
+    # 查找: a province's two hundred units, narrowed to those whose path holds the words.
+    query = request.args.get("q", "").strip()[:100]
+    shown = [u for u in scope if query in u.path] if query else scope
     return render_template(
         "accounts/units.html",
         units=scope,
+        shown=shown,
+        query=query,
         root=root,
         depth={u.id: u.path.count(units.SEPARATOR) for u in scope},
         new_form=new_form,

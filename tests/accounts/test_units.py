@@ -63,6 +63,17 @@ def test_units_page_is_for_admins_and_lists_only_the_scope(
     page = client.get("/units").get_data(as_text=True)
     assert "新建下级单位" in page and LANZHOU in page
     assert TIANSHUI not in page and "新建顶级单位" not in page
+    # 查找 narrows the list to the units whose path holds the words, within the scope only.
+    every = len(re.findall(r'<td data-label="单位">', page))
+    assert every >= 1 and f"共 {every} 个单位。" in page
+    found = client.get("/units?q=兰州").get_data(as_text=True)
+    assert len(re.findall(r'<td data-label="单位">', found)) == every and "全部列出" in found
+    assert "没有名称含“天水”的单位" in client.get("/units?q=天水").get_data(as_text=True)
+    auth.logout()
+    auth.login("admin")  # the whole tree: 天水 is found, 兰州 is not listed with it
+    whole = client.get("/units?q=天水").get_data(as_text=True)
+    listed = re.findall(r'<small class="hint">([^<]+)</small></td>', whole)
+    assert listed and all("天水" in path for path in listed), listed
 
 
 def test_admin_creates_a_child_unit_and_it_is_audited(
