@@ -69,6 +69,13 @@ def test_a_unit_page_shows_its_own_flags_and_links_the_subtree(
     # The whole tree's flags, on the flags page the link opens.
     tree = client.get(f"/archive/flags?unit={root.id}").get_data(as_text=True)
     assert "共 4 条预警" in tree and "党政纪处理/引咎辞职" in tree
+    # A unit without flags still offers its workbook and the way back to its page.
+    quiet = ensure_unit("甘肃省局/定西市局")
+    db.session.commit()
+    none = client.get(f"/archive/flags?unit={quiet.id}").get_data(as_text=True)
+    assert "没有正在生效的预警" in none
+    assert f"/archive/export.xlsx?unit={quiet.id}" in none
+    assert f'href="/archive/unit/{quiet.id}"' in none
 
 
 def test_the_flags_list_comes_in_pages_with_its_count(
