@@ -94,25 +94,11 @@ class Command(click.Command):
             raise CommandError(usage_reason(exc)) from None
 
 
-class Commands(AppGroup):
-    """A group of ``flask`` commands (``flask round …``): each a ``Command``, and an unknown
-    sub-command is one Chinese line too."""
+class Commands(Command, AppGroup):
+    """A group of ``flask`` commands (``flask round …``): each a ``Command``, and the group's
+    own usage errors (an unknown sub-command) one Chinese line too."""
 
     command_class = Command
-
-    def make_context(
-        self,
-        info_name: str | None,
-        args: list[str],
-        parent: click.Context | None = None,
-        **extra: Any,
-    ) -> click.Context:
-        try:
-            return super().make_context(info_name, args, parent=parent, **extra)
-        except click.exceptions.NoArgsIsHelpError:
-            raise  # shows the help, as ``--help`` does
-        except click.UsageError as exc:
-            raise CommandError(usage_reason(exc)) from None
 
     def resolve_command(
         self, ctx: click.Context, args: list[str]

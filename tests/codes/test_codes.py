@@ -194,15 +194,21 @@ def _pdftotext(pdf: bytes, tmp_path: Path) -> str | None:
     return out.stdout.decode("utf-8")
 
 
-def test_slips_text_holds_code_title_stratum_instruction(app, sample_round, tmp_path) -> None:
-    issued = codes.issue_batch(sample_round, sample_round.strata[0], 2, actor="t")
-    pdf = slips.render_slips(
+def _slips_pdf(issued: codes.IssuedBatch, serials: tuple[str, ...] = ()) -> bytes:
+    """The batch's slips as the codes page prints them."""
+    return slips.render_slips(
         round_title=issued.round_title,
         stratum_name=issued.stratum_name,
         codes=issued.codes,
         urls=issued.urls(),
         entry_url="https://ceping.example.gov.cn/v",
+        serials=serials,
     )
+
+
+def test_slips_text_holds_code_title_stratum_instruction(app, sample_round, tmp_path) -> None:
+    issued = codes.issue_batch(sample_round, sample_round.strata[0], 2, actor="t")
+    pdf = _slips_pdf(issued)
     text = _pdftotext(pdf, tmp_path)
     assert text is not None, "pdftotext (poppler-utils) is needed to read the slips"
     for code in issued.codes:
@@ -216,16 +222,8 @@ def test_a_slips_serial_is_printed_clear_of_its_heading(app, sample_round, tmp_p
     import subprocess
 
     issued = codes.issue_batch(sample_round, sample_round.strata[1], 2, actor="t")
-    pdf = slips.render_slips(
-        round_title=issued.round_title,
-        stratum_name=issued.stratum_name,
-        codes=issued.codes,
-        urls=issued.urls(),
-        entry_url="https://ceping.example.gov.cn/v",
-        serials=["B-0021", "B-0022"],
-    )
     path = tmp_path / "slips.pdf"
-    path.write_bytes(pdf)
+    path.write_bytes(_slips_pdf(issued, ("B-0021", "B-0022")))
     words = subprocess.run(
         ["pdftotext", "-bbox", str(path), "-"], capture_output=True, text=True, check=True
     ).stdout
@@ -259,15 +257,7 @@ def test_slips_qr_codes_scan_to_their_links(app, sample_round, tmp_path) -> None
     assert shutil.which("pdftoppm") and shutil.which("zbarimg"), "make test installs them"
     issued = codes.issue_batch(sample_round, sample_round.strata[0], 10, actor="t")
     pdf = tmp_path / "slips.pdf"
-    pdf.write_bytes(
-        slips.render_slips(
-            round_title=issued.round_title,
-            stratum_name=issued.stratum_name,
-            codes=issued.codes,
-            urls=issued.urls(),
-            entry_url="https://ceping.example.gov.cn/v",
-        )
-    )
+    pdf.write_bytes(_slips_pdf(issued))
     dpi = 300
     subprocess.run(
         ["pdftoppm", "-png", "-r", str(dpi), str(pdf), str(tmp_path / "page")], check=True
