@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import click
 from flask import Flask, abort, current_app, request
 from flask_login import current_user
 from sqlalchemy import event
@@ -244,19 +245,23 @@ def register_blueprints(app: Flask) -> None:
         app.register_blueprint(views.bp)
 
 
+# The ``flask`` commands (SPEC §11).
+COMMANDS: tuple[click.Command, ...] = (
+    cli.setup_command,
+    cli.demo_command,
+    cli.audit_cli,
+    accounts_cli.user_cli,
+    rounds_cli.round_cli,
+    codes_cli.codes_cli,
+    reports_cli.report_command,
+    reports_cli.verify_command,
+    archive_cli.archive_cli,
+    backup.backup_command,
+    backup.restore_command,
+)
+
+
 def register_commands(app: Flask) -> None:
     """Add the ``flask`` commands (SPEC §11)."""
-    for command in (
-        cli.setup_command,
-        cli.demo_command,
-        cli.audit_cli,
-        accounts_cli.user_cli,
-        rounds_cli.round_cli,
-        codes_cli.codes_cli,
-        reports_cli.report_command,
-        reports_cli.verify_command,
-        archive_cli.archive_cli,
-        backup.backup_command,
-        backup.restore_command,
-    ):
+    for command in COMMANDS:
         app.cli.add_command(command)

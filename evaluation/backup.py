@@ -478,7 +478,9 @@ def _reset_sequences() -> None:
 # --- command line -----------------------------------------------------------------------------
 
 
-@click.command("backup", cls=Command)
+@click.command(
+    "backup", cls=Command, help="把整个数据库写入备份文件（JSON 行；文件名以 .gz 结尾时压缩）"
+)
 @click.argument("out", type=click.Path(path_type=Path))
 def backup_command(out: Path) -> None:
     """Write the whole database to OUT (JSON lines; gzip if OUT ends in .gz)."""
@@ -491,7 +493,9 @@ def backup_command(out: Path) -> None:
     click.echo(f"已备份 {len(summary.counts)} 张表、共 {summary.total} 行到 {out}")
 
 
-@click.command("restore", cls=Command)
+@click.command(
+    "restore", cls=Command, help="把备份恢复到一个已迁移的空数据库（全部恢复或全不恢复）"
+)
 @click.argument("source", metavar="IN", type=click.Path(path_type=Path))
 def restore_command(source: Path) -> None:
     """Restore a backup into an empty, migrated database (all or nothing)."""

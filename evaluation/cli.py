@@ -130,7 +130,13 @@ def one_line_errors(fn: Callable[P, T]) -> Callable[P, T]:
 audit_cli = Commands("audit", help="审计日志")
 
 
-@audit_cli.command("verify")
+@audit_cli.command(
+    "verify",
+    help=(
+        "核对审计日志的哈希链，有断裂时指出第一条并以 1 退出；"
+        "--against 核对备份、工作簿或档案导出里记录的链头"
+    ),
+)
 @click.option(
     "--against",
     "against",
@@ -160,9 +166,15 @@ def audit_verify(against: Path | None) -> None:
     )
 
 
-@click.command("setup", cls=Command)
-@click.option("--host", default="127.0.0.1")
-@click.option("--port", default=5000, type=int)
+@click.command(
+    "setup",
+    cls=Command,
+    help="首次运行：没有账号时创建管理员（密码只显示一次），空数据库时载入示例测评",
+)
+@click.option(
+    "--host", default="127.0.0.1", help="服务的地址（未设 PUBLIC_BASE_URL 时用于登录链接）"
+)
+@click.option("--port", default=5000, type=int, help="服务的端口")
 @one_line_errors
 @writes
 def setup_command(host: str, port: int) -> None:
@@ -188,8 +200,14 @@ def setup_command(host: str, port: int) -> None:
     load_demo_if_empty(actor=ACTOR)
 
 
-@click.command("demo", cls=Command)
-@click.option("--csv", "csv_path", default=None, type=click.Path(path_type=Path))
+@click.command("demo", cls=Command, help="新建并开始一个示例测评（含测评码），打印几条投票链接")
+@click.option(
+    "--csv",
+    "csv_path",
+    default=None,
+    type=click.Path(path_type=Path),
+    help="另把全部测评码（code,url）写到这个 CSV 文件",
+)
 def demo_command(csv_path: Path | None) -> None:
     """Create a complete, open sample round with codes and print a few voting links."""
 

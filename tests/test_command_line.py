@@ -55,3 +55,30 @@ def test_help_is_still_help(runner: Any) -> None:
     for args in (["round"], ["round", "--help"], ["verify", "--help"]):
         result = runner.invoke(args=args)
         assert "Usage:" in result.output and "错误" not in result.output, args
+
+
+def test_every_command_and_option_of_ours_is_described_in_chinese(app: Any) -> None:
+    """``flask --help`` and each command's ``--help`` speak the officials' language (Flask's
+    own ``db``, ``run``, ``shell``, ``routes`` and the limiter's are theirs)."""
+    import re
+
+    import click
+
+    from evaluation import app as factory
+
+    cjk = re.compile(r"[\u4e00-\u9fff]")
+    ours = factory.COMMANDS
+    seen = []
+    for command in ours:
+        commands = (
+            list(command.commands.values()) if isinstance(command, click.Group) else [command]
+        )
+        for each in [command, *commands]:
+            seen.append(each.name)
+            assert cjk.search(each.get_short_help_str(limit=200)), each.name
+            for param in each.params:
+                if isinstance(param, click.Option) and param.help is not None:
+                    assert cjk.search(param.help), (each.name, param.name)
+                if isinstance(param, click.Option) and not param.is_flag:
+                    assert param.help, (each.name, param.name)
+    assert {"verify", "issue", "export", "close", "create"} <= set(seen)

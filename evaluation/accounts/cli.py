@@ -13,10 +13,13 @@ from evaluation.transactions import writes
 user_cli = Commands("user", help="账号管理")
 
 
-@user_cli.command("create")
+@user_cli.command("create", help="创建账号（终端上输入两次密码，否则从标准输入读一行）")
 @click.argument("name")
 @click.option(
-    "--role", type=click.Choice(["admin", "organiser", "viewer", "counter"]), required=True
+    "--role",
+    type=click.Choice(["admin", "organiser", "viewer", "counter"]),
+    required=True,
+    help="角色：admin 管理员、organiser 组织者、viewer 查看者、counter 计票员",
 )
 @click.option("--unit", "unit_path", default=None, help="所属单位，如 甘肃省局/兰州市局")
 @one_line_errors
@@ -30,7 +33,7 @@ def user_create(name: str, role: str, unit_path: str | None) -> None:
     click.echo(f"已创建用户 {user.username}（{role}）")
 
 
-@user_cli.command("passwd")
+@user_cli.command("passwd", help="设置账号的新密码（同样输入两次或从标准输入读一行）")
 @click.argument("name")
 @one_line_errors
 @writes

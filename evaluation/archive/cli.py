@@ -18,7 +18,7 @@ from evaluation.errors import InputError
 archive_cli = Commands("archive", help="廉政档案")
 
 
-@archive_cli.command("export")
+@archive_cli.command("export", help="导出廉政档案工作簿（档案记录、预警、核验、审计日志）")
 @click.option(
     "--unit", "unit_path", default=None, help="单位（含下级单位及现属干部），如 甘肃省局/兰州市局"
 )

@@ -15,12 +15,22 @@ from evaluation.transactions import write_transaction
 codes_cli = Commands("codes", help="测评码")
 
 
-@codes_cli.command("issue")
+@codes_cli.command(
+    "issue", help="为一个测评人员类别发放测评码，写出 CSV（code,url），可另写 A4 测评码条 PDF"
+)
 @click.argument("round_id", type=int)
 @click.option("--stratum", required=True, help="测评人员类别名称")
 @click.option("--count", required=True, help="数量")
-@click.option("--csv", "csv_path", required=True, type=click.Path(path_type=Path))
-@click.option("--pdf", "pdf_path", default=None, type=click.Path(path_type=Path))
+@click.option(
+    "--csv", "csv_path", required=True, type=click.Path(path_type=Path), help="测评码 CSV 写到这里"
+)
+@click.option(
+    "--pdf",
+    "pdf_path",
+    default=None,
+    type=click.Path(path_type=Path),
+    help="A4 测评码条 PDF 写到这里",
+)
 def codes_issue(
     round_id: int, stratum: str, count: str, csv_path: Path, pdf_path: Path | None
 ) -> None:

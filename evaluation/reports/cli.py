@@ -16,7 +16,9 @@ from evaluation.tally.verify import verify_round
 from evaluation.transactions import writes
 
 
-@click.command("report", cls=Command)
+@click.command(
+    "report", cls=Command, help="为已结束的测评生成工作簿、图表和反馈单，每行打印一个文件路径"
+)
 @click.argument("round_id", type=int)
 @click.option(
     "--out",
@@ -43,7 +45,9 @@ def report_command(round_id: int, out: Path | None) -> None:
         click.echo(str(path))
 
 
-@click.command("verify", cls=Command)
+@click.command(
+    "verify", cls=Command, help="按原始选票重新计票并重算封存码，有差异时列出并以 1 退出"
+)
 @click.argument("round_id", type=int)
 @one_line_errors
 def verify_command(round_id: int) -> None:

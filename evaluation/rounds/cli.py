@@ -17,7 +17,7 @@ from evaluation.voting import box
 round_cli = Commands("round", help="测评活动")
 
 
-@round_cli.command("import")
+@round_cli.command("import", help="从测评文件（TOML）创建测评活动，最后一行单独打印新活动的编号")
 @click.argument("path", type=click.Path(path_type=Path))
 @one_line_errors
 def round_import(path: Path) -> None:
@@ -33,7 +33,7 @@ def round_import(path: Path) -> None:
     click.echo(str(rnd.id))
 
 
-@round_cli.command("open")
+@round_cli.command("open", help="开始测评（监票人保管时私钥写到 --key-out）")
 @click.argument("round_id", type=int)
 @click.option(
     "--custody",
@@ -80,7 +80,7 @@ def round_open(round_id: int, custody: str, key_out: Path | None) -> None:
         click.echo(f"投票箱私钥已写入 {key_out}：请交监票人保管，结束测评时用 --key 提交")
 
 
-@round_cli.command("close")
+@round_cli.command("close", help="结束测评（不可撤销）：开箱、打乱写入、封存")
 @click.argument("round_id", type=int)
 @click.option(
     "--key",
@@ -106,7 +106,7 @@ def _close(round_id: int, key: bytes | None) -> None:
     lifecycle.close_round(get_round(round_id), actor=ACTOR, key=key)
 
 
-@round_cli.command("archive")
+@round_cli.command("archive", help="把已结束的测评归入廉政档案")
 @click.argument("round_id", type=int)
 @one_line_errors
 @writes
@@ -117,7 +117,7 @@ def round_archive(round_id: int) -> None:
     click.echo(f"测评活动 {rnd.id} 已归档")
 
 
-@round_cli.command("void")
+@round_cli.command("void", help="作废测评活动（须写明原因）")
 @click.argument("round_id", type=int)
 @click.option("--reason", required=True, help="作废原因")
 @one_line_errors
@@ -129,7 +129,7 @@ def round_void(round_id: int, reason: str) -> None:
     click.echo(f"测评活动 {rnd.id} 已作废")
 
 
-@round_cli.command("tick")
+@round_cli.command("tick", help="按计划开始/结束时间开始或结束到时的测评活动")
 @one_line_errors
 def round_tick() -> None:
     """Open and close rounds whose scheduled time has passed (run from cron).
