@@ -71,8 +71,9 @@ from evaluation.tally.core import (
 MARGIN = 16 * mm
 FRAME_W = A4[0] - 2 * MARGIN
 FRAME_H = A4[1] - 2 * MARGIN
-# The width text is set in: the page's frame less its padding (6 pt each side).
+# The room text is set in: the page's frame less its padding (6 pt on each side).
 TEXT_W = FRAME_W - 12
+TEXT_H = FRAME_H - 12
 COMBINED_NAME = "反馈单-全部.pdf"
 
 SUPPRESSED = "—"
@@ -412,11 +413,11 @@ def subject_page(
     for _ in range(4):
         page = KeepInFrame(
             TEXT_W,
-            FRAME_H,
+            TEXT_H,
             _subject_story(rnd, result, s, subject, audit_head, width),
             mode="shrink",
         )
-        page.wrapOn(measure, TEXT_W, FRAME_H)
+        page.wrapOn(measure, TEXT_W, TEXT_H)
         wanted = TEXT_W * getattr(page, "_scale", 1.0)
         if abs(wanted - width) < 0.5:
             break
