@@ -24,6 +24,7 @@ from evaluation.fonts import matplotlib_font_family
 from evaluation.models import ArchiveEntry
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
     from matplotlib.font_manager import FontProperties
 
@@ -78,6 +79,8 @@ def trend_chart_figure(timeline: Timeline, *, title: str, config: RuleConfig) ->
         return fig
 
     span = list(range(years[0], years[-1] + 1))
+    # year → (satisfaction, grade, colour) of each form: labelled once all are drawn
+    grades: dict[int, list[tuple[float, str, str]]] = {}
     for index, (form_id, by_year) in enumerate(sorted(series.items())):
         colour = COLOURS[index % len(COLOURS)]
         marker = MARKERS[index % len(MARKERS)]
@@ -109,15 +112,7 @@ def trend_chart_figure(timeline: Timeline, *, title: str, config: RuleConfig) ->
             entry = by_year.get(year)
             if entry is None or math.isnan(value) or not entry.grade:
                 continue
-            ax.annotate(
-                entry.grade,
-                (year, value),
-                textcoords="offset points",
-                xytext=(0, 8 if value < 92 else -15),
-                ha="center",
-                color=colour,
-                fontproperties=small,
-            )
+            grades.setdefault(year, []).append((value, entry.grade, colour))
 
     forms = set(series)
     if forms & set(config.integrity_forms):
@@ -128,6 +123,7 @@ def trend_chart_figure(timeline: Timeline, *, title: str, config: RuleConfig) ->
         _threshold(ax, config.trust_below, f"信任率警戒线 {config.trust_below}", small)
 
     ax.set_ylim(0, 108)
+    _grade_labels(ax, grades, small, fig.get_figheight())
     ax.yaxis.set_major_formatter(PercentFormatter(decimals=0))
     ax.set_xlim(span[0] - 0.5, span[-1] + 0.5)
     ax.xaxis.set_major_locator(FixedLocator(span))
@@ -157,6 +153,40 @@ def _year_labels(timeline: Timeline, span: list[int]) -> list[str]:
     if len({name for names in units.values() for name in names}) <= 1:
         return [f"{y}年" for y in span]
     return [f"{y}年\n" + "、".join(units.get(y, [])) for y in span]
+
+
+def _grade_labels(
+    ax: Axes,
+    grades: dict[int, list[tuple[float, str, str]]],
+    font: FontProperties,
+    fig_height: float,
+) -> None:
+    """Each year's grades beside their points, on a white ground so that no line runs through
+    the words: above a point, else below it, else further down or up — the first place where
+    the label overlaps no other label of that year (a point at the top is labelled below)."""
+    low, high = ax.get_ylim()
+    axis_points = ax.get_position().height * fig_height * 72  # fig_height in inches
+    per_point = (high - low) / axis_points  # y units per typographic point
+    tall = (font.get_size_in_points() + 1) * per_point
+    for year, marks in grades.items():
+        taken: list[tuple[float, float]] = []  # (bottom, top) of this year's labels
+        for value, text, colour in sorted(marks, reverse=True):
+            offsets = (8, -15, -27, 20) if value < 92 else (-15, -27, 8, 20)
+            for offset in offsets:
+                bottom = value + offset * per_point
+                if not any(bottom < top and other < bottom + tall for other, top in taken):
+                    break
+            taken.append((bottom, bottom + tall))
+            ax.annotate(
+                text,
+                (year, value),
+                textcoords="offset points",
+                xytext=(0, offset),
+                ha="center",
+                color=colour,
+                fontproperties=font,
+                bbox={"boxstyle": "round,pad=0.12", "fc": "white", "ec": "none", "alpha": 0.85},
+            )
 
 
 def _threshold(ax: object, value: Fraction, label: str, font: FontProperties) -> None:
