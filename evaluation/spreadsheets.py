@@ -30,6 +30,7 @@ from openpyxl.drawing.image import Image
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.styles.cell_style import StyleArray
 from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.pagebreak import Break
 from openpyxl.worksheet.worksheet import Worksheet
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -120,6 +121,34 @@ def row_height(lines: int, font_size: float = 11) -> float:
     return lines * LINE_HEIGHT * font_size / 11 + ROW_PADDING
 
 
+# A4 less the sheets' 0.5″ side margins, in pixels at 96 dpi, as Excel measures columns.
+PRINT_WIDTH_PX = {True: (11.69 - 1.0) * 96, False: (8.27 - 1.0) * 96}
+
+
+def column_px(width: float) -> int:
+    """A column's width in pixels (Excel: seven per character of the default font, plus 5)."""
+    return int(width * 7 + 5)
+
+
+def column_breaks(widths: Sequence[float], landscape: bool, scale: float) -> list[int]:
+    """Where a sheet printed at ``scale`` starts each new page across: the 1-based columns
+    after which a page ends (none when it fits one page). Each page after the first repeats
+    the first column. A quarter of the width is kept spare: LibreOffice prints a column about
+    a fifth wider than Excel's seven pixels a character (its default font is wider), and a
+    column that does not fit makes it break the page on its own, before ours."""
+    room = PRINT_WIDTH_PX[landscape] * 0.75 / scale
+    first = column_px(widths[0]) if widths else 0
+    breaks: list[int] = []
+    used = 0
+    for index, width in enumerate(widths):
+        px = column_px(width)
+        if used + px > room and used > (first if breaks else 0):
+            breaks.append(index)  # the page ends after column ``index`` (1-based)
+            used = first
+        used += px
+    return breaks
+
+
 def new_workbook() -> Workbook:
     """A write-only workbook (sheets are streamed in order)."""
     return Workbook(write_only=True)
@@ -139,6 +168,7 @@ class Sheet:
         freeze: str | None = "A2",
         title_rows: str | None = None,
         footer: str = "",
+        min_print_scale: float | None = None,
     ) -> None:
         self.ws = workbook.create_sheet(title)
         self.widths = [float(w) for w in widths]
@@ -149,9 +179,23 @@ class Sheet:
         setup = self.ws.page_setup
         setup.paperSize = Worksheet.PAPERSIZE_A4
         setup.orientation = "landscape" if landscape else "portrait"
-        setup.fitToWidth = 1
-        setup.fitToHeight = 0
-        self.ws.sheet_properties.pageSetUpPr.fitToPage = True
+        # Fitted to one page's width; but a data sheet too wide to print readably so (at
+        # ``min_print_scale`` or more) prints at that scale over as many pages across as it
+        # takes, broken between columns here, its first column on every page.
+        self.breaks: list[int] = []
+        if min_print_scale is not None and (
+            sum(column_px(w) for w in self.widths) * min_print_scale > PRINT_WIDTH_PX[landscape]
+        ):
+            self.breaks = column_breaks(self.widths, landscape, min_print_scale)
+        if self.breaks and min_print_scale is not None:
+            setup.scale = round(min_print_scale * 100)
+            for column in self.breaks:
+                self.ws.col_breaks.append(Break(id=column))
+            self.ws.print_title_cols = "A:A"
+        else:
+            setup.fitToWidth = 1
+            setup.fitToHeight = 0
+            self.ws.sheet_properties.pageSetUpPr.fitToPage = True
         self.ws.print_options.horizontalCentered = True
         margins = self.ws.page_margins
         margins.left = margins.right = 0.5
@@ -374,7 +418,8 @@ class Sheet:
     def note(self, text: str, *, warn: bool = False, font: Font | None = None) -> None:
         """A note row (grey, or bold red for warnings such as 无效), merged across the sheet's
         columns and wrapped, as high as its text needs."""
-        span = max(len(self.widths), 1)
+        # across the first printed page's columns (a note over a page break is cut in two)
+        span = max(self.breaks[0] if self.breaks else len(self.widths), 1)
         styled = Styled(
             text,
             font=font or (WARN_FONT if warn else NOTE_FONT),

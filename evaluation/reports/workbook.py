@@ -87,6 +87,9 @@ SUMMARY_FIXED = ("测评对象", "职务", "测评表", "参评票", "有效票"
 RATE_COLUMNS = ("优秀率", "满意率", "信任率", "综合得分")
 RAW_RATE_COLUMNS = tuple(f"{c}（未加权）" for c in RATE_COLUMNS)
 SHEET_NAMES = ("汇总", "分项", "分类别", "参测情况", "原始选票", "核验", "图表")
+# The data sheets printed are fitted to as many pages across as keep their type this large
+# (a 汇总 of twenty columns on one page prints at 5 pt).
+DATA_PRINT_SCALE = 0.8
 
 
 # --- what every output says ----------------------------------------------------------------------
@@ -501,6 +504,7 @@ def _summary(wb: Any, rnd: Round, result: TallyResult, seal: str | None) -> None
             [11, 8, *([12.0] * len(RATE_COLUMNS) if result.weighted else [])],
         ),
         page_title=_page_title(rnd),
+        min_print_scale=DATA_PRINT_SCALE,
     )
     raw = list(RAW_RATE_COLUMNS) if result.weighted else []
     sheet.header([*SUMMARY_FIXED, *labels, *RATE_COLUMNS, "测评等次", "排名", *raw])
@@ -545,6 +549,7 @@ def _items(wb: Any, rnd: Round, result: TallyResult) -> None:
         "分项",
         widths=_widths(labels, [*_name_widths(result), 6, 50, 10], []),
         page_title=_page_title(rnd),
+        min_print_scale=DATA_PRINT_SCALE,
     )
     sheet.header(
         [
@@ -615,6 +620,7 @@ def _strata(wb: Any, rnd: Round, result: TallyResult) -> None:
             [10, 14] if tail else [],
         ),
         page_title=_page_title(rnd),
+        min_print_scale=DATA_PRINT_SCALE,
     )
     sheet.header(
         [
@@ -655,6 +661,7 @@ def _turnout(wb: Any, rnd: Round, result: TallyResult) -> None:
         widths=[16, 12, 12, 10, 10, 10],
         landscape=False,
         page_title=_page_title(rnd),
+        min_print_scale=DATA_PRINT_SCALE,
     )
     sheet.header(["测评人员类别", "应参加人数", "发放测评码", "已参测", "参测率", "权重"])
     for t in result.turnout:
@@ -741,7 +748,13 @@ def _raw(wb: Any, rnd: Round, result: TallyResult) -> None:
     ``secrets.SystemRandom``: nothing in a line's position ties it to a line of another
     subject or item, so no ballot can be put back together from the sheet.
     """
-    sheet = Sheet(wb, "原始选票", widths=[22, 10, 40, 12], page_title=_page_title(rnd))
+    sheet = Sheet(
+        wb,
+        "原始选票",
+        widths=[22, 10, 40, 12],
+        page_title=_page_title(rnd),
+        min_print_scale=DATA_PRINT_SCALE,
+    )
     sheet.header(RAW_COLUMNS)
     lines = raw_lines(rnd, result)
     for s in result.subjects:
@@ -788,7 +801,14 @@ SOURCE_TEXT = (
 def _verification(
     wb: Any, rnd: Round, result: TallyResult, seal: str | None, head: audit.ChainHead
 ) -> None:
-    sheet = Sheet(wb, "核验", widths=[18, 100], landscape=False, page_title=_page_title(rnd))
+    sheet = Sheet(
+        wb,
+        "核验",
+        widths=[18, 100],
+        landscape=False,
+        page_title=_page_title(rnd),
+        min_print_scale=DATA_PRINT_SCALE,
+    )
     sheet.header(["项目", "内容"])
     version = seal_version_of(rnd.sealed_result)
     legacy = version == LEGACY_SEAL_VERSION

@@ -337,6 +337,11 @@ def test_printed_with_libreoffice(printed: tuple[str, Path]) -> None:
     for page in words[: len(PRINT_SHEETS)]:
         names = [w for w in page if w[4] in (TEAM, ORGAN, PRINCIPAL, MEMBER, INTEGRITY)]
         assert names and all(w[3] - w[1] >= 7 for w in names)
+    # The data sheets print readably too: 汇总's twenty columns go over pages at 80 %, not
+    # squeezed onto one page at half size (5 pt).
+    summary = words[len(PRINT_SHEETS)]
+    assert any(w[4] == "测评对象" for w in summary)
+    assert min(w[3] - w[1] for w in summary) >= 7
     # 核验 gives the close time in Beijing time
     full = pdf_text(pdf)
     assert "（北京时间）" in full and " UTC" not in full
@@ -394,3 +399,20 @@ def test_no_chart_is_cut_by_a_printed_page(
         following = [t for t in page_tops if t > page]
         assert not following or bottom < following[0], (top, bottom, breaks)
         assert bottom - page <= CHART_ROWS_PER_PAGE, (top, bottom, page)
+
+
+def test_a_wide_data_sheet_prints_over_pages_at_a_readable_scale(
+    runner: FlaskCliRunner, voted: Round, tmp_path: Path
+) -> None:
+    """汇总 has some twenty columns: printed at 80 %, broken between columns, its 测评对象
+    column on every page, and its notes within the first page; a narrow sheet stays one page
+    wide."""
+    book = load_workbook(_report(runner, voted, tmp_path / "out"))
+    summary = book["汇总"]
+    breaks = [b.id for b in summary.col_breaks.brk]
+    assert summary.page_setup.scale == 80 and breaks
+    assert summary.print_title_cols == "$A:$A"
+    notes = [r for r in summary.merged_cells.ranges if r.min_col == 1 and r.max_col > 1]
+    assert notes and all(r.max_col <= breaks[0] for r in notes)
+    turnout = book["参测情况"]
+    assert not turnout.col_breaks.brk and turnout.sheet_properties.pageSetUpPr.fitToPage
