@@ -184,9 +184,13 @@ def verify_round(rnd: Round) -> Verification:
         _checked, problem = audit.check_against(sealed_head)
         if problem is not None:
             report.differences.append(f"审计日志与封存时记录的链头（{sealed_head}）不符：{problem}")
-    if result.ballots != result.used:
+    # Every code used and every valid paper ballot is one ballot in the box; a 废票 is counted
+    # as having taken part but is no ballot.
+    spoiled = sum(t.paper.invalid for t in result.turnout)
+    if result.ballots != result.used - spoiled:
         report.differences.append(
-            f"选票数 {result.ballots} 与已使用的测评码数 {result.used} 不一致"
+            f"选票数 {result.ballots} 与已使用的测评码数 {result.used - spoiled} 不一致"
+            + (f"（含纸质有效票，不含废票 {spoiled} 张）" if spoiled else "")
         )
     for anomaly in result.anomalies:
         report.differences.append(f"异常数据：{anomaly}")

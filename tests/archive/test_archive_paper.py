@@ -114,3 +114,19 @@ def test_entries_of_a_round_without_paper_are_unchanged(
     person = th.subject(sample_round, PRINCIPAL).person_id
     page = client.get(f"/archive/person/{person}").get_data(as_text=True)
     assert "纸质" not in page and "废票" not in page
+
+
+def test_a_round_with_spoiled_paper_ballots_verifies(
+    app: object, runner: object, sample_round: Round
+) -> None:
+    """废票 took part (they count in turnout) but are no ballots: ``flask verify`` finds the
+    box's ballots equal to the codes used and the valid paper ballots, and passes."""
+    from evaluation.tally.aggregate import sealed_result
+
+    rnd = paper_round(sample_round)
+    sealed = sealed_result(rnd)
+    assert sum(t.paper.invalid for t in sealed.turnout) == 3  # 空白票 2, 方框外有标记 1
+    assert sealed.ballots == sealed.used - 3
+    result = runner.invoke(args=["verify", str(rnd.id)])  # type: ignore[attr-defined]
+    assert result.exit_code == 0, result.output
+    assert "核验通过" in result.output
