@@ -689,7 +689,13 @@ def _turnout(wb: Any, rnd: Round, result: TallyResult) -> None:
     sheet.row(["最低参测率", percent_cell(result.min_turnout)])
     sheet.row(["结果", "有效" if result.valid else "无效"])
     sheet.note(validity_text(result), warn=not result.valid)
-    sheet.note("参测率 = 已使用的测评码 / 发放的测评码（作废的测评码不计）。")
+    if any(t.paper.any for t in result.turnout):
+        sheet.note(
+            "参测率 = 已参测 / 发放；发放含测评码和印制的纸质票（作废的测评码不计），"
+            "已参测含已使用的测评码和交回录入的纸质票（废票也算参测）。"
+        )
+    else:
+        sheet.note("参测率 = 已使用的测评码 / 发放的测评码（作废的测评码不计）。")
     _paper_turnout(sheet, result)
 
 
