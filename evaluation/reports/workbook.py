@@ -261,7 +261,8 @@ def print_title(rnd: Round, form: BallotForm) -> str:
     if f"{rnd.year}年" not in title:  # "示例：2026年度…" has its year too
         title = year + title
     tail = "汇总表" if title.endswith("测评") else "测评汇总表"
-    return f"{rnd.unit.name}{title}{tail}（{form_short_name(form)}）"
+    unit = "" if rnd.unit.name in title else rnd.unit.name  # "2026年度榆中县局…" names it
+    return f"{unit}{title}{tail}（{form_short_name(form)}）"
 
 
 def turnout_lines(result: TallyResult) -> tuple[str, str]:

@@ -369,6 +369,10 @@ def test_no_text_printed_over_another(printed: tuple[str, Path]) -> None:
         ),
         ("党风廉政建设专项民主测评", "兰州市局2026年度党风廉政建设专项民主测评汇总表（领导班子）"),
         ("年中廉政谈话满意度", "兰州市局2026年度年中廉政谈话满意度测评汇总表（领导班子）"),
+        (
+            "2026年度兰州市局党风廉政建设责任制民主测评",
+            "2026年度兰州市局党风廉政建设责任制民主测评汇总表（领导班子）",
+        ),
     ],
 )
 def test_the_print_title_says_the_year_once(title: str, printed: str) -> None:
