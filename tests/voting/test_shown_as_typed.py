@@ -105,7 +105,11 @@ def test_round_page_shows_values_as_typed(client, auth, users, sample_round) -> 
     auth.login()
     page = client.get(f"/rounds/{sample_round.id}").get_data(as_text=True)
     weights = re.findall(r'<td data-label="权重" class="num">([^<]*)</td>', page)
-    assert weights == ["—", "—", "—", "0.3", "1/3"]
+    assert weights == ["0（未设）", "0（未设）", "0（未设）", "0.3", "1/3"]
+    # Some strata weighted, some not: the page says those count 0, on the round and at open.
+    warning = "只有部分类别设了权重：班子成员、中层干部、一般干部 没有设权重，加权时按 0 计"
+    assert warning in page
+    assert warning in client.get(f"/rounds/{sample_round.id}/open").get_data(as_text=True)
     assert "3/10" not in page
     assert "<dd>0.8</dd>" in page
     assert "2026年11月30日 10:05" in page
