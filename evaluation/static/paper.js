@@ -48,9 +48,15 @@
       });
       field.addEventListener("focus", function () { field.select(); });
       field.addEventListener("keydown", function (event) {
-        if (event.key !== "Enter" || event.isComposing) return;
+        if (event.isComposing) return;
+        if (event.key.length === 1 && !event.ctrlKey && !event.metaKey && !event.altKey &&
+            field.value && field.selectionStart === field.selectionEnd) {
+          field.select(); // a line holds one key: the key typed over it replaces it
+          return;
+        }
+        if (event.key !== "Enter") return;
         event.preventDefault();
-        if (!meaning(field)) return; // stay on a line whose key means nothing
+        if (!meaning(field)) { field.select(); return; } // stay, ready to be typed over
         var key = fold(field.value);
         if (key === "" && field.hasAttribute("data-differs") && !field.hasAttribute("data-empty-ok")) {
           // A line the two clerks read differently is cleared for the paper's answer: an Enter

@@ -127,8 +127,11 @@ def test_two_clerks_enter_a_stack_with_the_keyboard_only(
     assert _focused(page) == "q0"
     meaning = page.locator("#q0").locator("xpath=ancestor::tr").locator(".meaning")
     assert meaning.inner_text() == "无效的键"
-    page.keyboard.press("Backspace")
+    # typed over, without Backspace: the line holds one key, the new one replaces the old
+    page.keyboard.type("3")
+    assert page.locator("#q0").input_value() == "3"
     page.keyboard.type("2")
+    assert page.locator("#q0").input_value() == "2"
     assert meaning.inner_text() == second_grades[0]
     with page.expect_navigation():
         page.keyboard.press("Enter")
