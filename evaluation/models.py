@@ -232,7 +232,8 @@ class Stratum(db.Model):  # type: ignore[name-defined,misc]
     # which ``rounds.lifecycle.open_round`` refuses.
     rates_all: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     # 纸质票 counts of the stratum, never per ballot (``evaluation.paper``): {"printed": n,
-    # "valid": n, "invalid": {rule key: n}, "abstained": {rule key: n}}; empty without paper.
+    # "valid": n, "invalid": {rule key: n}, "abstained": {rule key: n}, "last_batch": the
+    # number of the round's last stack started on it}; empty without paper.
     paper: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default="{}")
 
     round: Mapped[Round] = relationship(back_populates="strata")

@@ -211,10 +211,15 @@ def create_batch(rnd: Round, stratum: Stratum, count: object, *, actor: str) -> 
             f"“{stratum.name}”共印制纸质选票 {printed} 张，已录入 {returned} 张，"
             f"录入中 {used} 张；再录入 {count} 张就比印制的多。请清点后再录入"
         )
+    # A stack's number is never used twice in a round: a stack goes when it is put in the box
+    # or deleted, so the last number given is kept on its stratum (read across the round's).
+    given = [int((s.paper or {}).get("last_batch", 0)) for s in rnd.strata]
+    number = max([int(last or 0), *given]) + 1
+    stratum.paper = {**paper, "last_batch": number}
     batch = PaperBatch(
         round_id=rnd.id,
         stratum_id=stratum.id,
-        number=int(last or 0) + 1,
+        number=number,
         count=count,
         salt=secrets.token_bytes(16),
         created_by=actor,

@@ -476,6 +476,12 @@ def test_the_organiser_deletes_a_stack_with_a_reason(
     (entry,) = audit_of("paper.delete")
     assert entry.actor == "organiser" and entry.details["reason"] == "类别选错"
     assert stratum_paper(stratum.id).get("valid", 0) == 0
+    # The next stack is 第 2 批: a number once given is never given again in the round, so the
+    # audit log's "batch 1" always means one stack.
+    again = new_batch(clerk1, sample_round, stratum, 2)
+    fresh()
+    assert db.session.get_one(PaperBatch, again).number == 2
+    assert [e.details["batch"] for e in audit_of("paper.batch")] == [1, 2]
 
 
 def test_the_close_is_refused_while_a_stack_is_open(
