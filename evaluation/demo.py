@@ -30,7 +30,7 @@ def create_demo(*, actor: str) -> tuple[Round, dict[str, list[str]]]:
     data = parse_round_text(sample_round_text(), SAMPLE_ROUND_FILE.name)
     year = date.today().year
     data["year"] = year
-    data["title"] = f"示例：{year}年度党风廉政建设责任制民主测评"
+    data["title"] = f"{year}年度党风廉政建设责任制示例民主测评"  # its printed titles read so
     rnd = import_round(data, actor=actor)
     issued = {
         s.name: list(codes.issue_batch(rnd, s, s.planned, actor=actor).codes) for s in rnd.strata

@@ -171,7 +171,11 @@ def _page_title(rnd: Round) -> str:
 PRINT_PREFIX = "汇总表-"
 SHEET_NAME_MAX = 31
 INVALID_SHEET_CHARS = str.maketrans({c: "_" for c in "[]:*?/\\"})
-SIGNATURE_LINE = "制表人：______  监票人：______  审核人：______  日期：____年__月__日"
+# Room for a name written by hand: a dozen underscores print about 22 mm long.
+SIGNATURE_LINE = (
+    "制表人：____________    监票人：____________    审核人：____________    "
+    "日期：______年____月____日"
+)
 STAMP_LINE = "（盖章）"
 SEAL_REFERENCE = 12
 TITLE_FONT = Font(bold=True, size=16)
