@@ -47,6 +47,7 @@ from evaluation.extensions import db
 from evaluation.fonts import pdf_font_name
 from evaluation.models import ArchiveAnnotation, ArchiveEntry, Subject, Unit
 from evaluation.reports import feedback
+from evaluation.reports.workbook import DATA_PRINT_SCALE
 from evaluation.rounds.operations import LOCAL_TZ
 from evaluation.rounds.state import round_rule_set
 from evaluation.spreadsheets import (
@@ -441,7 +442,12 @@ def write_workbook(
 def _data_sheet(book: Book, name: str, header: Sequence[str]) -> BookSheet:
     """A plain data sheet (核验, 审计日志): its header row frozen and printed on every page."""
     sheet = book.sheet(
-        name, widths=WIDTHS[name], page_title=f"廉政档案 · {name}", freeze_rows=1, title_rows=(0, 0)
+        name,
+        widths=WIDTHS[name],
+        page_title=f"廉政档案 · {name}",
+        freeze_rows=1,
+        title_rows=(0, 0),
+        min_print_scale=DATA_PRINT_SCALE,
     )
     sheet.header(header)
     return sheet
@@ -458,7 +464,7 @@ class PrintSheet:
         self.sheet = book.sheet(
             name,
             widths=self.widths,
-            page_title=f"廉政档案 · {title}",
+            page_title=title if title.startswith("廉政档案") else f"廉政档案 · {title}",
             freeze_rows=PRINT_HEADER_ROW,
             title_rows=(PRINT_HEADER_ROW - 1, PRINT_HEADER_ROW - 1),
         )

@@ -27,7 +27,10 @@ from evaluation.spreadsheets import (
     HEADER_BORDER,
     HEADER_FILL,
     HEADER_FONT,
+    PRINT_WIDTH_PX,
     Styled,
+    column_breaks,
+    column_px,
     is_formula_like,
     row_height,
     text_lines,
@@ -166,9 +169,10 @@ class Book:
         page_title: str,
         freeze_rows: int = 0,
         title_rows: tuple[int, int] | None = None,
+        min_print_scale: float | None = None,
     ) -> BookSheet:
         """A sheet with its print setup, as ``spreadsheets.Sheet`` makes it."""
-        return BookSheet(self, name, widths, page_title, freeze_rows, title_rows)
+        return BookSheet(self, name, widths, page_title, freeze_rows, title_rows, min_print_scale)
 
     def close(self) -> None:
         self.workbook.close()
@@ -185,6 +189,7 @@ class BookSheet:
         page_title: str,
         freeze_rows: int,
         title_rows: tuple[int, int] | None,
+        min_print_scale: float | None = None,
     ) -> None:
         self.book = book
         self.widths = [float(w) for w in widths]
@@ -198,7 +203,19 @@ class BookSheet:
             ws.repeat_rows(*title_rows)
         ws.set_paper(9)  # A4
         ws.set_landscape()
-        ws.fit_to_pages(1, 0)
+        # One page wide, or (too wide to print readably so) at ``min_print_scale`` over pages
+        # broken between columns, the first column on each: as ``spreadsheets.Sheet`` does.
+        breaks: list[int] = []
+        if min_print_scale is not None and (
+            sum(column_px(w) for w in self.widths) * min_print_scale > PRINT_WIDTH_PX[True]
+        ):
+            breaks = column_breaks(self.widths, True, min_print_scale)
+        if breaks and min_print_scale is not None:
+            ws.set_print_scale(round(min_print_scale * 100))
+            ws.set_v_pagebreaks(breaks)
+            ws.repeat_columns(0)
+        else:
+            ws.fit_to_pages(1, 0)
         ws.center_horizontally()
         ws.set_margins(left=0.5, right=0.5, top=0.7, bottom=0.7)
         ws.set_header("&C&10" + page_title.replace("&", "&&"))

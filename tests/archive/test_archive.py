@@ -439,6 +439,12 @@ def test_cli_export_cells(app, runner, tmp_path: Path) -> None:  # type: ignore[
     assert result.output.strip().splitlines()[-1] == str(out)
     book = load_workbook(out)
     assert book.sheetnames[:2] == ["档案记录", "预警"]
+    # 核验's twelve columns print at 80 % over two pages across, 测评对象 on each (at one
+    # page's width they printed at 5 pt); the print-ready sheets stay one page wide.
+    check = book["核验"]
+    assert check.page_setup.scale == 80 and [b.id for b in check.col_breaks.brk]
+    assert check.print_title_cols == "$A:$A"
+    assert book["档案记录"].sheet_properties.pageSetUpPr.fitToPage
     sheet = book["档案记录"]
     assert sheet["A1"].value == "廉政档案测评记录"
     assert sheet["A2"].value.startswith("范围：干部 张三（工号 A001）")
