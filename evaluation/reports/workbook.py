@@ -54,6 +54,7 @@ from evaluation.spreadsheets import (
     PERCENT,
     Sheet,
     Styled,
+    column_px,
     decimal_cell,
     new_workbook,
     percent_cell,
@@ -883,17 +884,26 @@ def chart_images(result: TallyResult, seal: str | None) -> list[tuple[str, bytes
 
 
 # The 图表 sheet printed: A4 portrait, 0.5″ side and 0.7″ top and bottom margins, fitted to
-# the width of its twelve 12-character columns (89 px each at 96 dpi). Rows are 20 px (15 pt).
+# the width of its twelve columns, together just wider than a chart (so that the charts fill
+# the page's width, not half of it). Rows are 20 px (15 pt).
 CHART_PX = 760
 ROW_PX = 20
-_SHEET_PX = 12 * (12 * 7 + 5)
+CHART_COLUMNS = [8.5] * 12
+_SHEET_PX = sum(column_px(w) for w in CHART_COLUMNS)
 _PRINT_SCALE = min(1.0, (8.27 - 2 * 0.5) * 96 / _SHEET_PX)
 # Rows a printed page holds, less a tenth for the header and for Excel measuring differently.
 CHART_ROWS_PER_PAGE = int((11.69 - 2 * 0.7) * 96 / _PRINT_SCALE / ROW_PX * 0.9)
 
 
-def _charts(wb: Any, result: TallyResult, images: list[tuple[str, bytes]]) -> None:
-    sheet = Sheet(wb, "图表", widths=[12] * 12, landscape=False, freeze=None)
+def _charts(wb: Any, rnd: Round, result: TallyResult, images: list[tuple[str, bytes]]) -> None:
+    sheet = Sheet(
+        wb,
+        "图表",
+        widths=CHART_COLUMNS,
+        landscape=False,
+        freeze=None,
+        page_title=_page_title(rnd),
+    )
     sheet.note(
         "图表（与“汇总”数字相同；"
         + ("加权" if result.weighted else "不加权")
@@ -935,5 +945,5 @@ def write_workbook(
     _turnout(wb, rnd, result)
     _raw(wb, rnd, result)
     _verification(wb, rnd, result, rnd.seal, audit_head or audit.chain_head())
-    _charts(wb, result, images if images is not None else chart_images(result, rnd.seal))
+    _charts(wb, rnd, result, images if images is not None else chart_images(result, rnd.seal))
     wb.save(out)
