@@ -57,7 +57,7 @@ def create_user(
     if unit is None and unit_path:
         unit = ensure_unit(unit_path)
     if unit is None and role_value != Role.ADMIN:
-        raise InputError("组织者和查看者必须指定所属单位")
+        raise InputError("组织者、查看者和计票员必须指定所属单位（只有管理员可以不属于任何单位）")
     user = User(
         username=username,
         password_hash=hash_password(password),

@@ -41,6 +41,8 @@ NEXT_ACTIONS = {
     RoundState.ARCHIVED: "已归档：可查看结果和廉政档案",
     RoundState.VOID: "已作废",
 }
+# A 计票员 does one thing in a round: enter its paper ballots while it is open.
+COUNTER_ACTIONS = {RoundState.OPEN: "录入交回的纸质票"}
 
 
 @dataclass(frozen=True)
@@ -244,7 +246,11 @@ def dashboard(user: User, filters: Filters) -> Dashboard:
             unit_path=path,
             issued=turnouts.get(r.id, (0, 0))[0],
             used=turnouts.get(r.id, (0, 0))[1],
-            next_action=NEXT_ACTIONS[r.state],
+            next_action=(
+                COUNTER_ACTIONS.get(r.state, "—")
+                if user.role == Role.COUNTER
+                else NEXT_ACTIONS[r.state]
+            ),
         )
         for r, path in rounds
     ]

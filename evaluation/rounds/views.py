@@ -45,6 +45,7 @@ from evaluation.errors import DomainError, InputError, NotFound, StateError
 from evaluation.extensions import db
 from evaluation.forms import ActionForm
 from evaluation.models import Person, Role, Round, RoundState, Stratum, Subject
+from evaluation.reports.wording import validity_text
 from evaluation.rounds import (
     copying,
     dashboard,
@@ -71,6 +72,7 @@ from evaluation.rounds.forms import (
 from evaluation.rounds.operations import available_forms, available_rule_sets
 from evaluation.rounds.state import STATE_LABELS, min_turnout, round_forms, round_rule_set
 from evaluation.rule_sets import RuleSet, describe_rule, fraction_words, rule_lead
+from evaluation.tally.aggregate import sealed_result
 from evaluation.tally.core import percent
 from evaluation.transactions import write_transaction, writes
 from evaluation.voting import box
@@ -883,11 +885,13 @@ def archive_round(rnd: Round) -> Any:
     if request.method == "GET":
         # 评价意见 are frozen by the archive: name the subjects still without one.
         unwritten = [s.name for s in rnd.subjects if not (s.opinion or s.rectification)]
+        result = sealed_result(rnd)
         return render_template(
             "rounds/archive_confirm.html",
             rnd=rnd,
             form=ActionForm(formdata=None),
             unwritten=unwritten,
+            invalid=None if result.valid else validity_text(result),
             **_flags(rnd),
         )
     action = ActionForm()

@@ -88,7 +88,7 @@ def test_admin_creates_an_account_that_can_log_in(
         ({"password2": "another-password"}, "两次输入的密码不一致"),
         ({"password": "short", "password2": "short"}, "密码至少 8 位"),
         ({"username": "viewer"}, "用户“viewer”已存在"),
-        ({"unit_id": "0"}, "组织者和查看者必须指定所属单位"),
+        ({"unit_id": "0"}, "组织者、查看者和计票员必须指定所属单位"),
         ({"unit_id": "99999"}, "不是有效的选择"),
         ({"role": "root"}, "不是有效的选择"),
         ({"username": ""}, "请填写用户名"),
@@ -120,7 +120,7 @@ def test_a_typed_unit_path_creates_no_unit(
     data = {**NEW_USER, "unit": "甘肃省局/兰洲市局", "csrf_token": token}
     response = client.post("/users", data=data)
     assert response.status_code == 400
-    assert "组织者和查看者必须指定所属单位" in response.get_data(as_text=True)
+    assert "组织者、查看者和计票员必须指定所属单位" in response.get_data(as_text=True)
     assert _unit_count() == units and find_unit("甘肃省局/兰洲市局") is None
     assert _user("zhangsan") is None
 

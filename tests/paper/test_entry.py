@@ -542,6 +542,8 @@ def test_a_counter_opens_paper_entry_only(app: Flask, clerks: None, sample_round
     index = text(clerk1.get("/"))
     assert "廉政档案" not in index
     assert f'href="/rounds/{rid}/paper"' in index
+    # the next step the list names is the clerk's own, not the organiser's
+    assert "录入交回的纸质票" in index and "结束测评" not in index
     assert clerk1.get(f"/rounds/{rid}/paper").status_code == 200
     organiser = Person(app, "organiser")
     assert "廉政档案" in text(organiser.get("/"))
