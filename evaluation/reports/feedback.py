@@ -392,7 +392,10 @@ def _strata_table(
             )
     n = len(rows[0])
     table = _grid(rows, [width * 0.34] + [width * 0.66 / (n - 1)] * (n - 1))
-    table.setStyle(TableStyle([("FONTSIZE", (0, 0), (-1, -1), 8.5)]))
+    # numbers right-aligned, as in the results table above it
+    table.setStyle(
+        TableStyle([("FONTSIZE", (0, 0), (-1, -1), 8.5), ("ALIGN", (1, 1), (-1, -1), "RIGHT")])
+    )
     return table
 
 
@@ -483,6 +486,7 @@ def _subject_story(
         story.append(_p(warning, st["warn"]))
     if s.strata:
         story.append(_strata_table(result, s, st, width))
+        story.append(Spacer(1, 1.5 * mm))
         if s.pool is not None or any(c.figures is None for c in s.strata):
             story.append(_p(pooling_text(result), st["small"]))
         for line in pool_notes(result, s):
