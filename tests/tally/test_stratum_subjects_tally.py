@@ -163,6 +163,13 @@ def test_outputs_list_no_row_for_a_stratum_that_does_not_rate_the_subject(
     assert f"<td>{SERVED}</td>" in breakdown
 
     pdf = client.get(f"/rounds/{counted.id}/results/{organ.id}/feedback.pdf").data
-    text = _pdftotext(pdf, tmp_path)
-    breakdown = text.split("权重（归一后）", 1)[1].split("等次规则", 1)[0]
-    assert breakdown.startswith(f"{CADRES}66") and SERVED not in breakdown
+    _pdftotext(pdf, tmp_path)  # written to tmp_path/feedback.pdf; read again laid out
+    laid_out = subprocess.run(
+        ["pdftotext", "-layout", str(tmp_path / "feedback.pdf"), "-"],
+        capture_output=True,
+        check=True,
+        text=True,
+    ).stdout
+    breakdown = laid_out.split("权重（归一后）", 1)[1].split("等次规则", 1)[0]
+    first_row = next(line.split() for line in breakdown.splitlines() if line.strip())
+    assert first_row[:3] == [CADRES, "6", "6"] and SERVED not in breakdown
