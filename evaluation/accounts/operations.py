@@ -52,8 +52,13 @@ def create_user(
         ) from None
     if len(password or "") < MIN_PASSWORD_LENGTH:
         raise InputError(f"密码至少 {MIN_PASSWORD_LENGTH} 位")
-    if db.session.execute(db.select(User).where(User.username == username)).scalar():
-        raise InputError(f"用户“{username}”已存在")
+    # One account per name whatever its letters' case: "ZUZHI" beside "zuzhi" is a slip.
+    same = db.session.execute(
+        db.select(User.username).where(db.func.lower(User.username) == username.lower())
+    ).scalar()
+    if same is not None:
+        taken = "" if same == username else f"（用户名不区分大小写：已有“{same}”）"
+        raise InputError(f"用户“{username}”已存在{taken}")
     if unit is None and unit_path:
         unit = ensure_unit(unit_path)
     if unit is None and role_value != Role.ADMIN:

@@ -88,6 +88,7 @@ def test_admin_creates_an_account_that_can_log_in(
         ({"password2": "another-password"}, "两次输入的密码不一致"),
         ({"password": "short", "password2": "short"}, "密码至少 8 位"),
         ({"username": "viewer"}, "用户“viewer”已存在"),
+        ({"username": "VIEWER"}, "用户“VIEWER”已存在（用户名不区分大小写：已有“viewer”）"),
         ({"unit_id": "0"}, "组织者、查看者和计票员必须指定所属单位"),
         ({"unit_id": "99999"}, "不是有效的选择"),
         ({"role": "root"}, "不是有效的选择"),
