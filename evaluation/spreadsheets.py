@@ -121,6 +121,9 @@ def row_height(lines: int, font_size: float = 11) -> float:
     return lines * LINE_HEIGHT * font_size / 11 + ROW_PADDING
 
 
+# The data sheets printed are fitted to as many pages across as keep their type this large
+# (a 汇总 of twenty columns on one page prints at 5 pt).
+DATA_PRINT_SCALE = 0.8
 # A4 less the sheets' 0.5″ side margins, in pixels at 96 dpi, as Excel measures columns.
 PRINT_WIDTH_PX = {True: (11.69 - 1.0) * 96, False: (8.27 - 1.0) * 96}
 
@@ -130,12 +133,15 @@ def column_px(width: float) -> int:
     return int(width * 7 + 5)
 
 
-def column_breaks(widths: Sequence[float], landscape: bool, scale: float) -> list[int]:
-    """Where a sheet printed at ``scale`` starts each new page across: the 1-based columns
-    after which a page ends (none when it fits one page). Each page after the first repeats
-    the first column. A quarter of the width is kept spare: LibreOffice prints a column about
-    a fifth wider than Excel's seven pixels a character (its default font is wider), and a
-    column that does not fit makes it break the page on its own, before ours."""
+def column_breaks(widths: Sequence[float], landscape: bool, scale: float | None) -> list[int]:
+    """Where a sheet too wide to print on one page at ``scale`` starts each new page across:
+    the 1-based columns after which a page ends (none when it fits, or without a ``scale``).
+    Each page after the first repeats the first column. A quarter of the width is kept spare:
+    LibreOffice prints a column about a fifth wider than Excel's seven pixels a character (its
+    default font is wider), and a column that does not fit makes it break the page on its
+    own, before ours."""
+    if scale is None or sum(column_px(w) for w in widths) * scale <= PRINT_WIDTH_PX[landscape]:
+        return []
     room = PRINT_WIDTH_PX[landscape] * 0.75 / scale
     first = column_px(widths[0]) if widths else 0
     breaks: list[int] = []
@@ -182,11 +188,7 @@ class Sheet:
         # Fitted to one page's width; but a data sheet too wide to print readably so (at
         # ``min_print_scale`` or more) prints at that scale over as many pages across as it
         # takes, broken between columns here, its first column on every page.
-        self.breaks: list[int] = []
-        if min_print_scale is not None and (
-            sum(column_px(w) for w in self.widths) * min_print_scale > PRINT_WIDTH_PX[landscape]
-        ):
-            self.breaks = column_breaks(self.widths, landscape, min_print_scale)
+        self.breaks = column_breaks(self.widths, landscape, min_print_scale)
         if self.breaks and min_print_scale is not None:
             setup.scale = round(min_print_scale * 100)
             for column in self.breaks:

@@ -47,11 +47,11 @@ from evaluation.extensions import db
 from evaluation.fonts import pdf_font_name
 from evaluation.models import ArchiveAnnotation, ArchiveEntry, Subject, Unit
 from evaluation.reports import feedback
-from evaluation.reports.workbook import DATA_PRINT_SCALE
 from evaluation.rounds.operations import LOCAL_TZ
 from evaluation.rounds.state import round_rule_set
 from evaluation.spreadsheets import (
     BOLD_FONT,
+    DATA_PRINT_SCALE,
     HEADER_FILL,
     Styled,
     decimal_cell,

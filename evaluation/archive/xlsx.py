@@ -27,10 +27,8 @@ from evaluation.spreadsheets import (
     HEADER_BORDER,
     HEADER_FILL,
     HEADER_FONT,
-    PRINT_WIDTH_PX,
     Styled,
     column_breaks,
-    column_px,
     is_formula_like,
     row_height,
     text_lines,
@@ -205,11 +203,7 @@ class BookSheet:
         ws.set_landscape()
         # One page wide, or (too wide to print readably so) at ``min_print_scale`` over pages
         # broken between columns, the first column on each: as ``spreadsheets.Sheet`` does.
-        breaks: list[int] = []
-        if min_print_scale is not None and (
-            sum(column_px(w) for w in self.widths) * min_print_scale > PRINT_WIDTH_PX[True]
-        ):
-            breaks = column_breaks(self.widths, True, min_print_scale)
+        breaks = column_breaks(self.widths, True, min_print_scale)
         if breaks and min_print_scale is not None:
             ws.set_print_scale(round(min_print_scale * 100))
             ws.set_v_pagebreaks(breaks)

@@ -48,10 +48,12 @@ from evaluation.rounds.state import round_rule_set
 from evaluation.spreadsheets import (
     BOLD_FONT,
     BOLD_WARN_FONT,
+    DATA_PRINT_SCALE,
     GRID,
     HEADER_FILL,
     INTEGER,
     PERCENT,
+    PRINT_WIDTH_PX,
     Sheet,
     Styled,
     column_px,
@@ -88,9 +90,6 @@ SUMMARY_FIXED = ("测评对象", "职务", "测评表", "参评票", "有效票"
 RATE_COLUMNS = ("优秀率", "满意率", "信任率", "综合得分")
 RAW_RATE_COLUMNS = tuple(f"{c}（未加权）" for c in RATE_COLUMNS)
 SHEET_NAMES = ("汇总", "分项", "分类别", "参测情况", "原始选票", "核验", "图表")
-# The data sheets printed are fitted to as many pages across as keep their type this large
-# (a 汇总 of twenty columns on one page prints at 5 pt).
-DATA_PRINT_SCALE = 0.8
 
 
 # --- what every output says ----------------------------------------------------------------------
@@ -890,7 +889,7 @@ CHART_PX = 760
 ROW_PX = 20
 CHART_COLUMNS = [8.5] * 12
 _SHEET_PX = sum(column_px(w) for w in CHART_COLUMNS)
-_PRINT_SCALE = min(1.0, (8.27 - 2 * 0.5) * 96 / _SHEET_PX)
+_PRINT_SCALE = min(1.0, PRINT_WIDTH_PX[False] / _SHEET_PX)
 # Rows a printed page holds, less a tenth for the header and for Excel measuring differently.
 CHART_ROWS_PER_PAGE = int((11.69 - 2 * 0.7) * 96 / _PRINT_SCALE / ROW_PX * 0.9)
 
